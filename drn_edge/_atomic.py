@@ -1,0 +1,75 @@
+"""Atomic file writes: a reader (or a crash) never sees a half-written artifact."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import DrnEdgeError
+
+
+class OutputError(DrnEdgeError):
+    """An output folder cannot be written (missing, read-only or full)."""
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path in the destination folder; rename it onto `final` only on success.
+
+    The temp file lives beside the target so the rename is atomic (same filesystem).
+    """
+    final = Path(final)
+    folder = final.parent if str(final.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write to output folder '{folder}': {exc.strerror or exc}. "
+            "Choose a writable folder with enough free space."
+        ) from None
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual mode
+        os.replace(tmp_path, final)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise OutputError(
+            f"could not write '{final}': {exc.strerror or exc}. "
+            "Check that the folder is writable and the disk is not full."
+        ) from None
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(final: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_json(final: str | os.PathLike, obj: Any) -> None:
+    write_bytes(final, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,42 @@
+"""Exception types: each says what was wrong and what to do about it."""
+from __future__ import annotations
+
+
+class DrnEdgeError(Exception):
+    """Base class for every error drn-edge raises on purpose."""
+
+
+class CheckpointError(DrnEdgeError):
+    """A checkpoint is missing, corrupt, or does not match its config."""
+
+
+class ConfigError(DrnEdgeError):
+    """A model config is inconsistent (e.g. an unpool width differs from its pool)."""
+
+
+class ImageError(DrnEdgeError):
+    """An image file or frame cannot be used."""
+
+
+class CalibrationError(DrnEdgeError):
+    """The calibration set is empty, unreadable or unusable."""
+
+
+class ExportError(DrnEdgeError):
+    """An export request cannot be honoured as asked."""
+
+
+class EngineError(DrnEdgeError):
+    """An engine file cannot be loaded or trusted, or a frame does not fit it."""
+
+
+class MissingDependencyError(DrnEdgeError):
+    """An optional package needed for this request is not installed."""
+
+    def __init__(self, package: str, extra: str, purpose: str):
+        super().__init__(
+            f"{purpose} needs the '{package}' package, which is not installed. "
+            f"Install it with: pip install 'drn-edge[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra

@@ -1,0 +1,272 @@
+"""The deraining network (DRN): a densely-connected conv encoder-decoder that predicts the rain layer.
+
+Layout follows timm: building blocks, then the model, then a private builder and named factories.
+
+Pooling is SegNet style: the decoder unpools at the encoder's max positions. Neither
+``nn.MaxUnpool2d`` nor pooling indices survive the trip to TensorRT, so pool and unpool are
+written as an exact first-max mask (space-to-depth, ReduceMax, Equal, keep the first max in
+row-major order, depth-to-space). This is bit-identical to PyTorch's MaxPool2d/MaxUnpool2d pair
+(including its tie rule) and exports to ops TensorRT's ONNX parser accepts.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+__all__ = [
+    "BlockConfig",
+    "DRNConfig",
+    "DenseBlock",
+    "FirstMaxPool",
+    "FirstMaxUnpool",
+    "DRN",
+    "drn_base",
+    "drn_small",
+    "drn_tiny",
+    "MODEL_FACTORIES",
+    "count_macs",
+    "count_params",
+]
+
+MULTIPLE = 8  # three 2x2 pools: frame height and width must be multiples of 8
+
+
+# --------------------------------------------------------------------------- config
+@dataclass(frozen=True)
+class BlockConfig:
+    """One dense block: the width of each growth conv, then the width of its 1x1 transition."""
+
+    growth: tuple[int, ...]
+    out: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "growth", tuple(int(g) for g in self.growth))
+        if not self.growth or any(g < 1 for g in self.growth) or int(self.out) < 1:
+            raise ConfigError(f"block widths must be positive integers, got growth={self.growth} out={self.out}")
+        object.__setattr__(self, "out", int(self.out))
+
+
+@dataclass(frozen=True)
+class DRNConfig:
+    """Every layer width, explicitly, so a pruned model rebuilds from its config alone.
+
+    encoder[i] is followed by a 2x2 pool; decoder[i] follows the unpool of encoder[-1 - i].
+    The tensor entering that unpool must have encoder[-1 - i].out channels (pool and unpool
+    share the same per-channel positions).
+    """
+
+    encoder: tuple[BlockConfig, ...]
+    bottleneck: BlockConfig
+    decoder: tuple[BlockConfig, ...]
+    in_channels: int = 3
+    kernel_size: int = 3
+    name: str = "drn"
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        enc = tuple(b if isinstance(b, BlockConfig) else BlockConfig(**b) for b in self.encoder)
+        dec = tuple(b if isinstance(b, BlockConfig) else BlockConfig(**b) for b in self.decoder)
+        bott = self.bottleneck if isinstance(self.bottleneck, BlockConfig) else BlockConfig(**self.bottleneck)
+        object.__setattr__(self, "encoder", enc)
+        object.__setattr__(self, "decoder", dec)
+        object.__setattr__(self, "bottleneck", bott)
+        if len(enc) != 3 or len(dec) != 3:
+            raise ConfigError(f"DRN has 3 encoder and 3 decoder blocks, got {len(enc)} and {len(dec)}")
+        if self.in_channels != 3:
+            raise ConfigError(f"in_channels must be 3 (colour frames), got {self.in_channels}")
+        # The tensor entering unpool i carries the channels of the matching pool.
+        entering = [bott.out] + [d.out for d in dec[:-1]]
+        for i, width in enumerate(entering):
+            pooled = enc[len(enc) - 1 - i].out
+            if width != pooled:
+                raise ConfigError(
+                    f"unpool {i} receives {width} channels but its encoder pool has {pooled}; "
+                    "pool and unpool must keep the same channels (prune them coupled)"
+                )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("extra")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DRNConfig":
+        try:
+            return cls(
+                encoder=tuple(BlockConfig(tuple(b["growth"]), b["out"]) for b in d["encoder"]),
+                bottleneck=BlockConfig(tuple(d["bottleneck"]["growth"]), d["bottleneck"]["out"]),
+                decoder=tuple(BlockConfig(tuple(b["growth"]), b["out"]) for b in d["decoder"]),
+                in_channels=int(d.get("in_channels", 3)),
+                kernel_size=int(d.get("kernel_size", 3)),
+                name=str(d.get("name", "drn")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"model config is malformed ({type(exc).__name__}: {exc})") from None
+
+
+# --------------------------------------------------------------------------- blocks
+class DenseBlock(nn.Module):
+    """Each conv sees the concat of the block input and all earlier conv outputs; a 1x1 conv fuses them."""
+
+    def __init__(self, in_channels: int, cfg: BlockConfig, kernel_size: int = 3,
+                 act_layer: Callable[[], nn.Module] = lambda: nn.ReLU(inplace=True)):
+        super().__init__()
+        self.convs = nn.ModuleList()
+        ch = in_channels
+        for g in cfg.growth:
+            self.convs.append(nn.Sequential(nn.Conv2d(ch, g, kernel_size, padding=kernel_size // 2), act_layer()))
+            ch += g
+        self.transition = nn.Sequential(nn.Conv2d(ch, cfg.out, 1), act_layer())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for conv in self.convs:
+            features.append(conv(torch.cat(features, 1)))
+        return self.transition(torch.cat(features, 1))
+
+
+def _space_to_depth(x: torch.Tensor) -> torch.Tensor:
+    """(N,C,H,W) -> (N,C,H/2,W/2,4), the last axis in row-major window order."""
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5)
+    return x.reshape(n, c, h // 2, w // 2, 4)
+
+
+def _depth_to_space(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of _space_to_depth."""
+    n, c, h2, w2, _ = x.shape
+    x = x.reshape(n, c, h2, w2, 2, 2).permute(0, 1, 2, 4, 3, 5)
+    return x.reshape(n, c, h2 * 2, w2 * 2)
+
+
+class FirstMaxPool(nn.Module):
+    """2x2/2 max pool that also returns a one-hot mask of the FIRST max per window (PyTorch's tie rule).
+
+    The mask replaces pooling indices; after ReLU whole windows are often 0, so "equal to the max"
+    alone would mark several positions and differ from MaxUnpool2d.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        # before[i, j] = 1 where window position i comes before j: eq @ before counts earlier maxima.
+        self.register_buffer("before", torch.triu(torch.ones(4, 4), diagonal=1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        windows = _space_to_depth(x)
+        pooled = windows.amax(dim=-1, keepdim=True)
+        is_max = (windows == pooled).to(x.dtype)
+        earlier_maxima = torch.matmul(is_max, self.before.to(x.dtype))
+        first_max = is_max * (earlier_maxima == 0).to(x.dtype)
+        return pooled.squeeze(-1), first_max
+
+
+class FirstMaxUnpool(nn.Module):
+    """Place each value at its window's first-max position, zeros elsewhere (== MaxUnpool2d)."""
+
+    def forward(self, x: torch.Tensor, first_max: torch.Tensor) -> torch.Tensor:
+        return _depth_to_space(x.unsqueeze(-1) * first_max)
+
+
+# --------------------------------------------------------------------------- model
+class DRN(nn.Module):
+    """Predicts the rain layer R of a frame I in [0, 1] and returns I - R.
+
+    Input height and width must be multiples of 8 (three 2x2 pools); the runtime pads frames.
+    """
+
+    def __init__(self, cfg: DRNConfig):
+        super().__init__()
+        self.cfg = cfg
+        k = cfg.kernel_size
+        self.pool = FirstMaxPool()
+        self.unpool = FirstMaxUnpool()
+        self.encoder = nn.ModuleList()
+        ch = cfg.in_channels
+        for block in cfg.encoder:
+            self.encoder.append(DenseBlock(ch, block, k))
+            ch = block.out
+        self.bottleneck = DenseBlock(ch, cfg.bottleneck, k)
+        ch = cfg.bottleneck.out
+        self.decoder = nn.ModuleList()
+        for block in cfg.decoder:
+            self.decoder.append(DenseBlock(ch, block, k))
+            ch = block.out
+        self.head = nn.Conv2d(ch, cfg.in_channels, k, padding=k // 2)
+        # Pruning hook (see drn_edge.prune): adding 0 * pooled encoder tensor into the decoder
+        # tensor makes torch-pruning prune each pool/unpool pair together.
+        self.couple_pool_unpool = False
+
+    def rain_layer(self, x: torch.Tensor) -> torch.Tensor:
+        masks, pooled_skips = [], []
+        y = x
+        for block in self.encoder:
+            y, mask = self.pool(block(y))
+            masks.append(mask)
+            pooled_skips.append(y)
+        y = self.bottleneck(y)
+        for block, mask, skip in zip(self.decoder, reversed(masks), reversed(pooled_skips)):
+            if self.couple_pool_unpool:
+                y = y + 0.0 * skip
+            y = block(self.unpool(y, mask))
+        return self.head(y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - self.rain_layer(x)
+
+
+def count_macs(model: DRN, height: int, width: int) -> int:
+    """Multiply-accumulates of the convolutions for one frame (the cost that matters on a GPU)."""
+    macs = 0
+
+    def hook(mod: nn.Conv2d, _inp, out):
+        nonlocal macs
+        kh, kw = mod.kernel_size
+        macs += out.numel() // out.shape[0] * (mod.in_channels // mod.groups) * kh * kw
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, model.cfg.in_channels, height, width))
+    finally:
+        for h in handles:
+            h.remove()
+    return macs
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------- factories
+def _build(name: str, widths: Sequence[int], growth: int, convs: int) -> DRN:
+    g = (growth,) * convs
+    w0, w1, w2 = widths
+    cfg = DRNConfig(
+        encoder=(BlockConfig(g, w0), BlockConfig(g, w1), BlockConfig(g, w2)),
+        bottleneck=BlockConfig(g, w2),
+        decoder=(BlockConfig(g, w1), BlockConfig(g, w0), BlockConfig(g, w0)),
+        name=name,
+    )
+    return DRN(cfg)
+
+
+def drn_base() -> DRN:
+    """The shipped model: widths 24/48/96, growth 12, three convs per dense block."""
+    return _build("drn_base", (24, 48, 96), 12, 3)
+
+
+def drn_small() -> DRN:
+    return _build("drn_small", (16, 32, 64), 8, 3)
+
+
+def drn_tiny() -> DRN:
+    """For tests: builds and runs in milliseconds."""
+    return _build("drn_tiny", (8, 8, 16), 4, 2)
+
+
+MODEL_FACTORIES: dict[str, Callable[[], DRN]] = {"drn_base": drn_base, "drn_small": drn_small, "drn_tiny": drn_tiny}

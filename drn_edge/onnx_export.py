@@ -1,0 +1,149 @@
+"""torch -> ONNX with only TensorRT-parsable ops, optional uint8 HWC BGR frame I/O, checker and parity check."""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from ._atomic import atomic_path
+from .errors import ExportError
+from .model import DRN, MULTIPLE
+
+# Ops TensorRT's ONNX parser (10.x) supports that this graph may use. MaxUnpool, MaxPool with an
+# indices output and ScatterND are deliberately absent: the parser rejects them.
+TENSORRT_OPS = frozenset({
+    "Add", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "DequantizeLinear", "Div", "Equal",
+    "Expand", "Gather", "Identity", "MatMul", "Mul", "QuantizeLinear", "ReduceMax", "Relu", "Reshape", "Round",
+    "Shape", "Slice", "Squeeze", "Sub", "Transpose", "Unsqueeze",
+})
+IO_MODES = ("float", "uint8")
+INPUT_NAME = {"float": "rainy", "uint8": "frame_bgr"}
+OUTPUT_NAME = {"float": "derained", "uint8": "derained_bgr"}
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What the ONNX graph looks like: fixed or dynamic HxW, frame I/O, opset."""
+
+    height: int | None = None
+    width: int | None = None
+    io: str = "float"
+    opset: int = 17
+
+    def __post_init__(self) -> None:
+        if (self.height is None) != (self.width is None):
+            raise ExportError("give both --height and --width for a fixed-size export, or neither for dynamic size")
+        for name, v in (("height", self.height), ("width", self.width)):
+            if v is not None and (v < MULTIPLE or v % MULTIPLE):
+                raise ExportError(f"{name} must be a positive multiple of {MULTIPLE} (three 2x2 pools), got {v}; "
+                                  f"use {max(MULTIPLE, v + (-v) % MULTIPLE)} and let the runtime pad frames")
+        if self.io not in IO_MODES:
+            raise ExportError(f"io must be one of {IO_MODES}, got {self.io!r}")
+        if self.opset < 17:
+            raise ExportError(f"opset must be >= 17, got {self.opset}")
+
+    @property
+    def fixed(self) -> bool:
+        return self.height is not None
+
+
+class Uint8FrameIO(nn.Module):
+    """uint8 NHWC BGR in and out, so a camera runtime does no per-pixel work on the host."""
+
+    def __init__(self, model: DRN):
+        super().__init__()
+        self.model = model
+
+    def forward(self, frame_bgr: torch.Tensor) -> torch.Tensor:
+        x = frame_bgr.to(torch.float32).flip(-1).permute(0, 3, 1, 2) * (1.0 / 255.0)
+        y = self.model(x).clamp(0.0, 1.0) * 255.0
+        return torch.round(y).to(torch.uint8).permute(0, 2, 3, 1).flip(-1)
+
+
+def export_onnx(model: DRN, path: str | os.PathLike, spec: ExportSpec = ExportSpec()) -> Path:
+    """Export, run onnx.checker (full) and the op allow-list, and write atomically. Returns the path."""
+    model = model.eval().cpu()
+    if getattr(model, "couple_pool_unpool", False):
+        raise ExportError("model still has its pruning coupling switched on; switch it off before export")
+    h, w = (spec.height, spec.width) if spec.fixed else (64, 96)
+    if spec.io == "uint8":
+        net, example = Uint8FrameIO(model), torch.zeros(1, h, w, 3, dtype=torch.uint8)
+        dyn = {0: "batch", 1: "height", 2: "width"}
+    else:
+        net, example = model, torch.zeros(1, 3, h, w)
+        dyn = {0: "batch", 2: "height", 3: "width"}
+    if spec.fixed:
+        dyn = {0: "batch"}
+    inp, out = INPUT_NAME[spec.io], OUTPUT_NAME[spec.io]
+    path = Path(path)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(net, (example,), str(tmp), dynamo=False, opset_version=spec.opset,
+                          input_names=[inp], output_names=[out], dynamic_axes={inp: dyn, out: dyn},
+                          do_constant_folding=True)
+        graph = onnx.load(str(tmp))
+        onnx.checker.check_model(graph, full_check=True)
+        bad = unsupported_ops(graph)
+        if bad:
+            raise ExportError(f"exported graph uses ops TensorRT's ONNX parser rejects: {sorted(bad)}")
+    return path
+
+
+def unsupported_ops(graph: onnx.ModelProto) -> set[str]:
+    return {n.op_type for n in graph.graph.node} - TENSORRT_OPS
+
+
+def io_description(path: str | os.PathLike) -> dict:
+    """Names, dtypes and shapes (None for dynamic) of the graph's inputs and outputs."""
+    g = onnx.load(str(path), load_external_data=False)
+
+    def desc(v):
+        t = v.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": dims}
+
+    return {"inputs": [desc(v) for v in g.graph.input], "outputs": [desc(v) for v in g.graph.output]}
+
+
+def model_output(model: DRN, rgb: np.ndarray) -> np.ndarray:
+    """FP32 PyTorch reference on one HxWx3 uint8 RGB frame (size a multiple of 8): float HxWx3 in [0, 1]-ish."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float() / 255.0
+    with torch.no_grad():
+        return model.eval()(x)[0].numpy().transpose(1, 2, 0)
+
+
+@dataclass
+class Parity:
+    mean_abs: float
+    max_abs: float
+    p999_abs: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_parity(onnx_path: str | os.PathLike, model: DRN, rgb: np.ndarray) -> Parity:
+    """ONNX Runtime (CPU) vs PyTorch on one real frame, compared in [0, 1] units.
+
+    Max error can reach ~1e-3 where near-tied window maxima flip under float reordering, so the
+    tests judge the mean and the 99.9th percentile.
+    """
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    if inp.type == "tensor(uint8)":
+        out = sess.run(None, {inp.name: np.ascontiguousarray(rgb[None, ..., ::-1])})[0][0][..., ::-1].astype(np.float32) / 255.0
+        ref = np.round(np.clip(model_output(model, rgb), 0, 1) * 255.0) / 255.0
+    else:
+        x = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        out = sess.run(None, {inp.name: np.ascontiguousarray(x)})[0][0].transpose(1, 2, 0)
+        ref = model_output(model, rgb)
+    d = np.abs(out - ref)
+    return Parity(float(d.mean()), float(d.max()), float(np.quantile(d, 0.999)))

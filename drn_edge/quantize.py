@@ -1,0 +1,175 @@
+"""Calibration readers, explicit INT8 quantization (QDQ ONNX) and FP16 conversion.
+
+Explicit quantization (Q/DQ nodes in the ONNX) is what TensorRT 10.x and 11.x both build from
+(implicit INT8 calibrators are deprecated since 10.1 and gone in 11), and it runs on ONNX
+Runtime's CPU provider, so the INT8 model can be checked on any machine.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Protocol
+
+import numpy as np
+
+from ._atomic import atomic_path
+from .errors import CalibrationError, ExportError, ImageError
+from .evaluate import IMAGE_SUFFIXES
+
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration_data"
+
+
+class CalibrationSource(Protocol):
+    """Anything with get_next() -> {input_name: array} | None (onnxruntime's CalibrationDataReader shape)."""
+
+    def get_next(self) -> dict[str, np.ndarray] | None: ...
+
+
+def find_calibration_dir() -> Path:
+    """The committed calibration set (repo checkout) or the copy installed with the package."""
+    for candidate in (DEFAULT_CALIBRATION_DIR, Path(__file__).resolve().parent / "calibration_data"):
+        if candidate.is_dir():
+            return candidate
+    raise CalibrationError("no calibration set found; pass --calib DIR with frames from your camera")
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CalibrationError(f"calibration folder '{folder}' does not exist or is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise CalibrationError(
+            f"calibration folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}); an empty set cannot "
+            "give INT8 scales. Add frames from your camera (a few dozen, in the weather you expect)"
+        )
+    return files
+
+
+def load_calibration_frames(folder: str | os.PathLike, height: int, width: int) -> list[np.ndarray]:
+    """Every image in `folder` as HxWx3 uint8 RGB resized to (height, width); all unreadable files named at once."""
+    import cv2
+
+    frames, bad = [], []
+    for path in list_images(folder):
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None or img.size == 0:
+            bad.append(path.name)
+            continue
+        if img.shape[:2] != (height, width):
+            img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    if bad:
+        raise CalibrationError(f"cannot decode {len(bad)} calibration image(s) in '{folder}': {', '.join(bad)}; "
+                               "remove or replace them")
+    return frames
+
+
+def calibration_hash(folder: str | os.PathLike) -> str:
+    """sha256 over (name, content) of every calibration image: recorded in the sidecars."""
+    h = hashlib.sha256()
+    for path in list_images(folder):
+        h.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+class FrameCalibrationReader:
+    """Feeds uint8 RGB frames to a graph in its own input format; supports strided (bounded-memory) collection."""
+
+    def __init__(self, frames: list[np.ndarray], input_name: str, uint8_bgr_io: bool):
+        if not frames:
+            raise CalibrationError("no calibration frames")
+        self.frames, self.input_name, self.uint8_bgr_io = frames, input_name, uint8_bgr_io
+        self.start, self.end = 0, len(frames)
+        self._it: Iterable | None = None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self.start, self.end = start_index, min(end_index, len(self.frames))
+        self._it = None
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._it is None:
+            self._it = iter(range(self.start, self.end))
+        i = next(self._it, None)
+        if i is None:
+            return None
+        rgb = self.frames[i]
+        if self.uint8_bgr_io:
+            return {self.input_name: np.ascontiguousarray(rgb[None, ..., ::-1])}
+        return {self.input_name: np.ascontiguousarray((rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])}
+
+    def rewind(self) -> None:
+        self.set_range(0, len(self.frames))
+
+
+def _largest_divisor_at_most(n: int, k: int) -> int:
+    return max(d for d in range(1, min(n, k) + 1) if n % d == 0)
+
+
+def conv_node_names(onnx_path: str | os.PathLike) -> list[str]:
+    import onnx
+
+    return [n.name for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Conv"]
+
+
+def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, reader: FrameCalibrationReader,
+                  method: str = "percentile", keep_float_edges: bool = False, stride: int = 4,
+                  percentile: float = 99.99) -> Path:
+    """Write a QDQ INT8 ONNX: per-channel symmetric weights, symmetric activations (TensorRT's requirement).
+
+    Only Conv is quantized: the first-max pool mask (ReduceMax/Equal/MatMul) must stay exact.
+    `stride` frames are held at a time during calibration, which bounds memory.
+    keep_float_edges leaves the first and last conv in float (mixed precision).
+    """
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if method not in CALIBRATION_METHODS:
+        raise ExportError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
+    calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+             "percentile": CalibrationMethod.Percentile}[method]
+    convs = conv_node_names(fp32_onnx)
+    exclude = [convs[0], convs[-1]] if keep_float_edges and len(convs) >= 2 else []
+    reader.rewind()
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True,
+             "CalibStridedMinMax": _largest_divisor_at_most(len(reader), stride)}
+    if method == "percentile":
+        extra["CalibPercentile"] = percentile
+    out_path = Path(out_path)
+    with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory() as work:
+        quantize_static(str(fp32_onnx), str(tmp), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
+                        per_channel=True, reduce_range=False, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=calib, nodes_to_exclude=exclude,
+                        extra_options=extra, calibration_providers=["CPUExecutionProvider"])
+        del work
+    return out_path
+
+
+def convert_fp16(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """FP16 weights and compute with FP32 (or uint8) graph I/O, via onnxruntime's converter.
+
+    onnxconverter-common's output fails to load in ONNX Runtime (Cast/ConstantOfShape type errors).
+    The first-max pool compares values for equality; in FP16 that is still exact (same tensor).
+    """
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(fp32_onnx)), keep_io_types=True, disable_shape_infer=False)
+    out_path = Path(out_path)
+    with atomic_path(out_path) as tmp:
+        onnx.save(model, str(tmp))
+    return out_path
+
+
+def rgb_frame_from_file(path: str | os.PathLike) -> np.ndarray:
+    from .evaluate import read_rgb
+
+    try:
+        return read_rgb(path)
+    except ImageError as exc:
+        raise CalibrationError(str(exc)) from None

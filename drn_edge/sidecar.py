@@ -1,0 +1,58 @@
+"""Provenance sidecars: ARTIFACT.json names the artifact's sha256 and what made it. Torch-free (the runtime uses it)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ._atomic import sha256_file, write_json
+from .errors import EngineError
+
+SIDECAR_FORMAT = "drn-edge-artifact/1"
+
+
+def sidecar_path(artifact: str | os.PathLike) -> Path:
+    return Path(str(artifact) + ".json")
+
+
+def write_sidecar(artifact: str | os.PathLike, meta: dict[str, Any]) -> dict[str, Any]:
+    """Write ARTIFACT.json with the artifact's sha256 and size plus `meta`; return the full record."""
+    artifact = Path(artifact)
+    record = {"format": SIDECAR_FORMAT, "file": artifact.name, "sha256": sha256_file(artifact),
+              "bytes": artifact.stat().st_size, **meta}
+    write_json(sidecar_path(artifact), record)
+    return record
+
+
+def read_sidecar(artifact: str | os.PathLike, required: bool = True) -> dict[str, Any] | None:
+    """The sidecar record, or None when absent and not required; malformed ones are an EngineError."""
+    path = sidecar_path(artifact)
+    if not path.is_file():
+        if required:
+            raise EngineError(
+                f"'{artifact}' has no sidecar '{path.name}', so its origin cannot be checked; "
+                "rebuild it with drn-export (which writes the sidecar), or keep the sidecar next to the file"
+            )
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EngineError(f"sidecar '{path}' is not valid JSON ({exc}); rebuild the artifact with drn-export") from None
+    if not isinstance(record, dict) or record.get("format") != SIDECAR_FORMAT or not isinstance(record.get("sha256"), str):
+        raise EngineError(f"sidecar '{path}' is not a drn-edge artifact sidecar; rebuild the artifact with drn-export")
+    return record
+
+
+def verify_artifact(artifact: str | os.PathLike, required: bool = True) -> dict[str, Any] | None:
+    """Check ARTIFACT against its sidecar's sha256 before anything parses the artifact."""
+    record = read_sidecar(artifact, required)
+    if record is None:
+        return None
+    actual = sha256_file(artifact)
+    if actual != record["sha256"]:
+        raise EngineError(
+            f"'{artifact}' does not match its sidecar: sha256 {actual[:16]}... != recorded {record['sha256'][:16]}...; "
+            "the file was changed, truncated or replaced. Rebuild it with drn-export"
+        )
+    return record
