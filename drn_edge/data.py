@@ -97,3 +97,40 @@ def heldout_pairs(level: str = "medium", seed: int = 1234, photos: tuple[str, ..
         clean = np.ascontiguousarray(crop_to_multiple(clean))
         out.append((name, synthesize(clean, level, seed=seed + i), clean))
     return out
+
+
+def make_calibration_set(out_dir, count: int = 16, height: int = 240, width: int = 320, seed: int = 77) -> list[dict]:
+    """Write rainy calibration frames (PNG) of held-out photos at mixed rain levels plus manifest.json.
+
+    Crops and scales differ from the evaluation frames (full photos, seed 1234), so INT8 is
+    calibrated and judged on different frames of the same unseen photos.
+    """
+    from pathlib import Path
+
+    import cv2
+
+    from ._atomic import write_bytes, write_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    levels = list(LEVELS)
+    entries = []
+    for i in range(count):
+        name = HELDOUT_PHOTOS[i % len(HELDOUT_PHOTOS)]
+        img = load_photo(name)
+        h, w = img.shape[:2]
+        f = rng.uniform(max(height / h, width / w), 1.0)
+        img = cv2.resize(img, (max(width, int(w * f)), max(height, int(h * f))), interpolation=cv2.INTER_AREA)
+        y, x = rng.integers(img.shape[0] - height + 1), rng.integers(img.shape[1] - width + 1)
+        crop = np.ascontiguousarray(img[y : y + height, x : x + width])
+        level = levels[i % len(levels)]
+        rainy = synthesize(crop, level, seed=int(rng.integers(2**31)), scale=max(img.shape[:2]) / REFERENCE_SIZE)
+        fname = f"calib_{i:02d}_{name}_{level}.png"
+        ok, png = cv2.imencode(".png", cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
+        write_bytes(out / fname, png.tobytes())
+        entries.append({"file": fname, "source": f"skimage.data.{name}", "licence": PHOTO_LICENCE, "rain_level": level,
+                        "split": "held-out (never used in training)"})
+    write_json(out / "manifest.json", {"frames": entries, "size": [height, width],
+                                       "made_by": f"drn_edge.data.make_calibration_set(count={count}, height={height}, width={width}, seed={seed})"})
+    return entries

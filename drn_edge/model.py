@@ -114,7 +114,7 @@ class DenseBlock(nn.Module):
     """Each conv sees the concat of the block input and all earlier conv outputs; a 1x1 conv fuses them."""
 
     def __init__(self, in_channels: int, cfg: BlockConfig, kernel_size: int = 3,
-                 act_layer: Callable[[], nn.Module] = lambda: nn.ReLU(inplace=True)):
+                 act_layer: Callable[[], nn.Module] = nn.ReLU):
         super().__init__()
         self.convs = nn.ModuleList()
         ch = in_channels
@@ -124,10 +124,11 @@ class DenseBlock(nn.Module):
         self.transition = nn.Sequential(nn.Conv2d(ch, cfg.out, 1), act_layer())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = [x]
+        # Incremental concat (DenseNet style): same channel order as concat(all), and torch-pruning maps
+        # channel indices through a chain of two-input concats correctly.
         for conv in self.convs:
-            features.append(conv(torch.cat(features, 1)))
-        return self.transition(torch.cat(features, 1))
+            x = torch.cat([x, conv(x)], 1)
+        return self.transition(x)
 
 
 def _space_to_depth(x: torch.Tensor) -> torch.Tensor:
@@ -197,21 +198,15 @@ class DRN(nn.Module):
             self.decoder.append(DenseBlock(ch, block, k))
             ch = block.out
         self.head = nn.Conv2d(ch, cfg.in_channels, k, padding=k // 2)
-        # Pruning hook (see drn_edge.prune): adding 0 * pooled encoder tensor into the decoder
-        # tensor makes torch-pruning prune each pool/unpool pair together.
-        self.couple_pool_unpool = False
 
     def rain_layer(self, x: torch.Tensor) -> torch.Tensor:
-        masks, pooled_skips = [], []
+        masks = []
         y = x
         for block in self.encoder:
             y, mask = self.pool(block(y))
             masks.append(mask)
-            pooled_skips.append(y)
         y = self.bottleneck(y)
-        for block, mask, skip in zip(self.decoder, reversed(masks), reversed(pooled_skips)):
-            if self.couple_pool_unpool:
-                y = y + 0.0 * skip
+        for block, mask in zip(self.decoder, reversed(masks)):
             y = block(self.unpool(y, mask))
         return self.head(y)
 
@@ -220,7 +215,13 @@ class DRN(nn.Module):
 
 
 def count_macs(model: DRN, height: int, width: int) -> int:
-    """Multiply-accumulates of the convolutions for one frame (the cost that matters on a GPU)."""
+    """Multiply-accumulates of the convolutions for one frame (the cost that matters on a GPU).
+
+    Every conv is 'same'-padded and each pool halves exactly, so MACs are proportional to the pixel
+    count: count once on an 8x8 frame and scale (exact for multiples of 8).
+    """
+    if height % MULTIPLE or width % MULTIPLE:
+        raise ConfigError(f"height and width must be multiples of {MULTIPLE}, got {height}x{width}")
     macs = 0
 
     def hook(mod: nn.Conv2d, _inp, out):
@@ -231,11 +232,11 @@ def count_macs(model: DRN, height: int, width: int) -> int:
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     try:
         with torch.no_grad():
-            model(torch.zeros(1, model.cfg.in_channels, height, width))
+            model(torch.zeros(1, model.cfg.in_channels, MULTIPLE, MULTIPLE))
     finally:
         for h in handles:
             h.remove()
-    return macs
+    return macs * (height * width) // (MULTIPLE * MULTIPLE)
 
 
 def count_params(model: nn.Module) -> int:

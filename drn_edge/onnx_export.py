@@ -69,8 +69,6 @@ class Uint8FrameIO(nn.Module):
 def export_onnx(model: DRN, path: str | os.PathLike, spec: ExportSpec = ExportSpec()) -> Path:
     """Export, run onnx.checker (full) and the op allow-list, and write atomically. Returns the path."""
     model = model.eval().cpu()
-    if getattr(model, "couple_pool_unpool", False):
-        raise ExportError("model still has its pruning coupling switched on; switch it off before export")
     h, w = (spec.height, spec.width) if spec.fixed else (64, 96)
     if spec.io == "uint8":
         net, example = Uint8FrameIO(model), torch.zeros(1, h, w, 3, dtype=torch.uint8)

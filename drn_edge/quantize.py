@@ -6,9 +6,12 @@ Runtime's CPU provider, so the INT8 model can be checked on any machine.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
+import logging
 import os
-import tempfile
+import sys
 from pathlib import Path
 from typing import Iterable, Protocol
 
@@ -85,6 +88,7 @@ class FrameCalibrationReader:
         self.frames, self.input_name, self.uint8_bgr_io = frames, input_name, uint8_bgr_io
         self.start, self.end = 0, len(frames)
         self._it: Iterable | None = None
+        self.on_frame = None  # progress callback
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -100,6 +104,8 @@ class FrameCalibrationReader:
         if i is None:
             return None
         rgb = self.frames[i]
+        if self.on_frame:
+            self.on_frame(1)
         if self.uint8_bgr_io:
             return {self.input_name: np.ascontiguousarray(rgb[None, ..., ::-1])}
         return {self.input_name: np.ascontiguousarray((rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])}
@@ -141,13 +147,40 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, rea
     if method == "percentile":
         extra["CalibPercentile"] = percentile
     out_path = Path(out_path)
-    with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory() as work:
+    with atomic_path(out_path) as tmp, _quiet_onnxruntime_quantization(), _progress(reader, "calibrate"):
         quantize_static(str(fp32_onnx), str(tmp), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
                         per_channel=True, reduce_range=False, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, calibrate_method=calib, nodes_to_exclude=exclude,
                         extra_options=extra, calibration_providers=["CPUExecutionProvider"])
-        del work
     return out_path
+
+
+@contextlib.contextmanager
+def _quiet_onnxruntime_quantization():
+    """ORT's calibrators print histogram details and log pre-processing advice on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
+@contextlib.contextmanager
+def _progress(reader: "FrameCalibrationReader", desc: str):
+    """Tick a progress bar (on stderr, which ORT does not write to) for each calibration frame."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(reader), desc=desc, unit="frame", file=sys.stderr, leave=False,
+               disable=None if sys.stderr.isatty() else True)
+    reader.on_frame = bar.update
+    try:
+        yield
+    finally:
+        reader.on_frame = None
+        bar.close()
 
 
 def convert_fp16(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike) -> Path:

@@ -1,0 +1,292 @@
+"""The drn-export job: checkpoint -> (prune + fine-tune) -> ONNX -> FP16 / INT8 QDQ -> TensorRT plans.
+
+Each stage is a plain function; the job runs the ones asked for, in order, and never changes a
+request silently: what cannot be honoured (e.g. a plan without TensorRT) is an error, or with
+backend="auto" a clearly printed note saying the plan needs a GPU machine.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._atomic import sha256_file
+from .errors import ExportError
+from .onnx_export import ExportSpec, INPUT_NAME
+from .sidecar import read_sidecar, write_sidecar
+
+BACKENDS = ("auto", "onnx", "tensorrt")
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    out_dir: str = "drn_export"
+    checkpoint: str | None = None          # None: the shipped checkpoint
+    spec: ExportSpec = ExportSpec()
+    precisions: tuple[str, ...] = ("fp32",)
+    prune_ratio: float | None = None
+    finetune_steps: int = 300
+    calib_dir: str | None = None           # None: the committed calibration set
+    calib_method: str = "percentile"
+    calib_size: tuple[int, int] | None = None  # None: the export size, else the frames' own size
+    keep_float_edges: bool = False
+    backend: str = "auto"
+    workspace_gib: float = 2.0
+    dla_core: int | None = None
+    timing_cache: str | None = None
+    max_batch: int = 1
+    plan_size: tuple[int, int] | None = None   # profile size for dynamic ONNX
+    fidelity: bool = True
+
+    def __post_init__(self) -> None:
+        bad = set(self.precisions) - {"fp32", "fp16", "int8"}
+        if bad:
+            raise ExportError(f"unknown precision(s) {sorted(bad)}; choose from fp32, fp16, int8")
+        if self.backend not in BACKENDS:
+            raise ExportError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.prune_ratio is not None and not 0 < self.prune_ratio < 1:
+            raise ExportError(f"--prune takes a fraction of channels to remove in (0, 1), got {self.prune_ratio}")
+
+
+def load_preset(name: str) -> dict:
+    path = PRESET_DIR / f"{name}.json"
+    if not path.is_file():
+        names = sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+        raise ExportError(f"unknown preset {name!r}; available: {', '.join(names)}")
+    return json.loads(path.read_text())
+
+
+@dataclass
+class ExportResult:
+    artifacts: dict[str, str] = field(default_factory=dict)
+    fidelity: list[dict] = field(default_factory=list)
+    prune: dict | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _eval_frames(spec: ExportSpec) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Held-out photos with medium rain (seed 1234), resized to a fixed export size when there is one."""
+    import cv2
+
+    from .data import crop_to_multiple, heldout_pairs, load_photo
+    from .rain import synthesize
+
+    if not spec.fixed:
+        return heldout_pairs("medium")
+    out = []
+    for i, (name, _, _) in enumerate(heldout_pairs("medium")):
+        clean = cv2.resize(load_photo(name), (spec.width, spec.height), interpolation=cv2.INTER_AREA)
+        clean = np.ascontiguousarray(crop_to_multiple(clean))
+        out.append((name, synthesize(clean, "medium", seed=1234 + i), clean))
+    return out
+
+
+def fidelity_report(model, artifacts: dict[str, Path], spec: ExportSpec) -> list[dict]:
+    """Per artifact on held-out medium rain: PSNR/SSIM vs clean, and PSNR vs the FP32 PyTorch output."""
+    from .evaluate import torch_derain
+    from .metrics import psnr, ssim
+    from .runtime import DerainEngine
+
+    frames = _eval_frames(spec)
+    ref_fn = torch_derain(model)
+    refs = [ref_fn(r) for _, r, _ in frames]
+    rows = [{"artifact": "pytorch-fp32", "psnr": float(np.mean([psnr(o, c) for o, (_, _, c) in zip(refs, frames)])),
+             "ssim": float(np.mean([ssim(o, c) for o, (_, _, c) in zip(refs, frames)])), "psnr_vs_fp32": float("inf"),
+             "rainy_psnr": float(np.mean([psnr(r, c) for _, r, c in frames]))}]
+    for label, path in artifacts.items():
+        with DerainEngine(path, backend="onnxruntime-cpu", color="rgb") as engine:
+            outs = [engine(r) for _, r, _ in frames]
+        rows.append({"artifact": label,
+                     "psnr": float(np.mean([psnr(o, c) for o, (_, _, c) in zip(outs, frames)])),
+                     "ssim": float(np.mean([ssim(o, c) for o, (_, _, c) in zip(outs, frames)])),
+                     "psnr_vs_fp32": float(np.mean([psnr(o, r) for o, r in zip(outs, refs)]))})
+    base = rows[0]["psnr"]
+    for row in rows:
+        row["drop_db"] = base - row["psnr"]
+    return rows
+
+
+def format_fidelity(rows: list[dict]) -> str:
+    lines = [f"fidelity on held-out photos, medium rain (rainy input: {rows[0]['rainy_psnr']:.2f} dB PSNR vs clean)",
+             f"{'artifact':<16}{'PSNR dB':>9}{'SSIM':>8}{'drop dB':>9}{'vs FP32 dB':>12}"]
+    for r in rows:
+        vs = "ref" if r["psnr_vs_fp32"] == float("inf") else f"{r['psnr_vs_fp32']:.2f}"
+        lines.append(f"{r['artifact']:<16}{r['psnr']:>9.2f}{r['ssim']:>8.4f}{r['drop_db']:>9.2f}{vs:>12}")
+    return "\n".join(lines)
+
+
+def stale_artifacts(out: Path, fp32_sha: str, produced: set[str]) -> list[str]:
+    """Artifacts in OUT from an earlier run whose source is not this run's drn.onnx."""
+    stale = []
+    for p in sorted(out.glob("drn.*")):
+        if p.suffix == ".json" or p.name in produced:
+            continue
+        rec = read_sidecar(p, required=False)
+        if rec is None or rec.get("source", {}).get("sha256") != fp32_sha:
+            stale.append(p.name)
+    return stale
+
+
+def run_export(req: ExportRequest, log=print) -> ExportResult:
+    from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint
+    from .onnx_export import check_parity, export_onnx, io_description
+    from .quantize import (FrameCalibrationReader, calibration_hash, convert_fp16, find_calibration_dir,
+                           load_calibration_frames, quantize_int8)
+
+
+    out = Path(req.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = ExportResult()
+    t0 = time.time()
+    ckpt = Path(req.checkpoint) if req.checkpoint else SHIPPED_CHECKPOINT
+    model = load_checkpoint(ckpt)[0]
+    source = {"file": ckpt.name, "sha256": sha256_file(ckpt), "kind": "checkpoint"}
+    log(f"checkpoint {ckpt} ({model.cfg.name})")
+
+    # Plans are only possible with TensorRT and a GPU: decide before spending minutes on the rest.
+    from .tensorrt_build import tensorrt_available
+
+    trt_ok, trt_reason = tensorrt_available()
+    if req.backend == "tensorrt" and not trt_ok:
+        raise ExportError(f"--backend tensorrt cannot build a plan here: {trt_reason}")
+
+    if req.prune_ratio:
+        model, source = _prune_and_finetune(model, req, out, ckpt, log, result)
+
+    fp32 = out / "drn.onnx"
+    export_onnx(model, fp32, req.spec)
+    parity_frame = _eval_frames(req.spec)[0][1]
+    parity = check_parity(fp32, model, parity_frame if req.spec.fixed else parity_frame[:256, :384])
+    log(f"wrote {fp32}: parity vs PyTorch on a real frame: mean |diff| {parity.mean_abs:.2e}, max {parity.max_abs:.2e}")
+    base_meta = {"kind": "onnx", "spec": asdict(req.spec), "io": io_description(fp32), "model_config": model.cfg.to_dict()}
+    rec = write_sidecar(fp32, {**base_meta, "precision": "fp32", "source": source, "parity_vs_pytorch": parity.as_dict()})
+    fp32_src = {"file": fp32.name, "sha256": rec["sha256"], "kind": "onnx"}
+    onnx_artifacts = {"onnx-fp32": fp32}
+    result.artifacts["fp32"] = str(fp32)
+
+    if "fp16" in req.precisions:
+        p = convert_fp16(fp32, out / "drn.fp16.onnx")
+        write_sidecar(p, {**base_meta, "precision": "fp16", "source": fp32_src})
+        onnx_artifacts["onnx-fp16"] = p
+        result.artifacts["fp16"] = str(p)
+        log(f"wrote {p}")
+
+    calib_record = None
+    if "int8" in req.precisions:
+        calib_dir = Path(req.calib_dir) if req.calib_dir else find_calibration_dir()
+        h, w = req.calib_size or ((req.spec.height, req.spec.width) if req.spec.fixed else (None, None))
+        if h is None:
+            first = load_calibration_frames_size(calib_dir)
+            h, w = first
+        frames = load_calibration_frames(calib_dir, h, w)
+        calib_record = {"dir": str(calib_dir), "sha256": calibration_hash(calib_dir), "frames": len(frames),
+                        "size": [h, w], "method": req.calib_method, "keep_float_edges": req.keep_float_edges}
+        log(f"calibrating INT8 on {len(frames)} frames from {calib_dir} at {h}x{w} ({req.calib_method}) ...")
+        reader = FrameCalibrationReader(frames, INPUT_NAME[req.spec.io], req.spec.io == "uint8")
+        p = quantize_int8(fp32, out / "drn.int8.onnx", reader, req.calib_method, req.keep_float_edges)
+        write_sidecar(p, {**base_meta, "precision": "int8", "source": fp32_src, "calibration": calib_record})
+        onnx_artifacts["onnx-int8"] = p
+        result.artifacts["int8"] = str(p)
+        log(f"wrote {p}")
+
+    if req.fidelity:
+        log("measuring fidelity on held-out frames ...")
+        result.fidelity = fidelity_report(model, onnx_artifacts, req.spec)
+        log(format_fidelity(result.fidelity))
+
+    if req.backend in ("auto", "tensorrt"):
+        if trt_ok:
+            from .tensorrt_build import PlanSettings, build_plan
+
+            hw = (req.spec.height, req.spec.width) if req.spec.fixed else (req.plan_size or (720, 1280))
+            for prec in req.precisions:
+                src = {"fp32": fp32, "fp16": out / "drn.fp16.onnx", "int8": out / "drn.int8.onnx"}[prec]
+                settings = PlanSettings(prec, hw[0], hw[1], req.max_batch, req.workspace_gib, req.dla_core,
+                                        req.timing_cache or str(out / "timing.cache"))
+                plan = out / f"drn.{prec}.plan"
+                build_plan(src, plan, settings, log=log)
+                result.artifacts[f"plan-{prec}"] = str(plan)
+                log(f"wrote {plan}")
+        else:
+            note = f"no TensorRT plan built: {trt_reason}. Copy {out}/ to the GPU machine and run drn-export --onnx there."
+            result.notes.append(note)
+            log(f"note: {note}")
+
+    produced = {Path(p).name for p in result.artifacts.values()} | {"drn.pruned.safetensors"}
+    for name in stale_artifacts(out, fp32_src["sha256"], produced):
+        note = f"{out / name} is stale (made from another drn.onnx); delete it or re-export it"
+        result.notes.append(note)
+        log(f"warning: {note}")
+    log(f"done in {time.time() - t0:.1f} s")
+    return result
+
+
+def load_calibration_frames_size(folder: Path) -> tuple[int, int]:
+    """Calibrate at the first frame's own size (rounded down to a multiple of 8) when the export is dynamic."""
+    import cv2
+
+    from .quantize import list_images
+
+    img = cv2.imread(str(list_images(folder)[0]), cv2.IMREAD_COLOR)
+    if img is None:
+        from .errors import CalibrationError
+
+        raise CalibrationError(f"cannot decode calibration image '{list_images(folder)[0]}'")
+    return img.shape[0] - img.shape[0] % 8, img.shape[1] - img.shape[1] % 8
+
+
+def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, result: ExportResult):
+    from .checkpoint import save_checkpoint
+    from .evaluate import evaluate_heldout, torch_derain
+    from .prune import prune
+    from .train import TrainConfig, train
+
+    before = evaluate_heldout(torch_derain(model), levels=("medium",))["medium"]["derained"]["psnr"]
+    pruned, report = prune(model, req.prune_ratio)
+    log(f"pruned {req.prune_ratio:.0%}: params {report.params_before:,} -> {report.params_after:,}, "
+        f"GMAC@720p {report.macs_720p_before / 1e9:.1f} -> {report.macs_720p_after / 1e9:.1f}")
+    if req.finetune_steps > 0:
+        tcfg = TrainConfig(out=str(out / "finetune"), steps=req.finetune_steps, lr=2e-4, warmup=20,
+                           val_every=max(req.finetune_steps, 1), save_every=max(req.finetune_steps, 1))
+        pruned = _finetuned(train, tcfg, pruned)
+    after = evaluate_heldout(torch_derain(pruned), levels=("medium",))["medium"]["derained"]["psnr"]
+    log(f"held-out medium-rain PSNR: {before:.2f} dB before pruning, {after:.2f} dB after pruning + "
+        f"{req.finetune_steps} fine-tune steps")
+    path = save_checkpoint(pruned, out / "drn.pruned.safetensors",
+                           {"pruned_from": ckpt.name, "prune": report.as_dict(), "finetune_steps": req.finetune_steps,
+                            "heldout_medium_psnr_before": before, "heldout_medium_psnr_after": after})
+    result.prune = report.as_dict() | {"psnr_before": before, "psnr_after": after, "checkpoint": str(path)}
+    result.artifacts["pruned-checkpoint"] = str(path)
+    return pruned, {"file": path.name, "sha256": sha256_file(path), "kind": "checkpoint"}
+
+
+def _finetuned(train, tcfg, model):
+    from .checkpoint import load_checkpoint
+
+    path = train(tcfg, model=model)
+    return load_checkpoint(path)[0]
+
+
+def run_plan_build(onnx_path: str, out_dir: str, precision: str | None = None, plan_size=None, workspace_gib: float = 2.0,
+                   dla_core: int | None = None, timing_cache: str | None = None, max_batch: int = 1, log=print) -> Path:
+    """Build one plan from an ONNX written by drn-export (its sidecar gives precision and size). Needs TensorRT."""
+    from .sidecar import verify_artifact
+    from .tensorrt_build import PlanSettings, build_plan, tensorrt_available
+
+    ok, reason = tensorrt_available()
+    if not ok:
+        raise ExportError(f"cannot build a TensorRT plan here: {reason}")
+    record = verify_artifact(onnx_path, required=True)
+    prec = precision or record.get("precision", "fp32")
+    spec = record.get("spec", {})
+    hw = (spec.get("height"), spec.get("width")) if spec.get("height") else (plan_size or (720, 1280))
+    out = Path(out_dir)
+    settings = PlanSettings(prec, hw[0], hw[1], max_batch, workspace_gib, dla_core, timing_cache or str(out / "timing.cache"))
+    plan = out / f"drn.{prec}.plan"
+    build_plan(onnx_path, plan, settings, log=log)
+    log(f"wrote {plan}")
+    return plan

@@ -1,0 +1,213 @@
+"""DerainEngine: per-frame deraining of HxWx3 uint8 BGR frames (OpenCV order) on any backend."""
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence, overload
+
+import numpy as np
+
+from ..errors import DrnEdgeError, EngineError, ImageError
+from ..sidecar import verify_artifact
+from . import frames as F
+from .backend import Backend
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime-trt", "onnxruntime-cuda", "onnxruntime-cpu")
+ON_ERROR = ("raise", "passthrough")
+
+
+@dataclass
+class EngineStats:
+    frames: int = 0
+    passthrough: int = 0
+    errors: list[str] = field(default_factory=list)  # the last few messages, for logs
+
+
+def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
+                 use_cuda_graph: bool = False) -> Backend:
+    """Pick and load the backend for an engine file (.plan/.engine: TensorRT; .onnx: ONNX Runtime)."""
+    path = Path(path)
+    if backend not in BACKENDS:
+        raise EngineError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if not path.is_file():
+        raise EngineError(f"engine file '{path}' does not exist; build one with drn-export")
+    suffix = path.suffix.lower()
+    if suffix in (".plan", ".engine", ".trt"):
+        if backend not in ("auto", "tensorrt"):
+            raise EngineError(f"'{path}' is a TensorRT plan; it runs only with backend='tensorrt' (or 'auto')")
+        from .tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(path, use_cuda_graph=use_cuda_graph)
+    if suffix == ".onnx":
+        if backend == "tensorrt":
+            raise EngineError(f"'{path}' is an ONNX file; build a plan with drn-export --backend tensorrt, "
+                              "or run it with backend='onnxruntime-trt'")
+        verify_artifact(path, required=False)  # a sidecar, when present, must match
+        from .onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, backend, threads)
+    raise EngineError(f"'{path}': unknown engine type '{suffix}'; expected .plan (TensorRT) or .onnx")
+
+
+class DerainEngine:
+    """Derain frames with a compiled DRN.
+
+    engine = DerainEngine("drn.int8.onnx"); clean = engine(frame)  # HxWx3 uint8 BGR in, same out
+    engine(frames) takes a list (batched where sizes match and the engine allows).
+    color="rgb" for RGB pipelines. float32 frames in [0, 1] are accepted and returned as float32.
+    Frames of any size are reflect-padded to a multiple of 8 and cropped back; an engine built for
+    one size refuses others unless resize=True. on_error="passthrough" returns the input frame when
+    inference fails (counted in .stats): in a vehicle a rainy frame beats a frozen camera.
+    Thread-safe: ONNX Runtime sessions are shared, TensorRT gets one context per thread.
+    """
+
+    def __init__(self, path: str | os.PathLike, backend: str = "auto", color: str = "bgr", resize: bool = False,
+                 on_error: str = "raise", threads: int | None = None, use_cuda_graph: bool = False,
+                 max_batch: int = 8):
+        if color not in ("bgr", "rgb"):
+            raise EngineError(f"color must be 'bgr' or 'rgb', got {color!r}")
+        if on_error not in ON_ERROR:
+            raise EngineError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        self.path = Path(path)
+        self.color, self.resize, self.on_error = color, resize, on_error
+        self._backend: Backend | None = open_backend(path, backend, threads, use_cuda_graph)
+        self.io = self._backend.io
+        self.max_batch = max(1, min(max_batch, self.io.max_batch or max_batch))
+        self.stats = EngineStats()
+        self._stats_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def backend_name(self) -> str:
+        return self._require().name
+
+    def close(self) -> None:
+        """Free the session / GPU memory. Safe to call twice."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def __enter__(self) -> "DerainEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_backend", None) is not None and "tensorrt" in getattr(self._backend, "name", ""):
+            warnings.warn(f"DerainEngine('{self.path}') was never closed; use 'with DerainEngine(...)' or close()",
+                          ResourceWarning, stacklevel=1)
+            self.close()
+
+    def _require(self) -> Backend:
+        if self._backend is None:
+            raise EngineError(f"DerainEngine('{self.path}') is closed")
+        return self._backend
+
+    # ------------------------------------------------------------------ inference
+    @overload
+    def __call__(self, frames: np.ndarray) -> np.ndarray: ...
+    @overload
+    def __call__(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+
+    def __call__(self, frames):
+        if isinstance(frames, np.ndarray):
+            return self._derain([frames])[0]
+        if isinstance(frames, (list, tuple)):
+            return self._derain(list(frames)) if frames else []
+        raise ImageError(f"DerainEngine takes one HxWx3 numpy frame or a list of them, got {type(frames).__name__}")
+
+    def derain_rgb(self, frames):
+        """Like calling the engine, for RGB frames, whatever color= says."""
+        flip = (lambda f: f[..., ::-1]) if self.color == "bgr" else (lambda f: f)
+        if isinstance(frames, np.ndarray):
+            return np.ascontiguousarray(flip(self(flip(frames))))
+        return [np.ascontiguousarray(flip(o)) for o in self([flip(f) for f in frames])]
+
+    def rain_layer(self, frame: np.ndarray) -> np.ndarray:
+        """The removed rain (input - output) as float32 HxWx3 in [0, 1] units, in the frame's channel order."""
+        out = self(frame)
+        scale = 255.0 if frame.dtype == np.uint8 else 1.0
+        return (frame.astype(np.float32) - out.astype(np.float32)) / np.float32(scale)
+
+    def _derain(self, frames: list) -> list[np.ndarray]:
+        checked = [F.check_frame(f, i if len(frames) > 1 else None) for i, f in enumerate(frames)]
+        outputs: list[np.ndarray | None] = [None] * len(checked)
+        # Group same-size frames into batches; each group runs as one (or several max_batch) calls.
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, f in enumerate(checked):
+            groups.setdefault(f.shape[:2], []).append(i)
+        for (h, w), idxs in groups.items():
+            for start in range(0, len(idxs), self.max_batch):
+                chunk = idxs[start : start + self.max_batch]
+                try:
+                    results = self._run_same_size([checked[i] for i in chunk], h, w)
+                except DrnEdgeError as exc:
+                    if self.on_error != "passthrough" or isinstance(exc, ImageError):
+                        raise
+                    results = self._passthrough([checked[i] for i in chunk], exc)
+                except Exception as exc:  # a backend failure mid-drive: optionally keep the camera alive
+                    if self.on_error != "passthrough":
+                        raise EngineError(f"inference failed: {type(exc).__name__}: {exc}") from exc
+                    results = self._passthrough([checked[i] for i in chunk], exc)
+                for i, r in zip(chunk, results):
+                    outputs[i] = r
+        with self._stats_lock:
+            self.stats.frames += len(checked)
+        return outputs  # type: ignore[return-value]
+
+    def _passthrough(self, frames: list[np.ndarray], exc: BaseException) -> list[np.ndarray]:
+        with self._stats_lock:
+            self.stats.passthrough += len(frames)
+            self.stats.errors = (self.stats.errors + [f"{type(exc).__name__}: {exc}"])[-10:]
+        return [f.copy() for f in frames]
+
+    def _target_size(self, h: int, w: int) -> tuple[int, int, bool]:
+        """(engine height, engine width, needs_resize) for a frame of h x w."""
+        io = self.io
+        if io.height is None:
+            return (*F.padded_size(h, w), False)
+        if F.padded_size(h, w) == (io.height, io.width):
+            return io.height, io.width, False
+        if self.resize:
+            return io.height, io.width, True
+        raise EngineError(
+            f"this engine was built for {io.height}x{io.width} frames (HxW) but got {h}x{w}; "
+            f"export an engine for {h}x{w} (drn-export --height {F.padded_size(h, w)[0]} --width {F.padded_size(h, w)[1]}), "
+            "or pass resize=True to resize frames to the engine size"
+        )
+
+    def _run_same_size(self, frames: list[np.ndarray], h: int, w: int) -> list[np.ndarray]:
+        backend = self._require()
+        th, tw, needs_resize = self._target_size(h, w)
+        dtype = frames[0].dtype
+        prepared = []
+        for f in frames:
+            f = F.to_uint8(f)
+            if self.color == "rgb":
+                f = f[..., ::-1]
+            if needs_resize:
+                import cv2
+
+                f = cv2.resize(f, (tw, th), interpolation=cv2.INTER_AREA)
+            prepared.append(F.pad_to(f, th, tw))
+        batch = np.stack(prepared)
+        if self.io.uint8_bgr:
+            out = backend.run(np.ascontiguousarray(batch))
+        else:
+            out = F.nchw_rgb_to_bgr_batch(backend.run(F.bgr_batch_to_nchw_rgb(batch)))
+        results = []
+        for o in out:
+            if needs_resize:
+                import cv2
+
+                o = cv2.resize(o, (w, h), interpolation=cv2.INTER_LINEAR)
+            else:
+                o = o[:h, :w]
+            if self.color == "rgb":
+                o = o[..., ::-1]
+            results.append(F.from_uint8(np.ascontiguousarray(o), dtype))
+        return results

@@ -1,0 +1,62 @@
+"""Frame checks and pre/post-processing shared by every backend (numpy only, no torch)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ImageError
+
+MULTIPLE = 8
+FRAME_DTYPES = (np.uint8, np.float32, np.float64)
+
+
+def check_frame(frame, index: int | None = None) -> np.ndarray:
+    """Return a C-contiguous HxWx3 frame, or raise ImageError saying exactly what is wrong."""
+    where = "frame" if index is None else f"frame {index}"
+    if not isinstance(frame, np.ndarray):
+        raise ImageError(f"{where} must be a numpy array (HxWx3), got {type(frame).__name__}")
+    if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1):
+        raise ImageError(f"{where} is greyscale {frame.shape}; convert it with cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)")
+    if frame.ndim != 3 or frame.shape[2] not in (3,):
+        hint = " (BGRA: drop alpha with cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR))" if frame.ndim == 3 and frame.shape[2] == 4 else ""
+        raise ImageError(f"{where} must be HxWx3, got shape {frame.shape}{hint}")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ImageError(f"{where} is empty (shape {frame.shape})")
+    if frame.dtype not in FRAME_DTYPES:
+        raise ImageError(f"{where} has dtype {frame.dtype}; use uint8 (0..255) or float32 (0..1)")
+    if frame.dtype != np.uint8 and not np.isfinite(frame).all():
+        raise ImageError(f"{where} contains NaN or infinite values")
+    return np.ascontiguousarray(frame)
+
+
+def padded_size(h: int, w: int, multiple: int = MULTIPLE) -> tuple[int, int]:
+    return h + (-h) % multiple, w + (-w) % multiple
+
+
+def pad_to(frame: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Reflect-pad an HxWxC frame at the bottom/right up to (h, w) (edge-pad where the frame is too small to reflect)."""
+    ph, pw = h - frame.shape[0], w - frame.shape[1]
+    if ph == 0 and pw == 0:
+        return frame
+    mode = "reflect" if frame.shape[0] > ph and frame.shape[1] > pw else "edge"
+    return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
+def to_uint8(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype == np.uint8:
+        return frame
+    return (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def from_uint8(out: np.ndarray, like: np.dtype) -> np.ndarray:
+    return out if like == np.uint8 else (out.astype(np.float32) / 255.0).astype(like)
+
+
+def bgr_batch_to_nchw_rgb(batch_bgr: np.ndarray) -> np.ndarray:
+    """uint8 NHWC BGR -> float32 NCHW RGB in [0, 1] (for engines exported with float I/O)."""
+    return np.ascontiguousarray(batch_bgr[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255)
+
+
+def nchw_rgb_to_bgr_batch(out: np.ndarray) -> np.ndarray:
+    """float NCHW RGB -> uint8 NHWC BGR, rounded and clipped."""
+    y = np.clip(out.transpose(0, 2, 3, 1)[..., ::-1], 0.0, 1.0) * 255.0 + 0.5
+    return y.astype(np.uint8)

@@ -1,0 +1,201 @@
+"""TensorRT backend: deserialize a trusted .plan and run it with cuda-python (cuda.bindings).
+
+Pinned host buffers, one CUDA stream and one execution context per thread (contexts are not
+thread-safe), execute_async_v3 with tensor addresses, optional CUDA graph capture for fixed shapes.
+Written to NVIDIA's documented TensorRT 10.x/11.x Python API; tensorrt and cuda-python are
+imported only here, so the CPU path never needs them.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EngineError, MissingDependencyError
+from ..sidecar import verify_artifact
+from .backend import EngineIO
+
+
+def import_tensorrt():
+    try:
+        import tensorrt as trt
+    except ImportError:
+        raise MissingDependencyError("tensorrt", "tensorrt", "running .plan engines") from None
+    return trt
+
+
+def import_cudart():
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        try:
+            from cuda import cudart  # cuda-python < 12.6 layout
+        except ImportError:
+            raise MissingDependencyError("cuda-python", "tensorrt", "running .plan engines") from None
+    return cudart
+
+
+def cuda_check(result):
+    """cuda-python returns (err, *values); turn a non-zero err into an EngineError."""
+    err, *values = result if isinstance(result, tuple) else (result,)
+    if int(err) != 0:
+        raise EngineError(f"CUDA call failed: {err}")
+    return values[0] if len(values) == 1 else values
+
+
+def current_gpu() -> dict:
+    cudart = import_cudart()
+    props = cuda_check(cudart.cudaGetDeviceProperties(0))
+    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
+    return {"name": name.strip("\x00 "), "compute_capability": f"{props.major}.{props.minor}"}
+
+
+def plan_compatibility_problems(record: dict, trt_version: str, gpu: dict) -> list[str]:
+    """Why a plan built elsewhere must not run here (TensorRT plans are tied to version and GPU)."""
+    problems = []
+    built_trt = record.get("tensorrt_version")
+    if built_trt != trt_version:
+        problems.append(f"built with TensorRT {built_trt}, this machine has {trt_version}")
+    built_gpu = record.get("gpu", {})
+    if built_gpu.get("compute_capability") != gpu.get("compute_capability"):
+        problems.append(f"built for compute capability {built_gpu.get('compute_capability')} "
+                        f"({built_gpu.get('name')}), this GPU is {gpu.get('compute_capability')} ({gpu.get('name')})")
+    elif built_gpu.get("name") != gpu.get("name"):
+        problems.append(f"built on {built_gpu.get('name')}, this GPU is {gpu.get('name')}")
+    return problems
+
+
+def rebuild_hint(record: dict) -> str:
+    src = record.get("source", {}).get("file", "drn.onnx")
+    return f"rebuild it on this machine: drn-export --onnx {src} --backend tensorrt"
+
+
+def verify_plan(path: str | os.PathLike, trt_version: str, gpu: dict) -> dict:
+    """All checks that happen before the plan's bytes reach TensorRT."""
+    record = verify_artifact(path, required=True)
+    if record.get("kind") != "tensorrt-plan":
+        raise EngineError(f"sidecar of '{path}' does not describe a TensorRT plan (kind={record.get('kind')!r})")
+    problems = plan_compatibility_problems(record, trt_version, gpu)
+    if problems:
+        raise EngineError(f"refusing to load '{path}': " + "; ".join(problems) + "; " + rebuild_hint(record))
+    return record
+
+
+class _Context:
+    """One execution context + stream + pinned/device buffers: used by one thread at a time."""
+
+    def __init__(self, engine, trt, cudart, io: EngineIO, use_cuda_graph: bool):
+        self.trt, self.cudart, self.io = trt, cudart, io
+        self.context = engine.create_execution_context()
+        if self.context is None:
+            raise EngineError("TensorRT could not create an execution context (out of GPU memory?)")
+        self.stream = cuda_check(cudart.cudaStreamCreate())
+        self.engine = engine
+        self.shape = None
+        self.buffers: list = []
+        self.use_cuda_graph = use_cuda_graph
+        self.graph_exec = None
+
+    def _allocate(self, in_shape: tuple[int, ...]) -> None:
+        trt, cudart = self.trt, self.cudart
+        self._free_buffers()
+        self.context.set_input_shape(self.io.input_name, in_shape)
+        out_shape = tuple(self.context.get_tensor_shape(self.io.output_name))
+        self.host, self.device = {}, {}
+        for name, shape in ((self.io.input_name, in_shape), (self.io.output_name, out_shape)):
+            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            host_ptr = cuda_check(cudart.cudaMallocHost(nbytes))
+            dev_ptr = cuda_check(cudart.cudaMalloc(nbytes))
+            self.buffers.append((host_ptr, dev_ptr))
+            buf = (ctypes.c_byte * nbytes).from_address(int(host_ptr))
+            self.host[name] = np.frombuffer(buf, dtype=dtype).reshape(shape)
+            self.device[name] = (int(dev_ptr), nbytes)
+            self.context.set_tensor_address(name, int(dev_ptr))
+        self.shape = in_shape
+        self.graph_exec = None
+
+    def _enqueue(self) -> None:
+        cudart = self.cudart
+        H2D, D2H = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        i, o = self.io.input_name, self.io.output_name
+        cuda_check(cudart.cudaMemcpyAsync(self.device[i][0], self.host[i].ctypes.data, self.device[i][1], H2D, self.stream))
+        if not self.context.execute_async_v3(self.stream):
+            raise EngineError("TensorRT execute_async_v3 failed")
+        cuda_check(cudart.cudaMemcpyAsync(self.host[o].ctypes.data, self.device[o][0], self.device[o][1], D2H, self.stream))
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        cudart = self.cudart
+        if self.shape != batch.shape:
+            self._allocate(batch.shape)
+            self._enqueue()  # first run outside capture: TensorRT allocates lazily
+            np.copyto(self.host[self.io.input_name], batch)
+        np.copyto(self.host[self.io.input_name], batch)
+        if self.use_cuda_graph:
+            if self.graph_exec is None:
+                mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
+                cuda_check(cudart.cudaStreamBeginCapture(self.stream, mode))
+                self._enqueue()
+                graph = cuda_check(cudart.cudaStreamEndCapture(self.stream))
+                self.graph_exec = cuda_check(cudart.cudaGraphInstantiate(graph, 0))
+            cuda_check(cudart.cudaGraphLaunch(self.graph_exec, self.stream))
+        else:
+            self._enqueue()
+        cuda_check(cudart.cudaStreamSynchronize(self.stream))
+        return self.host[self.io.output_name].copy()
+
+    def _free_buffers(self) -> None:
+        for host_ptr, dev_ptr in self.buffers:
+            self.cudart.cudaFreeHost(host_ptr)
+            self.cudart.cudaFree(dev_ptr)
+        self.buffers = []
+
+    def close(self) -> None:
+        self._free_buffers()
+        if self.stream is not None:
+            self.cudart.cudaStreamDestroy(self.stream)
+            self.stream = None
+        self.context = None
+
+
+class TensorRTBackend:
+    def __init__(self, path: str | os.PathLike, use_cuda_graph: bool = False):
+        trt, cudart = import_tensorrt(), import_cudart()
+        self.record = verify_plan(path, trt.__version__, current_gpu())
+        self.trt, self.cudart = trt, cudart
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)
+        self.engine = self.runtime.deserialize_cuda_engine(Path(path).read_bytes())
+        if self.engine is None:
+            raise EngineError(f"TensorRT could not deserialize '{path}'; {rebuild_hint(self.record)}")
+        io = self.record["io"]
+        inp, out = io["inputs"][0], io["outputs"][0]
+        uint8 = inp["dtype"] == "uint8"
+        h, w = (inp["shape"][1], inp["shape"][2]) if uint8 else (inp["shape"][2], inp["shape"][3])
+        profile = self.record.get("profile", {})
+        self.io = EngineIO(inp["name"], out["name"], uint8, h, w, profile.get("max_batch", 1))
+        self.name = f"tensorrt:{trt.__version__}"
+        self.use_cuda_graph = use_cuda_graph
+        self._local = threading.local()
+        self._contexts: list[_Context] = []
+        self._lock = threading.Lock()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        ctx = getattr(self._local, "ctx", None)
+        if ctx is None:
+            ctx = _Context(self.engine, self.trt, self.cudart, self.io, self.use_cuda_graph)
+            self._local.ctx = ctx
+            with self._lock:
+                self._contexts.append(ctx)
+        return ctx.run(batch)
+
+    def close(self) -> None:
+        with self._lock:
+            for ctx in self._contexts:
+                ctx.close()
+            self._contexts = []
+        self.engine = None
+        self.runtime = None
