@@ -193,10 +193,27 @@ def convert_fp16(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike) -> P
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     model = convert_float_to_float16(onnx.load(str(fp32_onnx)), keep_io_types=True, disable_shape_infer=False)
+    _topological_sort(model.graph)  # the converter appends its input Casts last; TensorRT reads nodes in order
+    onnx.checker.check_model(model, full_check=True)
     out_path = Path(out_path)
     with atomic_path(out_path) as tmp:
         onnx.save(model, str(tmp))
     return out_path
+
+
+def _topological_sort(graph) -> None:
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise ExportError("FP16 graph has a cycle or a dangling input; cannot order its nodes")
+        for n in ready:
+            ordered.append(n)
+            available.update(n.output)
+        pending = [n for n in pending if all(n is not r for r in ready)]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def rgb_frame_from_file(path: str | os.PathLike) -> np.ndarray:

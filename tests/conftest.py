@@ -47,3 +47,25 @@ def relu_sparse_ties(shape, seed=0):
 
     g = torch.Generator().manual_seed(seed)
     return torch.relu(torch.randint(-3, 3, shape, generator=g).float())
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_model):
+    from drn_edge.checkpoint import save_checkpoint
+
+    return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory, tiny_model):
+    """Real exported graphs of the tiny model: dynamic float I/O and fixed 64x96 uint8 I/O, with sidecars."""
+    from drn_edge.onnx_export import ExportSpec, export_onnx, io_description
+    from drn_edge.sidecar import write_sidecar
+
+    d = tmp_path_factory.mktemp("onnx")
+    out = {}
+    for key, spec in {"float": ExportSpec(), "uint8_fixed": ExportSpec(64, 96, "uint8")}.items():
+        p = export_onnx(tiny_model, d / f"drn_{key}.onnx", spec)
+        write_sidecar(p, {"kind": "onnx", "precision": "fp32", "io": io_description(p)})
+        out[key] = p
+    return out

@@ -73,11 +73,17 @@ def rebuild_hint(record: dict) -> str:
     return f"rebuild it on this machine: drn-export --onnx {src} --backend tensorrt"
 
 
-def verify_plan(path: str | os.PathLike, trt_version: str, gpu: dict) -> dict:
-    """All checks that happen before the plan's bytes reach TensorRT."""
+def verify_plan_file(path: str | os.PathLike) -> dict:
+    """Sidecar present, sha256 matches, and it describes a plan: checked without TensorRT."""
     record = verify_artifact(path, required=True)
     if record.get("kind") != "tensorrt-plan":
         raise EngineError(f"sidecar of '{path}' does not describe a TensorRT plan (kind={record.get('kind')!r})")
+    return record
+
+
+def verify_plan(path: str | os.PathLike, trt_version: str, gpu: dict) -> dict:
+    """All checks that happen before the plan's bytes reach TensorRT."""
+    record = verify_plan_file(path)
     problems = plan_compatibility_problems(record, trt_version, gpu)
     if problems:
         raise EngineError(f"refusing to load '{path}': " + "; ".join(problems) + "; " + rebuild_hint(record))
@@ -163,6 +169,7 @@ class _Context:
 
 class TensorRTBackend:
     def __init__(self, path: str | os.PathLike, use_cuda_graph: bool = False):
+        verify_plan_file(path)  # before importing TensorRT: a bad sidecar is reported even without it
         trt, cudart = import_tensorrt(), import_cudart()
         self.record = verify_plan(path, trt.__version__, current_gpu())
         self.trt, self.cudart = trt, cudart

@@ -1,0 +1,125 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from drn_edge.cli.export import main as export_main
+from drn_edge.runtime import DerainEngine
+from drn_edge.sidecar import read_sidecar, verify_artifact
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_checkpoint):
+    out = tmp_path_factory.mktemp("export")
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--int8", "--fp16",
+                      "--calib-size", "64x96", "--calib-method", "minmax"])
+    assert rc == 0
+    return out
+
+
+def test_int8_export_writes_artifacts_with_provenance(exported, tiny_checkpoint, capsys):
+    for name in ("drn.onnx", "drn.fp16.onnx", "drn.int8.onnx"):
+        rec = verify_artifact(exported / name)
+        assert rec["kind"] == "onnx"
+    fp32 = read_sidecar(exported / "drn.onnx")
+    assert fp32["source"]["file"] == tiny_checkpoint.name and "parity_vs_pytorch" in fp32
+    int8 = read_sidecar(exported / "drn.int8.onnx")
+    assert int8["source"]["sha256"] == fp32["sha256"]
+    assert int8["calibration"]["frames"] == 16 and len(int8["calibration"]["sha256"]) == 64
+    assert fp32["io"]["inputs"][0]["shape"] == [None, 3, None, None]
+    for name in ("drn.onnx", "drn.int8.onnx"):
+        with DerainEngine(exported / name) as e:
+            assert e(__import__("numpy").zeros((40, 48, 3), "uint8")).shape == (40, 48, 3)
+
+
+def test_report_and_plan_note_are_printed(tiny_checkpoint, tmp_path, capsys):
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path), "--height", "64", "--width", "96",
+                      "--io", "uint8"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "parity vs PyTorch" in out and "onnx-fp32" in out and "vs FP32" in out
+    from drn_edge.tensorrt_build import tensorrt_available
+
+    if not tensorrt_available()[0]:
+        assert "no TensorRT plan built" in out
+
+
+def test_backend_tensorrt_without_tensorrt_fails_clearly(tiny_checkpoint, tmp_path, capsys):
+    from drn_edge.tensorrt_build import tensorrt_available
+
+    if tensorrt_available()[0]:
+        pytest.skip("TensorRT is available here")
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path), "--backend", "tensorrt"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot build a plan" in err and "tensorrt" in err
+    assert not list(tmp_path.glob("drn*"))  # failed before writing anything
+
+
+def test_presets_and_bad_arguments(tiny_checkpoint, tmp_path, capsys):
+    assert export_main(["--preset", "no-such-board"]) == 2
+    assert "available: cpu, jetson-agx-orin" in capsys.readouterr().err
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--height", "100", "--width", "640"]) == 2
+    assert "multiple of 8" in capsys.readouterr().err
+    assert export_main(["--checkpoint", str(tmp_path / "missing.safetensors")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--int8", "--calib", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "holds no images" in capsys.readouterr().err
+
+
+def test_every_preset_is_valid():
+    from drn_edge.onnx_export import ExportSpec
+    from drn_edge.pipeline import PRESET_DIR, load_preset
+
+    names = sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+    assert {"jetson-orin-nano", "jetson-orin-nx", "jetson-agx-orin", "x86-gpu", "cpu"} <= set(names)
+    for n in names:
+        p = load_preset(n)
+        ExportSpec(p["height"], p["width"], p["io"])
+        assert p["precision"] in ("fp32", "fp16", "int8")
+
+
+def test_stale_artifact_from_another_run_is_flagged(exported, tiny_checkpoint, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "o"
+    shutil.copytree(exported, out)
+    # Re-export at a fixed size without --int8: the old drn.int8.onnx now belongs to another drn.onnx.
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--height", "64", "--width", "96",
+                        "--no-fidelity"]) == 0
+    assert "drn.int8.onnx is stale" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_prune_export_reloads(tiny_checkpoint, tmp_path):
+    from drn_edge.checkpoint import load_checkpoint
+
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path), "--prune", "0.5",
+                      "--finetune-steps", "2", "--no-fidelity"])
+    assert rc == 0
+    model, info, _ = load_checkpoint(tmp_path / "drn.pruned.safetensors")
+    assert info["prune"]["params_after"] < info["prune"]["params_before"]
+    assert read_sidecar(tmp_path / "drn.onnx")["source"]["file"] == "drn.pruned.safetensors"
+
+
+def test_sigkill_mid_export_leaves_no_truncated_artifact(tiny_checkpoint, tmp_path):
+    # Kill drn-export at random points while it writes; whatever exists under a final name must be whole.
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for delay in (1.5, 3.0):
+        out = tmp_path / f"run{delay}"
+        proc = subprocess.Popen([sys.executable, "-m", "drn_edge.cli.export", "--checkpoint", str(tiny_checkpoint),
+                                 "--out", str(out), "--int8", "--fp16", "--calib-size", "64x96", "--no-fidelity"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        for f in out.glob("drn*"):
+            if f.suffix == ".json":
+                json.loads(f.read_text())
+            elif f.suffix == ".onnx":
+                import onnx
+
+                onnx.checker.check_model(onnx.load(str(f)))

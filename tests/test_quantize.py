@@ -1,0 +1,105 @@
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from drn_edge.errors import CalibrationError, ExportError
+from drn_edge.quantize import (FrameCalibrationReader, calibration_hash, convert_fp16, find_calibration_dir,
+                               load_calibration_frames, quantize_int8)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return load_calibration_frames(find_calibration_dir(), 64, 96)[:4]
+
+
+def _run(path, x):
+    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return s.run(None, {s.get_inputs()[0].name: x})[0]
+
+
+@pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
+def test_int8_qdq_is_symmetric_and_close_to_fp32(tiny_onnx, frames, tmp_path, method):
+    reader = FrameCalibrationReader(frames, "rainy", uint8_bgr_io=False)
+    q = quantize_int8(tiny_onnx["float"], tmp_path / "q.onnx", reader, method, stride=2)
+    g = onnx.load(str(q))
+    ops = [n.op_type for n in g.graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in g.graph.initializer}
+    zero_points = [inits[n.input[2]] for n in g.graph.node if n.op_type == "QuantizeLinear" and len(n.input) > 2]
+    assert zero_points and all(np.all(z == 0) and z.dtype == np.int8 for z in zero_points)  # symmetric int8
+    # Only convs (and their outputs) are quantized: no Q/DQ inside the first-max pool mask.
+    quantized_consumers = {n.op_type for n in g.graph.node for dq in g.graph.node
+                           if dq.op_type == "DequantizeLinear" and dq.output[0] in n.input}
+    assert "Conv" in quantized_consumers
+    assert not quantized_consumers & {"ReduceMax", "Equal", "MatMul", "Reshape", "Transpose"}
+    reader.rewind()
+    x = reader.get_next()["rainy"]
+    out, ref = _run(q, x), _run(tiny_onnx["float"], x)
+    assert np.abs(out - ref).mean() < 0.02
+
+
+def test_keep_float_edges_leaves_first_and_last_conv_unquantized(tiny_onnx, frames, tmp_path):
+    reader = FrameCalibrationReader(frames, "rainy", uint8_bgr_io=False)
+    q = quantize_int8(tiny_onnx["float"], tmp_path / "q.onnx", reader, "minmax", keep_float_edges=True)
+    g = onnx.load(str(q))
+    convs = [n for n in g.graph.node if n.op_type == "Conv"]
+    producers = {o: n.op_type for n in g.graph.node for o in n.output}
+    assert producers.get(convs[0].input[1]) != "DequantizeLinear"
+    assert producers.get(convs[-1].input[1]) != "DequantizeLinear"
+    assert producers.get(convs[1].input[1]) == "DequantizeLinear"
+
+
+def test_uint8_frame_graph_quantizes(tiny_onnx, frames, tmp_path):
+    reader = FrameCalibrationReader(frames, "frame_bgr", uint8_bgr_io=True)
+    q = quantize_int8(tiny_onnx["uint8_fixed"], tmp_path / "q.onnx", reader, "minmax")
+    reader.rewind()
+    x = reader.get_next()["frame_bgr"]
+    out = _run(q, x)
+    assert out.dtype == np.uint8 and out.shape == x.shape
+    assert np.abs(out.astype(int) - _run(tiny_onnx["uint8_fixed"], x).astype(int)).mean() < 4
+
+
+def test_fp16_runs_in_onnxruntime(tiny_onnx, frames, tmp_path):
+    p = convert_fp16(tiny_onnx["float"], tmp_path / "h.onnx")
+    x = (frames[0].astype(np.float32) / 255).transpose(2, 0, 1)[None]
+    out, ref = _run(p, x), _run(tiny_onnx["float"], x)
+    assert out.dtype == np.float32 and np.abs(out - ref).mean() < 2e-3
+
+
+def test_empty_and_unreadable_calibration_sets(tmp_path):
+    with pytest.raises(CalibrationError, match="holds no images"):
+        load_calibration_frames(tmp_path, 64, 64)
+    (tmp_path / "a.png").write_bytes(b"not a png")
+    (tmp_path / "b.jpg").write_bytes(b"")
+    with pytest.raises(CalibrationError, match="a.png, b.jpg"):
+        load_calibration_frames(tmp_path, 64, 64)
+    with pytest.raises(CalibrationError, match="does not exist"):
+        load_calibration_frames(tmp_path / "missing", 64, 64)
+
+
+def test_calibration_hash_changes_with_content(tmp_path):
+    import shutil
+
+    src = find_calibration_dir()
+    for p in sorted(src.glob("*.png"))[:2]:
+        shutil.copy(p, tmp_path / p.name)
+    h1 = calibration_hash(tmp_path)
+    first = sorted(tmp_path.glob("*.png"))[0]
+    first.write_bytes(first.read_bytes() + b"\0")
+    assert calibration_hash(tmp_path) != h1
+
+
+def test_unknown_method(tiny_onnx, frames, tmp_path):
+    with pytest.raises(ExportError, match="calibration method"):
+        quantize_int8(tiny_onnx["float"], tmp_path / "q.onnx", FrameCalibrationReader(frames, "rainy", False), "kl")
+
+
+def test_committed_calibration_manifest_matches_files():
+    import json
+
+    d = find_calibration_dir()
+    manifest = json.loads((d / "manifest.json").read_text())
+    files = sorted(p.name for p in d.glob("*.png"))
+    assert sorted(e["file"] for e in manifest["frames"]) == files
+    assert all({"source", "licence", "rain_level"} <= set(e) for e in manifest["frames"])
