@@ -180,10 +180,10 @@ class DerainEngine:
             "or pass resize=True to resize frames to the engine size"
         )
 
-    def _run_same_size(self, frames: list[np.ndarray], h: int, w: int) -> list[np.ndarray]:
-        backend = self._require()
+    def graph_input(self, frames: list[np.ndarray]) -> tuple[np.ndarray, tuple]:
+        """Frames (same size) -> the batch the graph takes, plus what finish() needs to undo padding/resizing."""
+        h, w = frames[0].shape[:2]
         th, tw, needs_resize = self._target_size(h, w)
-        dtype = frames[0].dtype
         prepared = []
         for f in frames:
             f = F.to_uint8(f)
@@ -195,10 +195,17 @@ class DerainEngine:
                 f = cv2.resize(f, (tw, th), interpolation=cv2.INTER_AREA)
             prepared.append(F.pad_to(f, th, tw))
         batch = np.stack(prepared)
-        if self.io.uint8_bgr:
-            out = backend.run(np.ascontiguousarray(batch))
-        else:
-            out = F.nchw_rgb_to_bgr_batch(backend.run(F.bgr_batch_to_nchw_rgb(batch)))
+        batch = np.ascontiguousarray(batch) if self.io.uint8_bgr else F.bgr_batch_to_nchw_rgb(batch)
+        return batch, (h, w, needs_resize, frames[0].dtype)
+
+    def run_graph(self, batch: np.ndarray) -> np.ndarray:
+        """The backend alone on a prepared batch (what drn-bench times as engine compute)."""
+        return self._require().run(batch)
+
+    def finish(self, out: np.ndarray, meta: tuple) -> list[np.ndarray]:
+        h, w, needs_resize, dtype = meta
+        if not self.io.uint8_bgr:
+            out = F.nchw_rgb_to_bgr_batch(out)
         results = []
         for o in out:
             if needs_resize:
@@ -211,3 +218,7 @@ class DerainEngine:
                 o = o[..., ::-1]
             results.append(F.from_uint8(np.ascontiguousarray(o), dtype))
         return results
+
+    def _run_same_size(self, frames: list[np.ndarray], h: int, w: int) -> list[np.ndarray]:
+        batch, meta = self.graph_input(frames)
+        return self.finish(self.run_graph(batch), meta)

@@ -104,6 +104,9 @@ class _Context:
         self.buffers: list = []
         self.use_cuda_graph = use_cuda_graph
         self.graph_exec = None
+        self.start_event = cuda_check(cudart.cudaEventCreate())
+        self.end_event = cuda_check(cudart.cudaEventCreate())
+        self.last_compute_ms: float | None = None
 
     def _allocate(self, in_shape: tuple[int, ...]) -> None:
         trt, cudart = self.trt, self.cudart
@@ -140,6 +143,7 @@ class _Context:
             self._enqueue()  # first run outside capture: TensorRT allocates lazily
             np.copyto(self.host[self.io.input_name], batch)
         np.copyto(self.host[self.io.input_name], batch)
+        cuda_check(cudart.cudaEventRecord(self.start_event, self.stream))
         if self.use_cuda_graph:
             if self.graph_exec is None:
                 mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
@@ -150,7 +154,10 @@ class _Context:
             cuda_check(cudart.cudaGraphLaunch(self.graph_exec, self.stream))
         else:
             self._enqueue()
+        cuda_check(cudart.cudaEventRecord(self.end_event, self.stream))
         cuda_check(cudart.cudaStreamSynchronize(self.stream))
+        # GPU time of copy-in, inference and copy-out, measured with CUDA events (no host overhead).
+        self.last_compute_ms = float(cuda_check(cudart.cudaEventElapsedTime(self.start_event, self.end_event)))
         return self.host[self.io.output_name].copy()
 
     def _free_buffers(self) -> None:
@@ -161,6 +168,8 @@ class _Context:
 
     def close(self) -> None:
         self._free_buffers()
+        self.cudart.cudaEventDestroy(self.start_event)
+        self.cudart.cudaEventDestroy(self.end_event)
         if self.stream is not None:
             self.cudart.cudaStreamDestroy(self.stream)
             self.stream = None
@@ -189,6 +198,11 @@ class TensorRTBackend:
         self._local = threading.local()
         self._contexts: list[_Context] = []
         self._lock = threading.Lock()
+
+    @property
+    def last_compute_ms(self) -> float | None:
+        ctx = getattr(self._local, "ctx", None)
+        return None if ctx is None else ctx.last_compute_ms
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         ctx = getattr(self._local, "ctx", None)

@@ -1,0 +1,80 @@
+"""drn-bench: how fast, how steady, and what was lost, for one or several engines in one run."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from . import friendly_errors
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="drn-bench", description=(
+        "Latency (end-to-end and engine-only) and fidelity drop of engines, side by side in one process. "
+        "Example: drn-bench --compare fp32,fp16,int8 --export-dir drn_export --markdown bench.md --plot latency.png"))
+    p.add_argument("--engine", action="append", default=[], help="engine file (.onnx or .plan); repeat to compare")
+    p.add_argument("--compare", help="precisions to compare from --export-dir, e.g. fp32,fp16,int8")
+    p.add_argument("--export-dir", default="drn_export", help="where --compare finds drn.onnx, drn.fp16.onnx, ... (default: %(default)s)")
+    p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime-trt, onnxruntime-cuda, onnxruntime-cpu")
+    p.add_argument("--height", type=int, default=360, help="frame height for dynamic engines (default: %(default)s)")
+    p.add_argument("--width", type=int, default=640, help="frame width for dynamic engines (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=30, help="timed frames per engine (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up frames (default: %(default)s)")
+    p.add_argument("--warmup-seconds", type=float, default=1.0, help="and at least this long (default: %(default)s)")
+    p.add_argument("--fps", type=float, default=30.0, help="deadline for miss counting; 0 to disable (default: %(default)s)")
+    p.add_argument("--no-pytorch", action="store_true", help="no PyTorch eager baseline row (and no FP32 reference)")
+    p.add_argument("--checkpoint", help="FP32 reference checkpoint (default: found from the engine's sidecars, else shipped)")
+    p.add_argument("--eval", help="folder of CLEAN images, rained on the fly at low/medium/high (default: held-out photos)")
+    p.add_argument("--pairs", action="append", default=[], help="folder with input/ and target/ pairs, e.g. ../shared/eval/rain200h")
+    p.add_argument("--no-fidelity", action="store_true", help="latency only")
+    p.add_argument("--json", help="write the report as JSON (schema: drn_edge/bench_schema.json)")
+    p.add_argument("--markdown", help="write the tables as Markdown")
+    p.add_argument("--plot", help="write a latency distribution plot (PNG)")
+    p.add_argument("--grid", help="write an image grid rainy | engines | clean (PNG)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+@friendly_errors
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .._atomic import write_bytes, write_json
+    from ..bench import BenchRequest, format_table, image_grid, plot_latency, public, run_bench, to_markdown
+    from ..errors import DrnEdgeError
+
+    engines = list(args.engine)
+    if args.compare:
+        names = {"fp32": "drn.onnx", "fp16": "drn.fp16.onnx", "int8": "drn.int8.onnx"}
+        for prec in args.compare.split(","):
+            prec = prec.strip()
+            if prec not in names:
+                raise DrnEdgeError(f"--compare takes fp32, fp16, int8; got {prec!r}")
+            plan = Path(args.export_dir) / f"drn.{prec}.plan"
+            path = plan if plan.is_file() and args.backend in ("auto", "tensorrt") else Path(args.export_dir) / names[prec]
+            if not path.is_file():
+                raise DrnEdgeError(f"--compare {prec}: '{path}' not found; run drn-export --{prec} --out {args.export_dir} first"
+                                   if prec != "fp32" else f"'{path}' not found; run drn-export --out {args.export_dir} first")
+            engines.append(str(path))
+    if args.frames < 1:
+        raise DrnEdgeError("--frames must be at least 1")
+    req = BenchRequest(engines=tuple(engines), backend=args.backend, height=args.height, width=args.width,
+                       frames=args.frames, warmup=args.warmup, warmup_seconds=args.warmup_seconds,
+                       fps=args.fps or None, pytorch_baseline=not args.no_pytorch, checkpoint=args.checkpoint,
+                       eval_dir=args.eval, pairs=tuple(args.pairs), fidelity=not args.no_fidelity,
+                       progress=not args.no_progress)
+    if req.height % 8 or req.width % 8:
+        print("note: frames are reflect-padded to a multiple of 8 for the engine and cropped back")
+    report = run_bench(req)
+    print(format_table(report))
+    if args.json:
+        write_json(args.json, public(report))
+    if args.markdown:
+        write_bytes(args.markdown, to_markdown(report).encode())
+    if args.plot:
+        plot_latency(report, args.plot)
+    if args.grid:
+        image_grid(report, args.grid)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,68 @@
+import json
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from drn_edge.bench import latency_stats
+from drn_edge.cli.bench import main
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "drn_edge" / "bench_schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, tiny_checkpoint, tiny_onnx):
+    out = tmp_path_factory.mktemp("bench")
+    rc = main(["--engine", str(tiny_onnx["float"]), "--engine", str(tiny_onnx["float"]), "--checkpoint", str(tiny_checkpoint),
+               "--height", "64", "--width", "96", "--frames", "4", "--warmup", "1", "--warmup-seconds", "0",
+               "--json", str(out / "r.json"), "--markdown", str(out / "r.md"), "--plot", str(out / "lat.png"),
+               "--grid", str(out / "grid.png"), "--no-progress"])
+    assert rc == 0
+    return out
+
+
+def test_json_report_validates_against_schema(report):
+    data = json.loads((report / "r.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    labels = [r["label"] for r in data["rows"]]
+    assert labels[0].startswith("pytorch-eager-fp32") and len(labels) == 3
+    row = data["rows"][1]
+    assert row["latency"]["end_to_end_ms"]["n"] == 4 and set(row["fidelity"]) == {"low", "medium", "high"}
+    # The exported FP32 graph reproduces the PyTorch FP32 reference it came from.
+    assert row["fidelity"]["medium"]["psnr_vs_fp32"] > 60 and abs(row["drop_db"]["medium"]) < 0.05
+    assert data["rows"][0]["speedup_vs_first"] == 1.0
+    assert data["environment"]["cores"] >= 1 and "onnxruntime" in data["environment"]["versions"]
+
+
+def test_schema_rejects_a_broken_report(report):
+    data = json.loads((report / "r.json").read_text())
+    del data["rows"][0]["latency"]["end_to_end_ms"]["p99"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, SCHEMA)
+
+
+def test_markdown_plot_and_grid_are_written(report):
+    md = (report / "r.md").read_text()
+    assert "| engine | precision | median ms" in md and "medium PSNR (drop)" in md
+    import cv2
+
+    assert cv2.imread(str(report / "lat.png")) is not None
+    grid = cv2.imread(str(report / "grid.png"))
+    assert grid is not None and grid.shape[1] > grid.shape[0]
+
+
+def test_latency_stats_hand_values():
+    s = latency_stats([10.0, 20.0, 30.0, 40.0], deadline_ms=25.0)
+    assert s["median"] == 25.0 and s["mean"] == 25.0 and s["min"] == 10.0 and s["max"] == 40.0
+    assert s["deadline_misses"] == 2 and s["fps"] == pytest.approx(40.0)
+    assert s["cv"] == pytest.approx(np.std([10, 20, 30, 40]) / 25.0)
+
+
+def test_errors(tmp_path, capsys):
+    assert main(["--compare", "fp16", "--export-dir", str(tmp_path), "--no-progress"]) == 2
+    assert "run drn-export --fp16" in capsys.readouterr().err
+    assert main(["--compare", "int4", "--export-dir", str(tmp_path)]) == 2
+    assert "--compare takes" in capsys.readouterr().err
+    assert main(["--engine", str(tmp_path / "x.onnx")]) == 2
+    assert "does not exist" in capsys.readouterr().err
