@@ -52,6 +52,23 @@ class ExportRequest:
             raise ExportError(f"--prune takes a fraction of channels to remove in (0, 1), got {self.prune_ratio}")
 
 
+def ensure_output_dir(path: str) -> Path:
+    """Create the output folder and prove it is writable before any minutes are spent."""
+    import tempfile
+
+    from ._atomic import OutputError
+
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to output folder '{out}': {exc.strerror or exc}; "
+                          "choose a writable folder (--out) with free space") from None
+    return out
+
+
 def load_preset(name: str) -> dict:
     path = PRESET_DIR / f"{name}.json"
     if not path.is_file():
@@ -138,8 +155,7 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
                            load_calibration_frames, quantize_int8)
 
 
-    out = Path(req.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_output_dir(req.out_dir)
     result = ExportResult()
     t0 = time.time()
     ckpt = Path(req.checkpoint) if req.checkpoint else SHIPPED_CHECKPOINT

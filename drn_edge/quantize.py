@@ -32,8 +32,13 @@ class CalibrationSource(Protocol):
 
 
 def find_calibration_dir() -> Path:
-    """The committed calibration set (repo checkout) or the copy installed with the package."""
-    for candidate in (DEFAULT_CALIBRATION_DIR, Path(__file__).resolve().parent / "calibration_data"):
+    """$DRN_CALIBRATION_DIR, else the committed calibration set next to the package (repo checkout / image)."""
+    env = os.environ.get("DRN_CALIBRATION_DIR")
+    if env:
+        if not Path(env).is_dir():
+            raise CalibrationError(f"DRN_CALIBRATION_DIR={env} is not a folder")
+        return Path(env)
+    for candidate in (DEFAULT_CALIBRATION_DIR,):
         if candidate.is_dir():
             return candidate
     raise CalibrationError("no calibration set found; pass --calib DIR with frames from your camera")
@@ -223,3 +228,23 @@ def rgb_frame_from_file(path: str | os.PathLike) -> np.ndarray:
         return read_rgb(path)
     except ImageError as exc:
         raise CalibrationError(str(exc)) from None
+
+
+def read_manifest(folder: str | os.PathLike) -> list[dict]:
+    """The calibration set's manifest.json entries (file, source, licence, rain_level); checked against the folder."""
+    import json
+
+    path = Path(folder) / "manifest.json"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CalibrationError(f"'{folder}' has no manifest.json (your own frames need none; this is for shipped sets)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CalibrationError(f"'{path}' is not valid JSON: {exc}") from None
+    frames = data.get("frames") if isinstance(data, dict) else None
+    if not isinstance(frames, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str) for e in frames):
+        raise CalibrationError(f"'{path}' must be an object with a 'frames' list of {{file, source, licence, rain_level}}")
+    missing = [e["file"] for e in frames if not (Path(folder) / e["file"]).is_file()]
+    if missing:
+        raise CalibrationError(f"'{path}' lists files that are not there: {', '.join(missing[:5])}")
+    return frames

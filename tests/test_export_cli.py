@@ -123,3 +123,11 @@ def test_sigkill_mid_export_leaves_no_truncated_artifact(tiny_checkpoint, tmp_pa
                 import onnx
 
                 onnx.checker.check_model(onnx.load(str(f)))
+
+
+def test_unwritable_output_folder_is_a_clear_error(tiny_checkpoint, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to output folder" in err and "Traceback" not in err

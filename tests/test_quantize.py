@@ -98,8 +98,10 @@ def test_unknown_method(tiny_onnx, frames, tmp_path):
 def test_committed_calibration_manifest_matches_files():
     import json
 
+    from drn_edge.quantize import read_manifest
+
     d = find_calibration_dir()
-    manifest = json.loads((d / "manifest.json").read_text())
-    files = sorted(p.name for p in d.glob("*.png"))
-    assert sorted(e["file"] for e in manifest["frames"]) == files
-    assert all({"source", "licence", "rain_level"} <= set(e) for e in manifest["frames"])
+    frames = read_manifest(d)
+    assert sorted(e["file"] for e in frames) == sorted(p.name for p in d.glob("*.png"))
+    assert all({"source", "licence", "rain_level"} <= set(e) for e in frames)
+    assert json.loads((d / "manifest.json").read_text())["size"] == [240, 320]

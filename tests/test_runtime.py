@@ -229,3 +229,16 @@ def test_soak_2000_frames_rss_stays_flat(tiny_onnx):
         growth = _rss_mb() - start
     assert engine.stats.frames == 2000
     assert growth < 15, f"RSS grew {growth:.1f} MB over 1800 frames"
+
+
+def test_per_frame_timeout_passes_frames_through(tiny_onnx, bgr):
+    big = np.ascontiguousarray(np.tile(bgr, (4, 4, 1)))  # slow enough to miss a 0.01 ms deadline
+    with DerainEngine(tiny_onnx["float"], on_error="passthrough", timeout_ms=0.01) as engine:
+        out = engine(big)
+        assert np.array_equal(out, big)
+        assert engine.stats.timeouts == 1 and engine.stats.passthrough == 1
+    with DerainEngine(tiny_onnx["float"], timeout_ms=10_000) as engine:  # generous: real output
+        assert not np.array_equal(engine(bgr), bgr) and engine.stats.timeouts == 0
+    with DerainEngine(tiny_onnx["float"], timeout_ms=0.01) as engine:  # no passthrough asked: an error
+        with pytest.raises(EngineError, match="timeout_ms"):
+            engine(big)

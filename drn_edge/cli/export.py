@@ -82,9 +82,9 @@ def main(argv=None) -> int:
         plan_size=_hw(args.plan_size, "--plan-size"), fidelity=not args.no_fidelity)
     result = run_export(req)
     if args.triton:
-        from ..triton import write_model_repository
+        from ..triton import best_artifact, write_model_repository
 
-        repo = write_model_repository(result, args.triton, max_batch=args.max_batch)
+        repo = write_model_repository(best_artifact(result.artifacts), args.triton, max_batch=args.max_batch)
         print(f"wrote Triton model repository {repo}")
     print("artifacts:")
     for label, path in result.artifacts.items():

@@ -15,6 +15,10 @@ from ..sidecar import verify_artifact
 from . import frames as F
 from .backend import Backend
 
+class FrameTimeout(EngineError):
+    """Inference did not finish within the engine's timeout_ms."""
+
+
 BACKENDS = ("auto", "tensorrt", "onnxruntime-trt", "onnxruntime-cuda", "onnxruntime-cpu")
 ON_ERROR = ("raise", "passthrough")
 
@@ -22,7 +26,8 @@ ON_ERROR = ("raise", "passthrough")
 @dataclass
 class EngineStats:
     frames: int = 0
-    passthrough: int = 0
+    passthrough: int = 0          # frames returned unchanged because inference failed or timed out
+    timeouts: int = 0             # of which: over timeout_ms
     errors: list[str] = field(default_factory=list)  # the last few messages, for logs
 
 
@@ -60,13 +65,14 @@ class DerainEngine:
     color="rgb" for RGB pipelines. float32 frames in [0, 1] are accepted and returned as float32.
     Frames of any size are reflect-padded to a multiple of 8 and cropped back; an engine built for
     one size refuses others unless resize=True. on_error="passthrough" returns the input frame when
-    inference fails (counted in .stats): in a vehicle a rainy frame beats a frozen camera.
+    inference fails or takes longer than timeout_ms (counted in .stats): in a vehicle a rainy
+    frame beats a frozen camera.
     Thread-safe: ONNX Runtime sessions are shared, TensorRT gets one context per thread.
     """
 
     def __init__(self, path: str | os.PathLike, backend: str = "auto", color: str = "bgr", resize: bool = False,
                  on_error: str = "raise", threads: int | None = None, use_cuda_graph: bool = False,
-                 max_batch: int = 8):
+                 max_batch: int = 8, timeout_ms: float | None = None):
         if color not in ("bgr", "rgb"):
             raise EngineError(f"color must be 'bgr' or 'rgb', got {color!r}")
         if on_error not in ON_ERROR:
@@ -78,6 +84,16 @@ class DerainEngine:
         self.max_batch = max(1, min(max_batch, self.io.max_batch or max_batch))
         self.stats = EngineStats()
         self._stats_lock = threading.Lock()
+        if timeout_ms is not None and timeout_ms <= 0:
+            raise EngineError(f"timeout_ms must be positive, got {timeout_ms}")
+        self.timeout_ms = timeout_ms
+        # With a timeout, inference runs on worker threads so the caller can stop waiting; a stuck
+        # backend ties up at most these workers, and later frames time out instead of queueing forever.
+        self._pool = None
+        if timeout_ms is not None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="drn-engine")
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -86,6 +102,9 @@ class DerainEngine:
 
     def close(self) -> None:
         """Free the session / GPU memory. Safe to call twice."""
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -144,7 +163,7 @@ class DerainEngine:
             for start in range(0, len(idxs), self.max_batch):
                 chunk = idxs[start : start + self.max_batch]
                 try:
-                    results = self._run_same_size([checked[i] for i in chunk], h, w)
+                    results = self._run_with_deadline([checked[i] for i in chunk], h, w)
                 except DrnEdgeError as exc:
                     if self.on_error != "passthrough" or isinstance(exc, ImageError):
                         raise
@@ -159,9 +178,23 @@ class DerainEngine:
             self.stats.frames += len(checked)
         return outputs  # type: ignore[return-value]
 
+    def _run_with_deadline(self, frames: list[np.ndarray], h: int, w: int) -> list[np.ndarray]:
+        if self._pool is None:
+            return self._run_same_size(frames, h, w)
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        future = self._pool.submit(self._run_same_size, frames, h, w)
+        try:
+            return future.result(timeout=self.timeout_ms / 1000.0)
+        except FutureTimeout:
+            future.cancel()
+            raise FrameTimeout(f"inference took longer than timeout_ms={self.timeout_ms:g}") from None
+
     def _passthrough(self, frames: list[np.ndarray], exc: BaseException) -> list[np.ndarray]:
         with self._stats_lock:
             self.stats.passthrough += len(frames)
+            if isinstance(exc, FrameTimeout):
+                self.stats.timeouts += len(frames)
             self.stats.errors = (self.stats.errors + [f"{type(exc).__name__}: {exc}"])[-10:]
         return [f.copy() for f in frames]
 
