@@ -7,6 +7,7 @@ backend="auto" a clearly printed note saying the plan needs a GPU machine.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -194,16 +195,20 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
     calib_record = None
     if "int8" in req.precisions:
         calib_dir = Path(req.calib_dir) if req.calib_dir else find_calibration_dir()
-        h, w = req.calib_size or ((req.spec.height, req.spec.width) if req.spec.fixed else (None, None))
-        if h is None:
-            first = load_calibration_frames_size(calib_dir)
-            h, w = first
+        # Default: the calibration frames' own size. The net is fully convolutional, and collecting
+        # ranges at 720x1280 would need ~10 GB of intermediate tensors per frame.
+        h, w = req.calib_size or load_calibration_frames_size(calib_dir)
         frames = load_calibration_frames(calib_dir, h, w)
         calib_record = {"dir": str(calib_dir), "sha256": calibration_hash(calib_dir), "frames": len(frames),
                         "size": [h, w], "method": req.calib_method, "keep_float_edges": req.keep_float_edges}
         log(f"calibrating INT8 on {len(frames)} frames from {calib_dir} at {h}x{w} ({req.calib_method}) ...")
         reader = FrameCalibrationReader(frames, INPUT_NAME[req.spec.io], req.spec.io == "uint8")
-        p = quantize_int8(fp32, out / "drn.int8.onnx", reader, req.calib_method, req.keep_float_edges)
+        with tempfile.TemporaryDirectory() as work:
+            twin = None
+            if req.spec.fixed and (h, w) != (req.spec.height, req.spec.width):
+                twin = export_onnx(model, Path(work) / "dynamic.onnx", ExportSpec(io=req.spec.io, opset=req.spec.opset))
+            p = quantize_int8(fp32, out / "drn.int8.onnx", reader, req.calib_method, req.keep_float_edges,
+                              calibration_graph=twin)
         write_sidecar(p, {**base_meta, "precision": "int8", "source": fp32_src, "calibration": calib_record})
         onnx_artifacts["onnx-int8"] = p
         result.artifacts["int8"] = str(p)

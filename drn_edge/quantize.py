@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterable, Protocol
 
@@ -131,12 +132,15 @@ def conv_node_names(onnx_path: str | os.PathLike) -> list[str]:
 
 def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, reader: FrameCalibrationReader,
                   method: str = "percentile", keep_float_edges: bool = False, stride: int = 4,
-                  percentile: float = 99.99) -> Path:
+                  percentile: float = 99.99, calibration_graph: str | os.PathLike | None = None) -> Path:
     """Write a QDQ INT8 ONNX: per-channel symmetric weights, symmetric activations (TensorRT's requirement).
 
     Only Conv is quantized: the first-max pool mask (ReduceMax/Equal/MatMul) must stay exact.
     `stride` frames are held at a time during calibration, which bounds memory.
     keep_float_edges leaves the first and last conv in float (mixed precision).
+    calibration_graph: a dynamic-size export of the same model. Ranges are collected on it at the
+    calibration frames' size and applied to `fp32_onnx` (e.g. a fixed 720x1280 graph), because
+    collecting at 720x1280 needs ~10 GB of intermediate tensors per frame.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -144,19 +148,35 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, rea
         raise ExportError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
              "percentile": CalibrationMethod.Percentile}[method]
-    convs = conv_node_names(fp32_onnx)
-    exclude = [convs[0], convs[-1]] if keep_float_edges and len(convs) >= 2 else []
     reader.rewind()
     extra = {"ActivationSymmetric": True, "WeightSymmetric": True,
              "CalibStridedMinMax": _largest_divisor_at_most(len(reader), stride)}
     if method == "percentile":
         extra["CalibPercentile"] = percentile
+
+    def run(model_in, model_out, data_reader, cache):
+        convs = conv_node_names(model_in)
+        exclude = [convs[0], convs[-1]] if keep_float_edges and len(convs) >= 2 else []
+        quantize_static(str(model_in), str(model_out), data_reader, quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["Conv"], per_channel=True, reduce_range=False,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=calib,
+                        nodes_to_exclude=exclude, extra_options=extra, calibration_providers=["CPUExecutionProvider"],
+                        calibration_cache_path=cache)
+
     out_path = Path(out_path)
-    with atomic_path(out_path) as tmp, _quiet_onnxruntime_quantization(), _progress(reader, "calibrate"):
-        quantize_static(str(fp32_onnx), str(tmp), reader, quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"],
-                        per_channel=True, reduce_range=False, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=calib, nodes_to_exclude=exclude,
-                        extra_options=extra, calibration_providers=["CPUExecutionProvider"])
+    with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory() as work, _quiet_onnxruntime_quantization():
+        cache = Path(work) / "ranges.json"
+        if calibration_graph is None:
+            with _progress(reader, "calibrate"):
+                run(fp32_onnx, tmp, reader, cache)
+        else:
+            twin = Path(work) / "twin.int8.onnx"
+            with _progress(reader, "calibrate"):
+                run(calibration_graph, twin, reader, cache)
+            run(fp32_onnx, tmp, None, cache)  # ranges from the cache: no calibration at the full size
+            if _count_quantize_nodes(tmp) != _count_quantize_nodes(twin):
+                raise ExportError("calibration ranges did not carry over from the dynamic-size graph to the "
+                                  "fixed-size graph; calibrate at the export size with --calib-size HxW")
     return out_path
 
 
@@ -186,6 +206,12 @@ def _progress(reader: "FrameCalibrationReader", desc: str):
     finally:
         reader.on_frame = None
         bar.close()
+
+
+def _count_quantize_nodes(path) -> int:
+    import onnx
+
+    return sum(n.op_type == "QuantizeLinear" for n in onnx.load(str(path)).graph.node)
 
 
 def convert_fp16(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike) -> Path:

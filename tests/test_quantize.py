@@ -105,3 +105,20 @@ def test_committed_calibration_manifest_matches_files():
     assert sorted(e["file"] for e in frames) == sorted(p.name for p in d.glob("*.png"))
     assert all({"source", "licence", "rain_level"} <= set(e) for e in frames)
     assert json.loads((d / "manifest.json").read_text())["size"] == [240, 320]
+
+
+def test_fixed_size_graph_gets_ranges_from_a_dynamic_twin(tiny_model, tiny_onnx, tmp_path):
+    # Calibrate at 64x96 on the dynamic graph, quantize a fixed 128x192 graph from those ranges.
+    from drn_edge.onnx_export import ExportSpec, export_onnx
+
+    frames = load_calibration_frames(find_calibration_dir(), 64, 96)[:4]
+    fixed = export_onnx(tiny_model, tmp_path / "fixed.onnx", ExportSpec(128, 192, "float"))
+    reader = FrameCalibrationReader(frames, "rainy", uint8_bgr_io=False)
+    q = quantize_int8(fixed, tmp_path / "fixed.int8.onnx", reader, "minmax", calibration_graph=tiny_onnx["float"])
+    direct = quantize_int8(tiny_onnx["float"], tmp_path / "dyn.int8.onnx", reader, "minmax")
+    scales = lambda p: sorted(float(onnx.numpy_helper.to_array(i).ravel()[0]) for i in onnx.load(str(p)).graph.initializer  # noqa: E731
+                              if i.name.endswith("_scale") and onnx.numpy_helper.to_array(i).size == 1)
+    assert scales(q) == pytest.approx(scales(direct))  # same activation ranges
+    big = load_calibration_frames(find_calibration_dir(), 128, 192)[0]
+    x = np.ascontiguousarray((big.astype(np.float32) / 255).transpose(2, 0, 1)[None])
+    assert np.abs(_run(q, x) - _run(fixed, x)).mean() < 0.02
