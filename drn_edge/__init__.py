@@ -1,7 +1,16 @@
-"""drn-edge: train, prune, export, compile and run a deraining network (DRN) on edge GPUs."""
+"""drn-edge: train, prune, export, compile and run a deraining network (DRN) on edge GPUs.
+
+Public API: drn_edge.load_model(), drn_edge.rain.synthesize(), drn_edge.metrics.psnr/ssim/uqi,
+drn_edge.runtime.DerainEngine. Submodules load on first use, so `import drn_edge` stays light
+(and torch-free until a model is asked for).
+"""
 from __future__ import annotations
 
+import importlib
+
 __version__ = "0.1.0"
+_SUBMODULES = {"bench", "checkpoint", "data", "evaluate", "metrics", "model", "onnx_export", "pipeline", "prune",
+               "quantize", "rain", "runtime", "sidecar", "tensorrt_build", "train", "triton", "errors"}
 
 
 def load_model(path=None):
@@ -11,4 +20,10 @@ def load_model(path=None):
     return _load(path)
 
 
-__all__ = ["load_model", "__version__"]
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'drn_edge' has no attribute {name!r}")
+
+
+__all__ = ["load_model", "__version__", *sorted(_SUBMODULES)]

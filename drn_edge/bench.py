@@ -300,18 +300,31 @@ class BenchRequest:
 
 
 def reference_checkpoint(engine_path: str) -> str | None:
-    """The FP32 checkpoint an engine came from, followed through sidecars; None: the shipped one."""
+    """The FP32 checkpoint an engine came from, followed through its sidecars; None: the shipped one.
+
+    An engine whose source checkpoint is neither beside it nor the shipped model has no known
+    reference, and comparing it with the wrong model would mislead: that is an error.
+    """
+    from ._atomic import sha256_file
+    from .checkpoint import SHIPPED_CHECKPOINT
     from .sidecar import read_sidecar
 
     path = Path(engine_path)
     for _ in range(4):
         rec = read_sidecar(path, required=False)
         if not rec or "source" not in rec:
-            return None
+            return None  # no provenance recorded: the shipped model is the only candidate
         src = rec["source"]
         candidate = path.parent / src.get("file", "")
         if src.get("kind") == "checkpoint":
-            return str(candidate) if candidate.is_file() else None
+            if candidate.is_file():
+                return str(candidate)
+            if SHIPPED_CHECKPOINT.is_file() and src.get("sha256") == sha256_file(SHIPPED_CHECKPOINT):
+                return None
+            raise DrnEdgeError(
+                f"'{engine_path}' was exported from checkpoint '{src.get('file')}' (sha256 {str(src.get('sha256'))[:12]}...), "
+                "which is neither next to it nor the shipped model; pass --checkpoint PATH for the FP32 reference, "
+                "or --no-pytorch --no-fidelity")
         if not candidate.is_file():
             return None
         path = candidate

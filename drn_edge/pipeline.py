@@ -137,14 +137,14 @@ def format_fidelity(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def stale_artifacts(out: Path, fp32_sha: str, produced: set[str]) -> list[str]:
-    """Artifacts in OUT from an earlier run whose source is not this run's drn.onnx."""
+def stale_artifacts(out: Path, current: dict[str, str]) -> list[str]:
+    """Artifacts in OUT that this run did not write and whose source is not one of this run's artifacts."""
     stale = []
     for p in sorted(out.glob("drn.*")):
-        if p.suffix == ".json" or p.name in produced:
+        if p.suffix == ".json" or p.name in current:
             continue
         rec = read_sidecar(p, required=False)
-        if rec is None or rec.get("source", {}).get("sha256") != fp32_sha:
+        if rec is None or rec.get("source", {}).get("sha256") not in current.values():
             stale.append(p.name)
     return stale
 
@@ -237,8 +237,8 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
             result.notes.append(note)
             log(f"note: {note}")
 
-    produced = {Path(p).name for p in result.artifacts.values()} | {"drn.pruned.safetensors"}
-    for name in stale_artifacts(out, fp32_src["sha256"], produced):
+    current = {Path(a).name: sha256_file(a) for a in result.artifacts.values()}
+    for name in stale_artifacts(out, current):
         note = f"{out / name} is stale (made from another drn.onnx); delete it or re-export it"
         result.notes.append(note)
         log(f"warning: {note}")

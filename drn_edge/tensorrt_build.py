@@ -13,7 +13,7 @@ import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ._atomic import atomic_path, sha256_file, write_bytes
+from ._atomic import sha256_file, write_bytes
 from .errors import ExportError, MissingDependencyError
 from .sidecar import read_sidecar, write_sidecar
 
@@ -137,4 +137,4 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
     return record
 
 
-__all__ = ["PlanSettings", "build_plan", "tensorrt_available", "jetson_l4t_release", "PRECISIONS", "atomic_path"]
+__all__ = ["PlanSettings", "build_plan", "tensorrt_available", "jetson_l4t_release", "PRECISIONS"]

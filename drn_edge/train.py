@@ -4,7 +4,6 @@ Resumable: OUT/last.safetensors holds weights, Adam moments and the step (no pic
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -12,7 +11,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

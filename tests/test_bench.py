@@ -66,3 +66,22 @@ def test_errors(tmp_path, capsys):
     assert "--compare takes" in capsys.readouterr().err
     assert main(["--engine", str(tmp_path / "x.onnx")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_reference_follows_sidecars_and_refuses_unknown_sources(tmp_path, tiny_checkpoint, tiny_model):
+    import shutil
+
+    from drn_edge.bench import reference_checkpoint
+    from drn_edge.errors import DrnEdgeError
+    from drn_edge.onnx_export import ExportSpec, export_onnx
+    from drn_edge.sidecar import write_sidecar
+    from drn_edge._atomic import sha256_file
+
+    onnx_path = export_onnx(tiny_model, tmp_path / "drn.onnx", ExportSpec())
+    shutil.copy(tiny_checkpoint, tmp_path / "tiny.safetensors")
+    write_sidecar(onnx_path, {"kind": "onnx", "source": {"file": "tiny.safetensors", "kind": "checkpoint",
+                                                         "sha256": sha256_file(tiny_checkpoint)}})
+    assert reference_checkpoint(str(onnx_path)) == str(tmp_path / "tiny.safetensors")
+    (tmp_path / "tiny.safetensors").unlink()
+    with pytest.raises(DrnEdgeError, match="pass --checkpoint"):
+        reference_checkpoint(str(onnx_path))

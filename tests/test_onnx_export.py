@@ -1,10 +1,9 @@
-import numpy as np
 import onnx
 import pytest
 
 from drn_edge.errors import ExportError
 from drn_edge.model import MODEL_FACTORIES
-from drn_edge.onnx_export import TENSORRT_OPS, ExportSpec, check_parity, export_onnx, io_description, unsupported_ops
+from drn_edge.onnx_export import TENSORRT_OPS, ExportSpec, check_parity, export_onnx, io_description
 
 FORBIDDEN = {"MaxUnpool", "MaxPool", "ScatterND", "ScatterElements"}
 
