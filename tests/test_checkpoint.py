@@ -83,3 +83,21 @@ def test_invalid_config_json(tmp_path, tiny_model):
     with pytest.raises(CheckpointError, match="unpool 0 receives 99"):
         drn_edge.load_model(path)
     assert DRNConfig.from_dict(tiny_model.cfg.to_dict()) == tiny_model.cfg
+
+
+def test_shipped_model_clearly_beats_the_rainy_input_on_held_out_photos():
+    import numpy as np
+
+    from drn_edge.data import HELDOUT_PHOTOS, load_photo
+    from drn_edge.evaluate import torch_derain
+    from drn_edge.metrics import psnr
+    from drn_edge.rain import synthesize
+
+    derain = torch_derain(drn_edge.load_model())
+    for level, min_gain in (("low", 0.5), ("medium", 4.0), ("high", 2.0)):
+        gains = []
+        for i, name in enumerate(HELDOUT_PHOTOS):
+            clean = np.ascontiguousarray(load_photo(name)[:192, :256])
+            rainy = synthesize(clean, level, seed=99 + i, scale=1.0)
+            gains.append(psnr(derain(rainy), clean) - psnr(rainy, clean))
+        assert np.mean(gains) > min_gain, (level, gains)
