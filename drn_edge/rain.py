@@ -19,7 +19,7 @@ __all__ = ["LEVELS", "RainLevel", "rain_layer", "synthesize", "apply_rain"]
 @dataclass(frozen=True)
 class RainLevel:
     layers: int          # streak layers, each with its own angle jitter and length
-    density: float       # fraction of pixels seeding a streak, per layer
+    density: float       # streak seeds per pixel for a streak of REFERENCE_AREA mass, per layer
     length: float        # streak length in pixels at the 512 px reference size
     brightness: float    # peak streak opacity
     veil: float          # haze opacity (0: none)
@@ -27,10 +27,11 @@ class RainLevel:
 
 LEVELS: dict[str, RainLevel] = {
     "low": RainLevel(layers=2, density=0.0013, length=14, brightness=0.35, veil=0.0),
-    "medium": RainLevel(layers=3, density=0.0013, length=20, brightness=0.6, veil=0.05),
-    "high": RainLevel(layers=4, density=0.0017, length=28, brightness=0.8, veil=0.11),
+    "medium": RainLevel(layers=3, density=0.0021, length=20, brightness=0.6, veil=0.05),
+    "high": RainLevel(layers=4, density=0.0034, length=28, brightness=0.8, veil=0.11),
 }
 REFERENCE_SIZE = 512.0
+REFERENCE_AREA = 20.0  # kernel mass of a streak at the reference size; density is per this area
 
 
 def _line_kernel(length: int, angle_deg: float, thickness: float) -> np.ndarray:
@@ -61,11 +62,13 @@ def rain_layer(height: int, width: int, level: str = "medium", seed: int | None 
     base_angle = rng.uniform(-25, 25)
     layer = np.zeros((height, width), np.float32)
     for _ in range(p.layers):
-        density = p.density * rng.uniform(0.6, 1.4)
-        seeds = (rng.random((height, width)) < density).astype(np.float32)
-        seeds *= rng.uniform(0.4, 1.0, (height, width)).astype(np.float32)
         length = max(3, int(round(p.length * s * rng.uniform(0.6, 1.4))))
         kernel = _line_kernel(length, base_angle + rng.uniform(-6, 6), thickness=s * rng.uniform(0.6, 1.6))
+        # Seeds per pixel from the streak's own area, so the covered fraction (the look and the input
+        # PSNR of a level) stays the same at any frame size: bigger frames get bigger, fewer streaks.
+        density = p.density * rng.uniform(0.6, 1.4) * REFERENCE_AREA / float(kernel.sum())
+        seeds = (rng.random((height, width)) < density).astype(np.float32)
+        seeds *= rng.uniform(0.4, 1.0, (height, width)).astype(np.float32)
         streaks = cv2.filter2D(seeds, -1, kernel, borderType=cv2.BORDER_REFLECT)
         streaks = np.clip(streaks, 0, 1) * p.brightness * rng.uniform(0.8, 1.2)
         layer = 1 - (1 - layer) * (1 - np.clip(streaks, 0, 1))

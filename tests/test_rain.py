@@ -55,3 +55,14 @@ def test_bad_input_is_a_clear_error(bad):
 def test_unknown_level_is_rejected():
     with pytest.raises(ValueError, match="one of"):
         synthesize(load_photo("coffee"), "torrential")
+
+
+def test_levels_keep_their_band_at_any_frame_size():
+    # Bigger frames get bigger but fewer streaks: a level means the same input PSNR at 320x240 and 1280x720.
+    import cv2
+
+    photo = load_photo("rocket")
+    for level, (lo, hi) in {"low": (26, 34), "medium": (17, 23.5), "high": (11, 17.5)}.items():
+        for size in ((320, 240), (1280, 720)):
+            img = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+            assert lo < np.mean([psnr(synthesize(img, level, seed=s), img) for s in range(2)]) < hi, (level, size)
