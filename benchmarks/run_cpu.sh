@@ -19,7 +19,7 @@ for size in 360x640 720x1280; do
     drn-bench --engine "$d/drn.onnx" --engine "$d/drn.fp16.onnx" --engine "$d/drn.int8.onnx" \
       --frames "$frames" --warmup 3 --pairs ../shared/eval/rain200h --no-progress \
       --json "$out/$model-$size.json" --markdown "$out/$model-$size.md" \
-      --plot "$out/$model-$size-latency.png" --grid "$out/$model-$size-grid.png"
+      --plot "$out/$model-$size-latency.png" --grid "$out/$model-$size-grid.jpg"
   done
 done
 echo "results in $out"

@@ -437,7 +437,7 @@ def format_table(report: dict) -> str:
                 f = r["fidelity"][lvl]
                 drop = r.get("drop_db", {}).get(lvl)
                 vs = f.get("psnr_vs_fp32")
-                cell = f"{f['psnr']:.2f}" + (f" ({0.0 - drop + 0.0:+.2f})" if drop is not None else "") + \
+                cell = f"{f['psnr']:.2f}" + (f" ({round(-drop, 2) + 0.0:+.2f})" if drop is not None else "") + \
                     (f" | {vs:.1f}" if vs is not None else "")
                 cells += f"{cell:>24}"
             lines.append(f"{r['label'][:33]:<34}{cells}")
@@ -473,7 +473,7 @@ def to_markdown(report: dict) -> str:
             cells = []
             for lvl in levels:
                 drop = r.get("drop_db", {}).get(lvl)
-                cells.append(f"{r['fidelity'][lvl]['psnr']:.2f}" + (f" ({0.0 - drop + 0.0:+.2f})" if drop is not None else ""))
+                cells.append(f"{r['fidelity'][lvl]['psnr']:.2f}" + (f" ({round(-drop, 2) + 0.0:+.2f})" if drop is not None else ""))
             out.append(f"| {r['label']} | " + " | ".join(cells) + " | " +
                        " | ".join(f"{r['fidelity'][lvl]['ssim']:.3f}" for lvl in levels) + " |")
     for wmsg in report["warnings"]:
@@ -511,7 +511,7 @@ def plot_latency(report: dict, path: str) -> None:
 
 
 def image_grid(report: dict, path: str, max_rows: int = 3) -> None:
-    """rainy | each engine's output | clean, one row per frame (the medium-rain frames first)."""
+    """rainy | each engine's output | clean, one row per frame (the medium-rain frames first); .jpg keeps it small."""
     import cv2
 
     from ._atomic import write_bytes
@@ -530,5 +530,7 @@ def image_grid(report: dict, path: str, max_rows: int = 3) -> None:
             cv2.putText(t, label[:30], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
             cv2.putText(t, label[:30], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         rows.append(np.hstack(tiles))
-    ok, png = cv2.imencode(".png", np.vstack(rows))
-    write_bytes(path, png.tobytes())
+    suffix = Path(path).suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(suffix if suffix in (".png", ".jpg", ".jpeg") else ".png", np.vstack(rows), params)
+    write_bytes(path, data.tobytes())
