@@ -9,11 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import DrnEdgeError
-
-
-class OutputError(DrnEdgeError):
-    """An output folder cannot be written (missing, read-only or full)."""
+from .errors import OutputError
 
 
 @contextlib.contextmanager

@@ -58,23 +58,15 @@ def engine_candidate(path: str, backend: str, label: str | None = None) -> Candi
         info=info, close=engine.close)
 
 
-def torch_candidate(checkpoint: str | None, device: str = "cpu", half: bool = False) -> Candidate:
+def torch_candidate(checkpoint: str | None, device: str = "cpu") -> Candidate:
+    """PyTorch eager FP32: the baseline row and the FP32 reference outputs."""
     import torch
 
     from .checkpoint import load_model
-    from .evaluate import torch_derain
+    from .evaluate import rgb_to_tensor, torch_derain
 
     model = load_model(checkpoint).to(device)
-    if half:
-        model = model.half()
     run_rgb = torch_derain(model, device)
-    dtype = torch.float16 if half else torch.float32
-
-    def prepare(frame):
-        h, w = frame.shape[:2]
-        ph, pw = (-h) % 8, (-w) % 8
-        x = np.pad(frame[..., ::-1].astype(np.float32) / 255.0, ((0, ph), (0, pw), (0, 0)), mode="reflect")
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device, dtype)
 
     def compute(x):
         with torch.no_grad():
@@ -83,21 +75,10 @@ def torch_candidate(checkpoint: str | None, device: str = "cpu", half: bool = Fa
             torch.cuda.synchronize()
         return y
 
-    derain = (lambda f: run_rgb(f[..., ::-1])[..., ::-1]) if not half else (lambda f: _torch_half(model, f, device))
-    return Candidate(label=f"pytorch-eager-{'fp16' if half else 'fp32'} [{device}]", derain=derain, prepare=prepare,
-                     compute=compute, info={"path": checkpoint or "shipped", "backend": f"torch {torch.__version__}",
-                                            "precision": "fp16" if half else "fp32", "io": "float", "bytes": None})
-
-
-def _torch_half(model, frame, device):
-    import torch
-
-    h, w = frame.shape[:2]
-    x = np.pad(frame[..., ::-1].astype(np.float32) / 255.0, ((0, (-h) % 8), (0, (-w) % 8), (0, 0)), mode="reflect")
-    t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device, torch.float16)
-    with torch.no_grad():
-        y = model(t)[0].float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)[:h, :w]
-    return np.ascontiguousarray((y * 255 + 0.5).astype(np.uint8)[..., ::-1])
+    return Candidate(label=f"pytorch-eager-fp32 [{device}]", derain=lambda f: run_rgb(f[..., ::-1])[..., ::-1],
+                     prepare=lambda f: rgb_to_tensor(np.ascontiguousarray(f[..., ::-1]), device), compute=compute,
+                     info={"path": checkpoint or "shipped", "backend": f"torch {torch.__version__}",
+                           "precision": "fp32", "io": "float", "bytes": None})
 
 
 # --------------------------------------------------------------------------- latency

@@ -30,6 +30,10 @@ class EngineError(DrnEdgeError):
     """An engine file cannot be loaded or trusted, or a frame does not fit it."""
 
 
+class OutputError(DrnEdgeError):
+    """An output folder cannot be written (missing, read-only or full)."""
+
+
 class MissingDependencyError(DrnEdgeError):
     """An optional package needed for this request is not installed."""
 

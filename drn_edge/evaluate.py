@@ -22,16 +22,23 @@ def torch_derain(model, device: str = "cpu") -> DeRain:
 
     def run(rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
-        ph, pw = (-h) % 8, (-w) % 8
-        x = rgb.astype(np.float32) / 255.0
-        if ph or pw:
-            x = np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="reflect")
-        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
+        t = rgb_to_tensor(rgb, device)
         with torch.no_grad():
             y = model(t)[0].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)[:h, :w]
         return (y * 255.0 + 0.5).astype(np.uint8)
 
     return run
+
+
+def rgb_to_tensor(rgb: np.ndarray, device: str = "cpu"):
+    """HxWx3 uint8 RGB -> 1x3xH'xW' float tensor in [0, 1], reflect-padded to a multiple of 8."""
+    import torch
+
+    h, w = rgb.shape[:2]
+    x = rgb.astype(np.float32) / 255.0
+    if h % 8 or w % 8:
+        x = np.pad(x, ((0, (-h) % 8), (0, (-w) % 8), (0, 0)), mode="reflect")
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
 
 
 def scores(a: np.ndarray, b: np.ndarray) -> dict[str, float]:

@@ -57,7 +57,7 @@ def ensure_output_dir(path: str) -> Path:
     """Create the output folder and prove it is writable before any minutes are spent."""
     import tempfile
 
-    from ._atomic import OutputError
+    from .errors import OutputError
 
     out = Path(path)
     try:

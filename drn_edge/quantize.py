@@ -19,7 +19,7 @@ from typing import Iterable, Protocol
 import numpy as np
 
 from ._atomic import atomic_path
-from .errors import CalibrationError, ExportError, ImageError
+from .errors import CalibrationError, ExportError
 from .evaluate import IMAGE_SUFFIXES
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -245,15 +245,6 @@ def _topological_sort(graph) -> None:
         pending = [n for n in pending if all(n is not r for r in ready)]
     del graph.node[:]
     graph.node.extend(ordered)
-
-
-def rgb_frame_from_file(path: str | os.PathLike) -> np.ndarray:
-    from .evaluate import read_rgb
-
-    try:
-        return read_rgb(path)
-    except ImageError as exc:
-        raise CalibrationError(str(exc)) from None
 
 
 def read_manifest(folder: str | os.PathLike) -> list[dict]:

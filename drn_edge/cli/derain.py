@@ -8,7 +8,6 @@ from pathlib import Path
 
 from . import friendly_errors
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
 
@@ -40,6 +39,7 @@ def _panel(frame, out, show_rain: bool):
 
 def _image_files(inputs: list[str]) -> list[Path]:
     from ..errors import ImageError
+    from ..evaluate import IMAGE_SUFFIXES
 
     files = []
     for item in inputs:
@@ -90,7 +90,7 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
     """Frames of `capture` -> `out_path` with the input's fps and (where OpenCV can write it) its codec."""
     import cv2
 
-    from .._atomic import OutputError
+    from ..errors import OutputError
     from ..errors import ImageError
 
     if not capture.isOpened():

@@ -53,10 +53,14 @@ def from_uint8(out: np.ndarray, like: np.dtype) -> np.ndarray:
 
 def bgr_batch_to_nchw_rgb(batch_bgr: np.ndarray) -> np.ndarray:
     """uint8 NHWC BGR -> float32 NCHW RGB in [0, 1] (for engines exported with float I/O)."""
-    return np.ascontiguousarray(batch_bgr[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255)
+    x = np.ascontiguousarray(batch_bgr[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+    x *= np.float32(1 / 255)
+    return x
 
 
 def nchw_rgb_to_bgr_batch(out: np.ndarray) -> np.ndarray:
     """float NCHW RGB -> uint8 NHWC BGR, rounded and clipped."""
-    y = np.clip(out.transpose(0, 2, 3, 1)[..., ::-1], 0.0, 1.0) * 255.0 + 0.5
+    y = np.clip(out.transpose(0, 2, 3, 1)[..., ::-1], 0.0, 1.0)
+    y *= 255.0
+    y += 0.5
     return y.astype(np.uint8)

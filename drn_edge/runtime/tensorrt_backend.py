@@ -141,7 +141,6 @@ class _Context:
         if self.shape != batch.shape:
             self._allocate(batch.shape)
             self._enqueue()  # first run outside capture: TensorRT allocates lazily
-            np.copyto(self.host[self.io.input_name], batch)
         np.copyto(self.host[self.io.input_name], batch)
         cuda_check(cudart.cudaEventRecord(self.start_event, self.stream))
         if self.use_cuda_graph:
