@@ -69,3 +69,21 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def check_writable(final: str | os.PathLike) -> Path:
+    """Prove an output file can be written, before minutes of work: its folder is creatable and writable.
+
+    Creates missing parent folders (as the write itself would) and leaves nothing else behind.
+    """
+    final = Path(final)
+    if final.is_dir():
+        raise OutputError(f"output '{final}' is a folder; give a file name")
+    folder = final.parent if str(final.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write '{final}': {exc.strerror or exc}; choose a writable location") from None
+    return final

@@ -19,7 +19,6 @@ import numpy as np
 
 from .errors import DrnEdgeError
 from .metrics import psnr, ssim, uqi
-from .rain import LEVELS
 
 SCHEMA_VERSION = 1
 NOISY_CV = 0.15
@@ -130,65 +129,27 @@ def measure_latency(c: Candidate, frame: np.ndarray, frames: int, warmup: int, w
 
 
 # --------------------------------------------------------------------------- fidelity
-def eval_set(height: int, width: int, clean_dir: str | None = None, seed: int = 1234) -> list[dict]:
-    """Clean frames at the bench size with rain at every level: held-out photos, or the user's clean images."""
-    import cv2
+def eval_set(height: int, width: int, clean_dir: str | None = None) -> list:
+    """eval_frames' held-out frames (or the user's clean images) at the bench size, under every rain level."""
+    from .eval_frames import clean_dir_sources, heldout_sources, rain_frames
 
-    from .data import HELDOUT_PHOTOS, load_photo
-    from .evaluate import read_rgb
-    from .quantize import list_images
-    from .rain import synthesize
-
-    if clean_dir:
-        sources = [(p.stem, read_rgb(p)) for p in list_images(clean_dir)]
-    else:
-        sources = [(n, load_photo(n)) for n in HELDOUT_PHOTOS]
-    out = []
-    for i, (name, rgb) in enumerate(sources):
-        clean = np.ascontiguousarray(cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA))
-        for j, level in enumerate(LEVELS):
-            rainy = synthesize(clean, level, seed=seed + 10 * i + j)
-            out.append({"name": name, "level": level, "rainy_bgr": rainy[..., ::-1].copy(), "clean_bgr": clean[..., ::-1].copy()})
-    return out
+    sources = clean_dir_sources(clean_dir) if clean_dir else heldout_sources()
+    return rain_frames(sources, size=(height, width))
 
 
-def pairs_set(folder: str, height: int | None, width: int | None) -> list[dict]:
-    """Input/target pairs (e.g. Rain200H); resized to a fixed engine size when there is one."""
-    import cv2
+def pairs_set(folder: str, height: int | None, width: int | None) -> list:
+    """Paired frames (e.g. Rain200H), fitted to the engine size when there is one."""
+    from .eval_frames import pair_frames
 
-    from .evaluate import pairs_from_dir
-
-    out = []
-    for name, rainy, clean in pairs_from_dir(folder):
-        if height:
-            rainy = cv2.resize(rainy, (width, height), interpolation=cv2.INTER_AREA)
-            clean = cv2.resize(clean, (width, height), interpolation=cv2.INTER_AREA)
-        out.append({"name": name, "level": Path(folder).name, "rainy_bgr": np.ascontiguousarray(rainy[..., ::-1]),
-                    "clean_bgr": np.ascontiguousarray(clean[..., ::-1])})
-    return out
+    return pair_frames(folder, (height, width) if height else None)
 
 
-def measure_fidelity(c: Candidate, frames: list[dict], refs: list[np.ndarray] | None) -> tuple[dict, list[np.ndarray]]:
-    """Per level: mean PSNR/SSIM/UQI rainy-vs-clean, derained-vs-clean, and derained-vs-FP32 reference PSNR."""
-    outs = [c.derain(f["rainy_bgr"]) for f in frames]
-    by_level: dict[str, list[int]] = {}
-    for i, f in enumerate(frames):
-        by_level.setdefault(f["level"], []).append(i)
-    res = {}
-    for level, idx in by_level.items():
-        row = {
-            "rainy_psnr": float(np.mean([psnr(frames[i]["rainy_bgr"], frames[i]["clean_bgr"]) for i in idx])),
-            "rainy_ssim": float(np.mean([ssim(frames[i]["rainy_bgr"], frames[i]["clean_bgr"]) for i in idx])),
-            "rainy_uqi": float(np.mean([uqi(frames[i]["rainy_bgr"], frames[i]["clean_bgr"]) for i in idx])),
-            "psnr": float(np.mean([psnr(outs[i], frames[i]["clean_bgr"]) for i in idx])),
-            "ssim": float(np.mean([ssim(outs[i], frames[i]["clean_bgr"]) for i in idx])),
-            "uqi": float(np.mean([uqi(outs[i], frames[i]["clean_bgr"]) for i in idx])),
-        }
-        if refs is not None:
-            vals = [psnr(outs[i], refs[i]) for i in idx]
-            row["psnr_vs_fp32"] = float(np.mean([min(v, 100.0) for v in vals]))  # identical outputs: capped at 100 dB
-        res[level] = row
-    return res, outs
+def measure_fidelity(c: Candidate, frames: list, refs: list[np.ndarray] | None) -> tuple[dict, list[np.ndarray]]:
+    """evaluate.fidelity per group for one candidate; returns the table and the RGB outputs (for the grid)."""
+    from .evaluate import fidelity
+
+    outs = [np.ascontiguousarray(c.derain(np.ascontiguousarray(f.rainy[..., ::-1]))[..., ::-1]) for f in frames]
+    return fidelity(frames, outs, refs), outs
 
 
 # --------------------------------------------------------------------------- environment
@@ -342,9 +303,8 @@ def run_bench(req: BenchRequest, log=print) -> dict:
         refs = None
         if req.fidelity and torch_ok and (req.pytorch_baseline or ref_ckpt):
             base = candidates[0] if req.pytorch_baseline else torch_candidate(ref_ckpt)
-            refs = [base.derain(f["rainy_bgr"]) for f in frames]
-        timing_frame = frames[len(frames) // 2 if frames else 0]["rainy_bgr"] if frames else \
-            eval_set(h, w)[4]["rainy_bgr"]
+            refs = measure_fidelity(base, frames, None)[1]
+        timing_frame = np.ascontiguousarray((frames or eval_set(h, w))[len(frames) // 2 if frames else 4].rainy[..., ::-1])
         deadline = 1000.0 / req.fps if req.fps else None
         rows = []
         grid_outputs = {}
@@ -500,11 +460,12 @@ def image_grid(report: dict, path: str, max_rows: int = 3) -> None:
     frames, outputs = report["_grid"]
     if not frames:
         raise DrnEdgeError("--grid needs the fidelity run (do not pass --no-fidelity)")
-    order = sorted(range(len(frames)), key=lambda i: (frames[i]["level"] != "medium", i))[:max_rows]
+    order = sorted(range(len(frames)), key=lambda i: (frames[i].group != "medium", i))[:max_rows]
     labels = ["rainy"] + list(outputs) + ["clean"]
     rows = []
     for i in order:
-        tiles = [frames[i]["rainy_bgr"]] + [outputs[k][i] for k in outputs] + [frames[i]["clean_bgr"]]
+        tiles = [frames[i].rainy] + [outputs[k][i] for k in outputs] + [frames[i].clean]
+        tiles = [np.ascontiguousarray(t[..., ::-1]) for t in tiles]  # RGB -> BGR for OpenCV
         th = 240
         tiles = [cv2.resize(t, (int(t.shape[1] * th / t.shape[0]), th), interpolation=cv2.INTER_AREA) for t in tiles]
         for t, label in zip(tiles, labels):

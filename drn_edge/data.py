@@ -1,16 +1,19 @@
-"""Clean photos bundled with scikit-image (offline), random crops with on-the-fly synthetic rain, held-out split.
+"""Clean frames the package ships or finds offline, with a fixed train / calibration / evaluation split.
 
-scikit-image's sample photos ship inside its wheel, so training needs no download. The held-out
-photos are never seen in training; evaluation and the calibration set use them.
+- Road frames (drn_edge/road_frames/, permissive licences, see ATTRIBUTION.md there), split by
+  source so no split shares a camera sequence: ``train`` = Udacity CarND-LaneLines-P1 stills and
+  frames of its dashcam clip (MIT); ``calibration`` = comma2k19's example frame (MIT);
+  ``eval`` = Evocargo's two vehicle-camera frames (CC BY 4.0).
+- scikit-image's sample photos ship inside its wheel (no download): TRAIN_PHOTOS for training,
+  HELDOUT_PHOTOS never seen in training, used for evaluation only.
 """
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .rain import LEVELS, REFERENCE_SIZE, synthesize
 
 TRAIN_PHOTOS = (
     "astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel",
@@ -18,6 +21,29 @@ TRAIN_PHOTOS = (
 )
 HELDOUT_PHOTOS = ("rocket", "coffee", "gravel")
 PHOTO_LICENCE = "scikit-image sample data (public domain / CC0 or permissive; see skimage/data/README.txt)"
+
+
+ROAD_DIR = Path(__file__).parent / "road_frames"
+ROAD_SPLITS = ("train", "calibration", "eval")
+
+
+@functools.lru_cache(maxsize=None)
+def _road_frames(split: str) -> tuple[tuple[str, np.ndarray], ...]:
+    from .imageio import list_images, read_rgb
+
+    frames = []
+    for path in list_images(ROAD_DIR / split):
+        img = read_rgb(path)
+        img.setflags(write=False)
+        frames.append((path.stem, img))
+    return tuple(frames)
+
+
+def road_frames(split: str) -> list[tuple[str, np.ndarray]]:
+    """(name, HxWx3 uint8 RGB) of one split of the bundled road frames."""
+    if split not in ROAD_SPLITS:
+        raise ValueError(f"road split must be one of {ROAD_SPLITS}, got {split!r}")
+    return list(_road_frames(split))
 
 
 @functools.lru_cache(maxsize=None)
@@ -43,94 +69,46 @@ def crop_to_multiple(img: np.ndarray, multiple: int = 8) -> np.ndarray:
     return img[: h - h % multiple, : w - w % multiple]
 
 
-@dataclass
-class RainCropSampler:
-    """Random (rainy, clean) crops from the training photos: random photo, scale, flip, rain level and seed."""
+def make_calibration_set(out_dir, count: int = 24, height: int = 240, width: int = 320, seed: int = 77) -> list[dict]:
+    """Write rainy calibration frames (PNG) plus manifest.json, from the road calibration split only.
 
-    crop: int = 96
-    photos: tuple[str, ...] = TRAIN_PHOTOS
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.rng = np.random.default_rng(self.seed)
-        self.images = [load_photo(p) for p in self.photos]
-
-    def sample(self) -> tuple[np.ndarray, np.ndarray]:
-        import cv2
-
-        rng = self.rng
-        img = self.images[rng.integers(len(self.images))]
-        scale = rng.uniform(0.5, 1.0)
-        h, w = img.shape[:2]
-        nh, nw = max(self.crop, int(h * scale)), max(self.crop, int(w * scale))
-        if (nh, nw) != (h, w):
-            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
-        y, x = rng.integers(nh - self.crop + 1), rng.integers(nw - self.crop + 1)
-        clean = img[y : y + self.crop, x : x + self.crop]
-        if rng.random() < 0.5:
-            clean = clean[:, ::-1]
-        clean = np.ascontiguousarray(clean)
-        level = list(LEVELS)[rng.integers(len(LEVELS))]
-        # Rain scaled to the whole (resized) photo, not to the crop, so streaks look the same as at test time.
-        rainy = synthesize(clean, level, seed=int(rng.integers(2**31)), scale=max(nh, nw) / REFERENCE_SIZE)
-        return rainy, clean
-
-    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Two float32 NCHW arrays in [0, 1]: rainy and clean."""
-        pairs = [self.sample() for _ in range(n)]
-        rainy = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-        clean = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-        return rainy, clean
-
-
-def heldout_pairs(level: str = "medium", seed: int = 1234, photos: tuple[str, ...] = HELDOUT_PHOTOS,
-                  max_side: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, rainy, clean) for each held-out photo, cropped to a multiple of 8; same rain every call."""
-    import cv2
-
-    out = []
-    for i, name in enumerate(photos):
-        clean = load_photo(name)
-        if max_side and max(clean.shape[:2]) > max_side:
-            f = max_side / max(clean.shape[:2])
-            clean = cv2.resize(clean, (int(clean.shape[1] * f), int(clean.shape[0] * f)), interpolation=cv2.INTER_AREA)
-        clean = np.ascontiguousarray(crop_to_multiple(clean))
-        out.append((name, synthesize(clean, level, seed=seed + i), clean))
-    return out
-
-
-def make_calibration_set(out_dir, count: int = 16, height: int = 240, width: int = 320, seed: int = 77) -> list[dict]:
-    """Write rainy calibration frames (PNG) of held-out photos at mixed rain levels plus manifest.json.
-
-    Crops and scales differ from the evaluation frames (full photos, seed 1234), so INT8 is
-    calibrated and judged on different frames of the same unseen photos.
+    Random scales, crops and flips of the calibration frames under rain drawn from the whole
+    training family at every intensity (a third each low, medium, high), so the INT8 ranges
+    cover heavy rain too. Disjoint from every evaluation frame by source.
     """
-    from pathlib import Path
-
     import cv2
 
-    from ._atomic import write_bytes, write_json
+    from ._atomic import write_json
+    from .imageio import write_image
+    from .rain_family import LEVEL_INTENSITY, render, sample_spec
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    levels = list(LEVELS)
+    sources = road_frames("calibration")
+    bands = {"low": (0.0, 0.33), "medium": (0.33, 0.67), "high": (0.67, 1.0)}
+    assert set(bands) == set(LEVEL_INTENSITY)
     entries = []
     for i in range(count):
-        name = HELDOUT_PHOTOS[i % len(HELDOUT_PHOTOS)]
-        img = load_photo(name)
+        name, img = sources[i % len(sources)]
         h, w = img.shape[:2]
         f = rng.uniform(max(height / h, width / w), 1.0)
-        img = cv2.resize(img, (max(width, int(w * f)), max(height, int(h * f))), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(img, (max(width, round(w * f)), max(height, round(h * f))), interpolation=cv2.INTER_AREA)
         y, x = rng.integers(img.shape[0] - height + 1), rng.integers(img.shape[1] - width + 1)
-        crop = np.ascontiguousarray(img[y : y + height, x : x + width])
-        level = levels[i % len(levels)]
-        rainy = synthesize(crop, level, seed=int(rng.integers(2**31)), scale=max(img.shape[:2]) / REFERENCE_SIZE)
-        fname = f"calib_{i:02d}_{name}_{level}.png"
-        ok, png = cv2.imencode(".png", cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
-        write_bytes(out / fname, png.tobytes())
-        entries.append({"file": fname, "source": f"skimage.data.{name}", "licence": PHOTO_LICENCE, "rain_level": level,
-                        "split": "held-out (never used in training)"})
+        crop = np.ascontiguousarray(img[y: y + height, x: x + width])
+        if rng.random() < 0.5:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+        level = list(bands)[i % 3]
+        spec = sample_spec(rng, intensity=float(rng.uniform(*bands[level])))
+        rainy = render(crop.astype(np.float32) / 255.0, spec, rng, frame_height=float(img.shape[0]))
+        rainy = (rainy * 255.0 + 0.5).astype(np.uint8)
+        fname = f"calib_{i:02d}_{name}_{level}.jpg"  # JPEG q95, as camera frames arrive
+        write_image(out / fname, cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
+        entries.append({"file": fname, "source": f"drn_edge/road_frames/calibration/{name}.jpg",
+                        "licence": "MIT, Copyright (c) 2018 comma.ai (see drn_edge/road_frames/ATTRIBUTION.md)",
+                        "rain_level": level, "rain_generator": spec.extra["generator"],
+                        "split": "calibration (disjoint from training and evaluation frames by source)"})
     write_json(out / "manifest.json", {"frames": entries, "size": [height, width],
-                                       "made_by": f"drn_edge.data.make_calibration_set(count={count}, height={height}, width={width}, seed={seed})"})
+                                       "made_by": f"drn_edge.data.make_calibration_set(count={count}, height={height}, "
+                                                  f"width={width}, seed={seed})"})
     return entries

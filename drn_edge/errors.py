@@ -14,8 +14,12 @@ class ConfigError(DrnEdgeError):
     """A model config is inconsistent (e.g. an unpool width differs from its pool)."""
 
 
-class ImageError(DrnEdgeError):
-    """An image file or frame cannot be used."""
+class ImageError(DrnEdgeError, ValueError):
+    """An image file or frame cannot be used (a ValueError too, so ``except ValueError`` catches a bad frame)."""
+
+
+class DataError(DrnEdgeError):
+    """A training or evaluation data folder is empty, unpaired or unreadable."""
 
 
 class CalibrationError(DrnEdgeError):

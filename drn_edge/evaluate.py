@@ -1,19 +1,26 @@
-"""Quality of a derain function on held-out photos (our rain) or a folder of input/target pairs (other rain)."""
+"""The one fidelity function, and the evaluation suite drn-eval runs.
+
+``fidelity(frames, outputs, refs)`` turns derained outputs of eval_frames' frames into per-group
+PSNR/SSIM/UQI (rainy vs clean, derained vs clean, derained vs the FP32 reference). Export, bench,
+drn-eval and training validation all call it, so a figure means the same everywhere.
+"""
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .data import HELDOUT_PHOTOS, heldout_pairs
 from .errors import ImageError
+from .eval_frames import EvalFrame
 from .metrics import psnr, ssim, uqi
-from .rain import LEVELS
+
+__all__ = ["DeRain", "PSNR_CAP_DB", "torch_derain", "engine_derain", "rgb_to_tensor", "scores", "fidelity", "evaluate",
+           "evaluate_pairs", "evaluation_suite", "SUITE_SIZES"]
 
 DeRain = Callable[[np.ndarray], np.ndarray]  # HxWx3 uint8 RGB -> HxWx3 uint8 RGB
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+PSNR_CAP_DB = 100.0  # identical images: PSNR is infinite; every table caps it here (one rule everywhere)
+SUITE_SIZES = ((360, 640), (720, 1280))
 
 
 def torch_derain(model, device: str = "cpu") -> DeRain:
@@ -30,68 +37,118 @@ def torch_derain(model, device: str = "cpu") -> DeRain:
     return run
 
 
+def engine_derain(engine) -> DeRain:
+    """A DerainEngine (any backend) as a uint8 RGB -> uint8 RGB function."""
+    return engine.derain_rgb
+
+
 def rgb_to_tensor(rgb: np.ndarray, device: str = "cpu"):
     """HxWx3 uint8 RGB -> 1x3xH'xW' float tensor in [0, 1], reflect-padded to a multiple of 8."""
     import torch
 
-    h, w = rgb.shape[:2]
-    x = rgb.astype(np.float32) / 255.0
-    if h % 8 or w % 8:
-        x = np.pad(x, ((0, (-h) % 8), (0, (-w) % 8), (0, 0)), mode="reflect")
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(device)
+    from .runtime.frames import rgb_to_nchw_float
+
+    return torch.from_numpy(rgb_to_nchw_float(rgb)).to(device)
+
+
+def _capped_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return min(psnr(a, b), PSNR_CAP_DB)
 
 
 def scores(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    return {"psnr": psnr(a, b), "ssim": ssim(a, b), "uqi": uqi(a, b)}
+    return {"psnr": _capped_psnr(a, b), "ssim": ssim(a, b), "uqi": uqi(a, b)}
 
 
-def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+def fidelity(frames: Sequence[EvalFrame], outputs: Sequence[np.ndarray],
+             refs: Sequence[np.ndarray] | None = None) -> dict[str, dict[str, float]]:
+    """Per group (level, generator, paired set): mean scores of rainy and derained vs clean, and vs the reference."""
+    if len(frames) != len(outputs) or (refs is not None and len(refs) != len(frames)):
+        raise ValueError("fidelity needs one output (and one reference) per frame")
+    if not frames:
+        raise ImageError("no frames to evaluate")
+    groups: dict[str, list[int]] = {}
+    for i, f in enumerate(frames):
+        groups.setdefault(f.group, []).append(i)
+    table = {}
+    for group, idx in groups.items():
+        rainy = [scores(frames[i].rainy, frames[i].clean) for i in idx]
+        out = [scores(outputs[i], frames[i].clean) for i in idx]
+        row = {"n": len(idx)}
+        for k in ("psnr", "ssim", "uqi"):
+            row[f"rainy_{k}"] = float(np.mean([r[k] for r in rainy]))
+            row[k] = float(np.mean([r[k] for r in out]))
+        row["gain_db"] = row["psnr"] - row["rainy_psnr"]
+        if refs is not None:
+            row["psnr_vs_fp32"] = float(np.mean([_capped_psnr(outputs[i], refs[i]) for i in idx]))
+        table[group] = row
+    return table
 
 
-def evaluate_pairs(derain: DeRain, pairs: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> dict:
-    """Mean rainy-vs-clean and derained-vs-clean PSNR/SSIM/UQI, plus the per-image rows."""
-    rows = []
-    for name, rainy, clean in pairs:
-        out = derain(rainy)
-        rows.append({"name": name, "rainy": scores(rainy, clean), "derained": scores(out, clean)})
-    if not rows:
-        raise ImageError("no image pairs to evaluate")
-    return {"rainy": _mean([r["rainy"] for r in rows]), "derained": _mean([r["derained"] for r in rows]), "images": rows}
+def evaluate(derain: DeRain, frames: Sequence[EvalFrame], refs: Sequence[np.ndarray] | None = None,
+             progress: bool = False) -> tuple[dict, list[np.ndarray]]:
+    """Run `derain` on every frame and score it: (fidelity table, outputs)."""
+    from tqdm import tqdm
+
+    outputs = [derain(f.rainy) for f in tqdm(frames, desc="evaluate", unit="frame", leave=False, disable=not progress)]
+    return fidelity(frames, outputs, refs), outputs
 
 
-def evaluate_heldout(derain: DeRain, levels: Iterable[str] = tuple(LEVELS), seed: int = 1234,
-                     photos: tuple[str, ...] = HELDOUT_PHOTOS) -> dict[str, dict]:
-    """Per rain level, on the held-out photos training never saw (fixed rain seeds, so numbers reproduce)."""
-    return {lvl: evaluate_pairs(derain, heldout_pairs(lvl, seed, photos)) for lvl in levels}
+def evaluate_pairs(derain: DeRain, pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], group: str = "pairs") -> dict:
+    """Mean scores for (name, rainy, clean) tuples, in the {'rainy': .., 'derained': ..} shape training history uses."""
+    frames = [EvalFrame(n, group, r, c) for n, r, c in pairs]
+    row = evaluate(derain, frames)[0][group]
+    return {"rainy": {k: row[f"rainy_{k}"] for k in ("psnr", "ssim", "uqi")},
+            "derained": {k: row[k] for k in ("psnr", "ssim", "uqi")}}
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB, with a clear error for anything unreadable."""
+def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SIZES,
+                     clean_dirs: Sequence[str | os.PathLike] = (), pairs_dirs: Sequence[str | os.PathLike] = (),
+                     generators: Sequence[str] | None = None, generator_size: tuple[int, int] | None = (720, 1280),
+                     progress: bool = True) -> dict[str, dict]:
+    """drn-eval's tables: held-out frames per size and level, every rain generator, and paired sets at native size.
+
+    Held-out frames: the bundled road eval split and held-out photos, plus each of `clean_dirs`.
+    """
+    from .eval_frames import clean_dir_sources, heldout_sources, pair_frames, rain_frames
+    from .rain_family import GENERATORS
+
+    sources = heldout_sources()
+    for d in clean_dirs:
+        sources += clean_dir_sources(d)
+    tables: dict[str, dict] = {}
+    for h, w in sizes:
+        tables[f"held-out {w}x{h}"] = evaluate(derain, rain_frames(sources, size=(h, w)), progress=progress)[0]
+    if generator_size and generators is not False:
+        gens = tuple(generators) if generators is not None else GENERATORS
+        frames = [f for g in gens for f in rain_frames(sources, ("medium",), generator_size, g)]
+        gh, gw = generator_size
+        tables[f"generators {gw}x{gh} medium"] = evaluate(derain, frames, progress=progress)[0]
+    for d in pairs_dirs:
+        tables[f"pairs {os.fspath(d)}"] = evaluate(derain, pair_frames(d), progress=progress)[0]
+    return tables
+
+
+def real_rain_grid(derain: DeRain, folder: str | os.PathLike, path: str | os.PathLike, max_frames: int = 6,
+                   tile_height: int = 240) -> int:
+    """Rainy | derained for real rainy frames without ground truth: numbers would mean nothing, so look at them."""
     import cv2
 
-    path = Path(path)
-    if not path.is_file():
-        raise ImageError(f"image '{path}' does not exist")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None or img.size == 0:
-        raise ImageError(f"cannot decode image '{path}': not an image OpenCV can read, or the file is damaged")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    from .imageio import list_images, read_rgb, write_image
 
-
-def pairs_from_dir(folder: str | os.PathLike) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Pairs from FOLDER/input/NAME and FOLDER/target/NAME (the Rain200H / DRSformer layout)."""
-    folder = Path(folder)
-    inp, tgt = folder / "input", folder / "target"
-    if not inp.is_dir() or not tgt.is_dir():
-        raise ImageError(f"'{folder}' must contain input/ and target/ folders of matching image names")
-    names = sorted(p.name for p in inp.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not names:
-        raise ImageError(f"no images in '{inp}'")
-    out = []
-    for n in names:
-        rainy, clean = read_rgb(inp / n), read_rgb(tgt / n)
-        if rainy.shape != clean.shape:
-            raise ImageError(f"'{n}': input {rainy.shape} and target {clean.shape} differ in size")
-        out.append((n, rainy, clean))
-    return out
+    files = list_images(folder)
+    step = max(1, len(files) // max_frames)
+    rows = []
+    for f in files[::step][:max_frames]:
+        rainy = read_rgb(f)
+        tiles = []
+        for img, label in ((rainy, f"rainy {f.name}"), (derain(rainy), "derained")):
+            t = cv2.resize(img, (int(img.shape[1] * tile_height / img.shape[0]), tile_height),
+                           interpolation=cv2.INTER_AREA)[..., ::-1].copy()
+            cv2.putText(t, label[:40], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(t, label[:40], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+            tiles.append(t)
+        rows.append(np.hstack(tiles))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    write_image(path, np.vstack(rows), jpeg_quality=85)
+    return len(rows)

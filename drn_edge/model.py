@@ -39,16 +39,26 @@ MULTIPLE = 8  # three 2x2 pools: frame height and width must be multiples of 8
 # --------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class BlockConfig:
-    """One dense block: the width of each growth conv, then the width of its 1x1 transition."""
+    """One dense block: the width of each growth conv, then the width of its 1x1 transition.
+
+    `dilation` (one per growth conv, default 1) widens the receptive field where it is cheap: in
+    the bottleneck, at 1/8 resolution, dilations 2/4/8 let the network see a whole near streak of a
+    720p frame (~100 px) at almost no cost. Dilated convs are plain ONNX Conv, TensorRT-parsable.
+    """
 
     growth: tuple[int, ...]
     out: int
+    dilation: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "growth", tuple(int(g) for g in self.growth))
         if not self.growth or any(g < 1 for g in self.growth) or int(self.out) < 1:
             raise ConfigError(f"block widths must be positive integers, got growth={self.growth} out={self.out}")
         object.__setattr__(self, "out", int(self.out))
+        dil = tuple(int(d) for d in self.dilation) or (1,) * len(self.growth)
+        if len(dil) != len(self.growth) or any(d < 1 or d > 64 for d in dil):
+            raise ConfigError(f"dilation needs one value in 1..64 per growth conv, got {self.dilation} for growth {self.growth}")
+        object.__setattr__(self, "dilation", dil)
 
 
 @dataclass(frozen=True)
@@ -97,10 +107,13 @@ class DRNConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "DRNConfig":
         try:
+            def block(b: dict) -> BlockConfig:
+                return BlockConfig(tuple(b["growth"]), b["out"], tuple(b.get("dilation", ())))
+
             return cls(
-                encoder=tuple(BlockConfig(tuple(b["growth"]), b["out"]) for b in d["encoder"]),
-                bottleneck=BlockConfig(tuple(d["bottleneck"]["growth"]), d["bottleneck"]["out"]),
-                decoder=tuple(BlockConfig(tuple(b["growth"]), b["out"]) for b in d["decoder"]),
+                encoder=tuple(block(b) for b in d["encoder"]),
+                bottleneck=block(d["bottleneck"]),
+                decoder=tuple(block(b) for b in d["decoder"]),
                 in_channels=int(d.get("in_channels", 3)),
                 kernel_size=int(d.get("kernel_size", 3)),
                 name=str(d.get("name", "drn")),
@@ -118,8 +131,9 @@ class DenseBlock(nn.Module):
         super().__init__()
         self.convs = nn.ModuleList()
         ch = in_channels
-        for g in cfg.growth:
-            self.convs.append(nn.Sequential(nn.Conv2d(ch, g, kernel_size, padding=kernel_size // 2), act_layer()))
+        for g, d in zip(cfg.growth, cfg.dilation):
+            self.convs.append(nn.Sequential(nn.Conv2d(ch, g, kernel_size, padding=d * (kernel_size // 2), dilation=d),
+                                            act_layer()))
             ch += g
         self.transition = nn.Sequential(nn.Conv2d(ch, cfg.out, 1), act_layer())
 
@@ -244,12 +258,16 @@ def count_params(model: nn.Module) -> int:
 
 
 # --------------------------------------------------------------------------- factories
+BOTTLENECK_DILATION = (2, 4, 8)  # receptive field of ~330 px at 720p for 3x3 convs: a whole near streak
+
+
 def _build(name: str, widths: Sequence[int], growth: int, convs: int) -> DRN:
     g = (growth,) * convs
     w0, w1, w2 = widths
+    dil = (BOTTLENECK_DILATION + (8,) * convs)[:convs]
     cfg = DRNConfig(
         encoder=(BlockConfig(g, w0), BlockConfig(g, w1), BlockConfig(g, w2)),
-        bottleneck=BlockConfig(g, w2),
+        bottleneck=BlockConfig(g, w2, dil),
         decoder=(BlockConfig(g, w1), BlockConfig(g, w0), BlockConfig(g, w0)),
         name=name,
     )
@@ -257,7 +275,7 @@ def _build(name: str, widths: Sequence[int], growth: int, convs: int) -> DRN:
 
 
 def drn_base() -> DRN:
-    """The shipped model: widths 24/48/96, growth 12, three convs per dense block."""
+    """The shipped model: widths 24/48/96, growth 12, three convs per dense block, dilated bottleneck (31 GMAC at 720p)."""
     return _build("drn_base", (24, 48, 96), 12, 3)
 
 

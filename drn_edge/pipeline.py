@@ -86,53 +86,39 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _eval_frames(spec: ExportSpec) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Held-out photos with medium rain (seed 1234), resized to a fixed export size when there is one."""
-    import cv2
+def _eval_frames(spec: ExportSpec) -> list:
+    """Held-out frames under medium rain, at the export size when it is fixed (eval_frames' one builder)."""
+    from .eval_frames import heldout_sources, rain_frames
 
-    from .data import crop_to_multiple, heldout_pairs, load_photo
-    from .rain import synthesize
-
-    if not spec.fixed:
-        return heldout_pairs("medium")
-    out = []
-    for i, (name, _, _) in enumerate(heldout_pairs("medium")):
-        clean = cv2.resize(load_photo(name), (spec.width, spec.height), interpolation=cv2.INTER_AREA)
-        clean = np.ascontiguousarray(crop_to_multiple(clean))
-        out.append((name, synthesize(clean, "medium", seed=1234 + i), clean))
-    return out
+    if spec.fixed:
+        return rain_frames(heldout_sources(), ("medium",), size=(spec.height, spec.width))
+    return rain_frames(heldout_sources(max_side=640), ("medium",))
 
 
 def fidelity_report(model, artifacts: dict[str, Path], spec: ExportSpec) -> list[dict]:
     """Per artifact on held-out medium rain: PSNR/SSIM vs clean, and PSNR vs the FP32 PyTorch output."""
-    from .evaluate import torch_derain
-    from .metrics import psnr, ssim
+    from .evaluate import evaluate, torch_derain
     from .runtime import DerainEngine
 
     frames = _eval_frames(spec)
-    ref_fn = torch_derain(model)
-    refs = [ref_fn(r) for _, r, _ in frames]
-    rows = [{"artifact": "pytorch-fp32", "psnr": float(np.mean([psnr(o, c) for o, (_, _, c) in zip(refs, frames)])),
-             "ssim": float(np.mean([ssim(o, c) for o, (_, _, c) in zip(refs, frames)])), "psnr_vs_fp32": float("inf"),
-             "rainy_psnr": float(np.mean([psnr(r, c) for _, r, c in frames]))}]
+    table, refs = evaluate(torch_derain(model), frames)
+    base = table["medium"]
+    rows = [{"artifact": "pytorch-fp32", "psnr": base["psnr"], "ssim": base["ssim"], "psnr_vs_fp32": None,
+             "rainy_psnr": base["rainy_psnr"], "drop_db": 0.0}]
     for label, path in artifacts.items():
         with DerainEngine(path, backend="onnxruntime-cpu", color="rgb") as engine:
-            outs = [engine(r) for _, r, _ in frames]
-        rows.append({"artifact": label,
-                     "psnr": float(np.mean([psnr(o, c) for o, (_, _, c) in zip(outs, frames)])),
-                     "ssim": float(np.mean([ssim(o, c) for o, (_, _, c) in zip(outs, frames)])),
-                     "psnr_vs_fp32": float(np.mean([psnr(o, r) for o, r in zip(outs, refs)]))})
-    base = rows[0]["psnr"]
-    for row in rows:
-        row["drop_db"] = base - row["psnr"]
+            row = evaluate(engine.derain_rgb, frames, refs)[0]["medium"]
+        rows.append({"artifact": label, "psnr": row["psnr"], "ssim": row["ssim"], "psnr_vs_fp32": row["psnr_vs_fp32"],
+                     "drop_db": base["psnr"] - row["psnr"]})
     return rows
 
 
 def format_fidelity(rows: list[dict]) -> str:
-    lines = [f"fidelity on held-out photos, medium rain (rainy input: {rows[0]['rainy_psnr']:.2f} dB PSNR vs clean)",
+    lines = ["fidelity on held-out frames (road eval split + held-out photos), medium rain "
+             f"(rainy input: {rows[0]['rainy_psnr']:.2f} dB PSNR vs clean)",
              f"{'artifact':<16}{'PSNR dB':>9}{'SSIM':>8}{'drop dB':>9}{'vs FP32 dB':>12}"]
     for i, r in enumerate(rows):
-        vs = "ref" if i == 0 else ("identical" if r["psnr_vs_fp32"] == float("inf") else f"{r['psnr_vs_fp32']:.2f}")
+        vs = "ref" if r["psnr_vs_fp32"] is None else f"{r['psnr_vs_fp32']:.2f}"
         lines.append(f"{r['artifact']:<16}{r['psnr']:>9.2f}{r['ssim']:>8.4f}{r['drop_db']:>9.2f}{vs:>12}")
     return "\n".join(lines)
 
@@ -176,7 +162,7 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
 
     fp32 = out / "drn.onnx"
     export_onnx(model, fp32, req.spec)
-    parity_frame = _eval_frames(req.spec)[0][1]
+    parity_frame = _eval_frames(req.spec)[0].rainy
     parity = check_parity(fp32, model, parity_frame if req.spec.fixed else parity_frame[:256, :384])
     log(f"wrote {fp32}: parity vs PyTorch on a real frame: mean |diff| {parity.mean_abs:.2e}, max {parity.max_abs:.2e}")
     base_meta = {"kind": "onnx", "spec": asdict(req.spec), "io": io_description(fp32), "model_config": model.cfg.to_dict()}
@@ -262,19 +248,20 @@ def load_calibration_frames_size(folder: Path) -> tuple[int, int]:
 
 def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, result: ExportResult):
     from .checkpoint import save_checkpoint
-    from .evaluate import evaluate_heldout, torch_derain
+    from .evaluate import evaluate, torch_derain
     from .prune import prune
     from .train import TrainConfig, train
 
-    before = evaluate_heldout(torch_derain(model), levels=("medium",))["medium"]["derained"]["psnr"]
+    frames = _eval_frames(req.spec)
+    before = evaluate(torch_derain(model), frames)[0]["medium"]["psnr"]
     pruned, report = prune(model, req.prune_ratio)
     log(f"pruned {req.prune_ratio:.0%}: params {report.params_before:,} -> {report.params_after:,}, "
         f"GMAC@720p {report.macs_720p_before / 1e9:.1f} -> {report.macs_720p_after / 1e9:.1f}")
     if req.finetune_steps > 0:
-        tcfg = TrainConfig(out=str(out / "finetune"), steps=req.finetune_steps, lr=2e-4, warmup=20,
+        tcfg = TrainConfig(out=str(out / "finetune"), steps=req.finetune_steps, lr=2e-4, warmup=20, overwrite=True,
                            val_every=max(req.finetune_steps, 1), save_every=max(req.finetune_steps, 1))
         pruned = _finetuned(train, tcfg, pruned)
-    after = evaluate_heldout(torch_derain(pruned), levels=("medium",))["medium"]["derained"]["psnr"]
+    after = evaluate(torch_derain(pruned), frames)[0]["medium"]["psnr"]
     log(f"held-out medium-rain PSNR: {before:.2f} dB before pruning, {after:.2f} dB after pruning + "
         f"{req.finetune_steps} fine-tune steps")
     path = save_checkpoint(pruned, out / "drn.pruned.safetensors",

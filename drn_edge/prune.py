@@ -86,7 +86,7 @@ def prune(model: DRN, ratio: float, round_to: int = 8) -> tuple[DRN, PruneReport
 
     def block_cfg(name: str, block: DenseBlock) -> BlockConfig:
         return BlockConfig(tuple(len(keep[f"{name}.convs.{i}"]) for i in range(len(block.convs))),
-                           len(keep[f"{name}.transition"]))
+                           len(keep[f"{name}.transition"]), tuple(c[0].dilation[0] for c in block.convs))
 
     cfgs = {name: block_cfg(name, b) for name, b in blocks}
     cfg = DRNConfig(encoder=tuple(cfgs[f"encoder.{i}"] for i in range(3)), bottleneck=cfgs["bottleneck"],

@@ -20,10 +20,10 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .errors import CalibrationError, ExportError
-from .evaluate import IMAGE_SUFFIXES
+from .imageio import IMAGE_SUFFIXES, is_image
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
-DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration_data"
+DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration_data"  # package data: works from a wheel
 
 
 class CalibrationSource(Protocol):
@@ -33,7 +33,7 @@ class CalibrationSource(Protocol):
 
 
 def find_calibration_dir() -> Path:
-    """$DRN_CALIBRATION_DIR, else the committed calibration set next to the package (repo checkout / image)."""
+    """$DRN_CALIBRATION_DIR, else the calibration set shipped inside the package."""
     env = os.environ.get("DRN_CALIBRATION_DIR")
     if env:
         if not Path(env).is_dir():
@@ -49,7 +49,7 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CalibrationError(f"calibration folder '{folder}' does not exist or is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
     if not files:
         raise CalibrationError(
             f"calibration folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}); an empty set cannot "

@@ -86,14 +86,39 @@ def apply_rain(clean_uint8_hwc: np.ndarray, layer: np.ndarray) -> np.ndarray:
 
 
 def synthesize(clean_uint8_hwc: np.ndarray, level: str = "medium", seed: int | None = None,
-               scale: float | None = None, return_layer: bool = False):
-    """Rainy version of a clean HxWx3 uint8 frame; with return_layer, also the rain opacity layer."""
+               scale: float | None = None, return_layer: bool = False, generator: str = "preset"):
+    """Rainy version of a clean HxWx3 uint8 frame; with return_layer, also the rain opacity layer.
+
+    `generator` "preset" is the tuned low/medium/high streak model below; any name of
+    drn_edge.rain_family.GENERATORS renders that family member at the level's intensity
+    (its layer is then the per-pixel brightening, max over channels).
+    """
     img = np.asarray(clean_uint8_hwc)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 1 or img.shape[1] < 1:
         raise ImageError(
             f"synthesize expects an HxWx3 uint8 image, got shape {img.shape} dtype {img.dtype}; "
             "convert greyscale with np.dstack([g]*3) and floats with (x*255).round().astype(np.uint8)"
         )
+    if generator != "preset":
+        return _synthesize_family(img, level, seed, scale, return_layer, generator)
     layer = rain_layer(img.shape[0], img.shape[1], level, seed, scale)
     rainy = apply_rain(img, layer)
     return (rainy, layer) if return_layer else rainy
+
+
+def _synthesize_family(img: np.ndarray, level: str, seed: int | None, scale: float | None, return_layer: bool,
+                       generator: str):
+    from .rain_family import LEVEL_INTENSITY, render, sample_spec
+
+    if level not in LEVEL_INTENSITY:
+        raise ValueError(f"rain level must be one of {sorted(LEVEL_INTENSITY)}, got {level!r}")
+    rng = np.random.default_rng(seed)
+    spec = sample_spec(rng, generator, LEVEL_INTENSITY[level])
+    # `scale` is the source frame's longest side / REFERENCE_SIZE; the family sizes streaks by frame height.
+    frame_h = scale * REFERENCE_SIZE * img.shape[0] / max(img.shape[:2]) if scale else None
+    clean = img.astype(np.float32) / 255.0
+    rainy = (render(clean, spec, rng, frame_height=frame_h) * 255.0 + 0.5).astype(np.uint8)
+    if not return_layer:
+        return rainy
+    layer = np.clip((rainy.astype(np.float32) - img.astype(np.float32)).max(axis=2) / 255.0, 0, 1)
+    return rainy, layer

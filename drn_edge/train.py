@@ -15,9 +15,12 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import HELDOUT_PHOTOS, RainCropSampler, heldout_pairs
-from .evaluate import evaluate_pairs, torch_derain
+from .eval_frames import heldout_sources, pair_frames, rain_frames
+from .errors import CheckpointError, DataError, OutputError
+from .evaluate import evaluate, torch_derain
 from .model import DRN, MODEL_FACTORIES
+from .imageio import read_pairs
+from .train_data import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
 
 
 @dataclass
@@ -33,7 +36,39 @@ class TrainConfig:
     save_every: int = 250
     seed: int = 0
     resume: bool = False
+    overwrite: bool = False  # start afresh even if OUT/last.safetensors exists
     init: str | None = None  # start from these weights (e.g. fine-tuning a pruned model)
+    clean: tuple[str, ...] = ()      # folders/videos of clean frames (synthetic rain on the fly)
+    pairs: tuple[str, ...] = ()      # paired rainy/clean datasets
+    weights: tuple[float, ...] = ()  # one per source: bundled default (if used), then clean..., then pairs...
+    no_default_data: bool = False    # train only on --clean/--pairs
+    val_pairs: str | None = None     # validate on this paired set too
+    max_minutes: float | None = None  # stop (and save) after this much wall time
+
+
+def build_sampler(cfg: TrainConfig, seed: int) -> MixedSampler:
+    """The training mix: the bundled data unless turned off, then each --clean and --pairs source."""
+    sources, weights = ([], []) if cfg.no_default_data else default_sources()
+    default_weight = [sum(weights)] if weights else []
+    if weights:
+        sources = [_Mixture(sources, weights)]
+    sources += [SyntheticRainSource(read_clean_dir(c), f"clean:{c}") for c in cfg.clean]
+    sources += [PairedSource([(r, c) for _, r, c in read_pairs(p)], f"pairs:{p}") for p in cfg.pairs]
+    w = list(cfg.weights) if cfg.weights else default_weight + [1.0] * (len(sources) - len(default_weight))
+    if len(w) != len(sources):
+        raise DataError(f"--weights needs {len(sources)} values (one per source: "
+                         f"{'bundled data, ' if default_weight else ''}each --clean, each --pairs), got {len(w)}")
+    return MixedSampler(sources, w, cfg.crop, seed)
+
+
+class _Mixture:
+    """Several sources as one (the bundled data counts as one source for --weights)."""
+
+    def __init__(self, sources, weights):
+        self.sources, self.p = sources, [w / sum(weights) for w in weights]
+
+    def sample(self, rng, crop):
+        return self.sources[int(rng.choice(len(self.sources), p=self.p))].sample(rng, crop)
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -62,13 +97,52 @@ def _load_optimizer(opt: torch.optim.Optimizer, extra: dict[str, torch.Tensor]) 
     opt.load_state_dict(sd)
 
 
-def validate(model: DRN, level: str = "medium") -> dict[str, float]:
-    """Held-out PSNR/SSIM/UQI at one rain level (photos downsized for speed during training)."""
+def validate(model: DRN, level: str = "medium", val_pairs: list | None = None) -> dict[str, float]:
+    """Held-out PSNR/SSIM/UQI at one rain level (eval_frames' held-out frames, shrunk to 320 px for speed)."""
     was_training = model.training
     model.eval()
-    res = evaluate_pairs(torch_derain(model), heldout_pairs(level, photos=HELDOUT_PHOTOS, max_side=320))
+    derain = torch_derain(model, next(model.parameters()).device)
+    row = evaluate(derain, rain_frames(heldout_sources(max_side=320), (level,)))[0][level]
+    out = {k: row[k] for k in ("psnr", "ssim", "uqi", "rainy_psnr", "rainy_ssim", "rainy_uqi")}
+    if val_pairs:
+        pr = evaluate(derain, val_pairs)[0]["val-pairs"]
+        out |= {"pairs_psnr": pr["psnr"], "pairs_rainy_psnr": pr["rainy_psnr"]}
     model.train(was_training)
-    return res["derained"] | {f"rainy_{k}": v for k, v in res["rainy"].items()}
+    return out
+
+
+def _initial_model(cfg: TrainConfig) -> DRN:
+    """--model's architecture; with --init, its weights from that checkpoint.
+
+    A checkpoint whose tensors do not fit --model (e.g. a pruned one) keeps its own architecture.
+    Dilation changes no weight shape, so a plain drn_base checkpoint warm-starts the dilated one.
+    """
+    model = MODEL_FACTORIES[cfg.model]()
+    if not cfg.init:
+        return model
+    loaded = load_checkpoint(cfg.init)[0]
+    mine, theirs = model.state_dict(), loaded.state_dict()
+    if mine.keys() == theirs.keys() and all(mine[k].shape == theirs[k].shape for k in mine):
+        model.load_state_dict(theirs)
+        if loaded.cfg.to_dict() | {"name": ""} != model.cfg.to_dict() | {"name": ""}:
+            print(f"--init: weights of '{cfg.init}' loaded into the {cfg.model} architecture (same shapes, "
+                  "other dilations)")
+        return model
+    print(f"--init: '{cfg.init}' does not fit {cfg.model}; training its own architecture ({loaded.cfg.name})")
+    return loaded
+
+
+def check_output(cfg: TrainConfig) -> None:
+    """Refuse to overwrite a previous run by accident, and to 'resume' from nothing, before any work."""
+    last = Path(cfg.out) / "last.safetensors"
+    if cfg.resume and not last.is_file():
+        raise CheckpointError(f"--resume: there is no checkpoint to resume at '{last}'; "
+                              "drop --resume to start a new run there")
+    if not cfg.resume and not cfg.overwrite and last.exists():
+        raise OutputError(f"'{last}' already exists: pass --resume to continue that run, --overwrite to start "
+                          "afresh over it, or choose another --out")
+    if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise OutputError(f"--out '{cfg.out}' is a file, not a folder")
 
 
 def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> Path:
@@ -86,11 +160,14 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     out = Path(cfg.out)
     last = out / "last.safetensors"
     start, extra, info = 0, {}, {}
-    if cfg.resume and last.is_file():
+    check_output(cfg)
+    sampler_seed = cfg.seed * 1000 + rank
+    val_pairs = pair_frames(cfg.val_pairs, group="val-pairs") if cfg.val_pairs else None
+    if cfg.resume:
         model, info, extra = load_checkpoint(last)
         start = int(info.get("step", 0))
     elif model is None:
-        model = load_checkpoint(cfg.init)[0] if cfg.init else MODEL_FACTORIES[cfg.model]()
+        model = _initial_model(cfg)
     torch.manual_seed(cfg.seed + rank)
     model = model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -101,7 +178,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    sampler = RainCropSampler(crop=cfg.crop, seed=cfg.seed * 1000 + rank + start * 7919)
+    sampler = build_sampler(cfg, sampler_seed + start * 7919)
 
     history = info.get("history", [])
     elapsed_before = float(info.get("train_seconds", 0.0))
@@ -113,6 +190,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
         bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", dynamic_ncols=True,
                    mininterval=0.5 if sys.stderr.isatty() else 10.0)
     loss_ema = None
+    deadline = t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
     for step in range(start, cfg.steps):
         rainy, clean = sampler.batch(cfg.batch)
         rainy, clean = torch.from_numpy(rainy).to(device), torch.from_numpy(clean).to(device)
@@ -127,9 +205,10 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss_ema:.4f}", lr=f"{_lr(cfg, step):.1e}")
-        is_last = done == cfg.steps
+        out_of_time = deadline is not None and time.time() > deadline
+        is_last = done == cfg.steps or out_of_time
         if rank == 0 and (done % cfg.val_every == 0 or is_last):
-            val = validate(model)
+            val = validate(model, val_pairs=val_pairs)
             history.append({"step": done, "loss": loss_ema, **val})
             msg = f"step {done}: loss {loss_ema:.4f}  held-out medium PSNR {val['rainy_psnr']:.2f} -> {val['psnr']:.2f} dB, SSIM {val['ssim']:.3f}"
             (bar.write if bar else print)(msg)
@@ -137,6 +216,9 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
             info = {"step": done, "train_config": asdict(cfg), "train_seconds": elapsed_before + time.time() - t0,
                     "history": history, "world_size": world}
             save_checkpoint(model, last, info, _optimizer_tensors(opt))
+        if out_of_time:
+            (bar.write if bar else print)(f"stopped after {cfg.max_minutes} minutes at step {done}")
+            break
     if bar is not None:
         bar.close()
     if distributed:

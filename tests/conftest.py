@@ -34,11 +34,11 @@ def tiny_model():
 
 @pytest.fixture(scope="session")
 def frame_rgb():
-    """A real held-out photo with medium rain, 64x96 (fast on CPU)."""
-    from drn_edge.data import heldout_pairs
+    """A real held-out road frame with medium rain, 64x96 (fast on CPU)."""
+    from drn_edge.eval_frames import heldout_sources, rain_frames
 
-    name, rainy, clean = heldout_pairs("medium", max_side=200)[0]
-    return np.ascontiguousarray(rainy[:64, :96])
+    frame = rain_frames(heldout_sources(max_side=200)[:1], ("medium",))[0]
+    return np.ascontiguousarray(frame.rainy[:64, :96])
 
 
 def relu_sparse_ties(shape, seed=0):

@@ -73,7 +73,7 @@ def test_checkpoint_bytes(tmp_path, data):
 @FUZZ
 @given(st.binary(max_size=3000))
 def test_image_decode(tmp_path, data):
-    from drn_edge.evaluate import read_rgb
+    from drn_edge.imageio import read_rgb
 
     p = tmp_path / "x.png"
     p.write_bytes(b"\x89PNG\r\n\x1a\n" + data if data[:1] == b"\x00" else data)

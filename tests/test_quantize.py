@@ -82,10 +82,10 @@ def test_calibration_hash_changes_with_content(tmp_path):
     import shutil
 
     src = find_calibration_dir()
-    for p in sorted(src.glob("*.png"))[:2]:
+    for p in sorted(src.glob("*.jpg"))[:2]:
         shutil.copy(p, tmp_path / p.name)
     h1 = calibration_hash(tmp_path)
-    first = sorted(tmp_path.glob("*.png"))[0]
+    first = sorted(tmp_path.glob("*.jpg"))[0]
     first.write_bytes(first.read_bytes() + b"\0")
     assert calibration_hash(tmp_path) != h1
 
@@ -102,7 +102,7 @@ def test_committed_calibration_manifest_matches_files():
 
     d = find_calibration_dir()
     frames = read_manifest(d)
-    assert sorted(e["file"] for e in frames) == sorted(p.name for p in d.glob("*.png"))
+    assert sorted(e["file"] for e in frames) == sorted(p.name for p in d.glob("*.jpg"))
     assert all({"source", "licence", "rain_level"} <= set(e) for e in frames)
     assert json.loads((d / "manifest.json").read_text())["size"] == [240, 320]
 

@@ -11,12 +11,12 @@ from drn_edge.train import TrainConfig, train
 
 def test_training_reduces_loss_on_a_fixed_batch():
     # Real optimizer steps on the real model and data pipeline: overfitting one batch must work.
-    from drn_edge.data import RainCropSampler
     from drn_edge.model import drn_tiny
+    from drn_edge.train import build_sampler
 
     torch.manual_seed(0)
     model = drn_tiny()
-    rainy, clean = (torch.from_numpy(a) for a in RainCropSampler(crop=32, seed=3).batch(4))
+    rainy, clean = (torch.from_numpy(a) for a in build_sampler(TrainConfig(crop=32), seed=3).batch(4))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(60):

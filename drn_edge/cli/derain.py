@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from .. import imageio
 from . import friendly_errors
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def _panel(frame, out, show_rain: bool):
 
 def _image_files(inputs: list[str]) -> list[Path]:
     from ..errors import ImageError
-    from ..evaluate import IMAGE_SUFFIXES
+    from ..imageio import IMAGE_SUFFIXES
 
     files = []
     for item in inputs:
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         if args.camera is not None:
             n = derain_video(engine, cv2.VideoCapture(args.camera), out, args.side_by_side, args.show_rain,
                              args.max_frames, f"camera {args.camera}")
-        elif len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in VIDEO_SUFFIXES:
+        elif len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in imageio.VIDEO_SUFFIXES:
             src = Path(args.inputs[0])
             if not src.is_file():
                 raise ImageError(f"video '{src}' does not exist")

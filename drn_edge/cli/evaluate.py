@@ -1,4 +1,4 @@
-"""drn-eval: quality of a checkpoint on held-out photos (our rain, three levels) and on image pairs (other rain)."""
+"""drn-eval: the evaluation suite for a checkpoint or an exported artifact (same frames, same seeds every run)."""
 from __future__ import annotations
 
 import argparse
@@ -9,45 +9,92 @@ from . import friendly_errors
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drn-eval", description=(
-        "PSNR/SSIM/UQI of rainy-vs-clean and derained-vs-clean on the held-out photos at low/medium/high rain "
-        "(fixed seeds, so numbers reproduce), and optionally on a folder with input/ and target/ pairs."))
-    p.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the shipped model)")
-    p.add_argument("--pairs", action="append", default=[], help="folder with input/ and target/ images (repeatable), "
-                   "e.g. ../shared/eval/rain200h")
+        "PSNR/SSIM/UQI of rainy-vs-clean and derained-vs-clean: held-out frames (bundled road eval split + held-out "
+        "photos, plus --road folders) at 640x360 and 1280x720 under low/medium/high rain; every rain generator of the "
+        "family at medium rain and the largest --sizes (including 'particles', never trained on); paired sets "
+        "(--pairs) at native size; "
+        "and a grid image of real rainy frames (--real). Fixed seeds: numbers reproduce."))
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="a .safetensors checkpoint (default: the shipped model)")
+    src.add_argument("--engine", help="an exported artifact (.onnx, or .plan on a GPU machine) instead of a checkpoint")
+    p.add_argument("--road", action="append", default=[], metavar="DIR",
+                   help="more clean held-out frames to rain on (repeatable), e.g. ../shared/data/road/research_only/tusimple_lanenet")
+    p.add_argument("--pairs", action="append", default=[], metavar="DIR",
+                   help="paired rainy/clean set (repeatable), e.g. ../shared/eval/rain200h")
+    p.add_argument("--real", metavar="DIR", help="real rainy frames without ground truth: write a rainy|derained grid")
+    p.add_argument("--grid", default="drn_eval_real.jpg", help="where --real writes its grid (default: %(default)s)")
+    p.add_argument("--sizes", default="360x640,720x1280", help="HxW sizes of the held-out tables (default: %(default)s)")
+    p.add_argument("--no-generators", action="store_true", help="skip the per-generator table (the slowest part)")
     p.add_argument("--json", help="also write the results to this JSON file")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=int, help="torch / ONNX Runtime CPU threads (default: the library's choice)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
 
-def _row(label: str, res: dict) -> str:
-    r, d = res["rainy"], res["derained"]
-    return (f"{label:<22}{r['psnr']:>8.2f}{d['psnr']:>8.2f}{d['psnr'] - r['psnr']:>+8.2f}"
-            f"{r['ssim']:>8.3f}{d['ssim']:>8.3f}{r['uqi']:>8.3f}{d['uqi']:>8.3f}")
+def parse_sizes(text: str, flag: str = "--sizes") -> list[tuple[int, int]]:
+    from ..errors import DrnEdgeError
+
+    sizes = []
+    for part in text.split(","):
+        try:
+            h, w = (int(v) for v in part.lower().split("x"))
+        except ValueError:
+            raise DrnEdgeError(f"{flag} takes HxW sizes separated by commas (e.g. 360x640,720x1280), got {text!r}") from None
+        if h < 8 or w < 8 or h * w > 4096 * 4096:
+            raise DrnEdgeError(f"{flag}: {h}x{w} is out of range (8 to 4096 per side)")
+        sizes.append((h, w))
+    return sizes
+
+
+def format_tables(tables: dict) -> str:
+    lines = []
+    for title, table in tables.items():
+        lines += ["", title, f"  {'set':<22}{'n':>4}{'PSNR in':>9}{'out':>8}{'gain':>8}{'SSIM in':>9}{'out':>7}"
+                  f"{'UQI in':>8}{'out':>7}"]
+        for group, r in table.items():
+            lines.append(f"  {group[-22:]:<22}{r['n']:>4}{r['rainy_psnr']:>9.2f}{r['psnr']:>8.2f}"
+                         f"{r['gain_db']:>+8.2f}{r['rainy_ssim']:>9.3f}{r['ssim']:>7.3f}{r['rainy_uqi']:>8.3f}{r['uqi']:>7.3f}")
+    return "\n".join(lines[1:])
 
 
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    import torch
+    from .._atomic import check_writable, write_json
+    from ..evaluate import evaluation_suite, real_rain_grid
 
-    from .._atomic import write_json
-    from ..checkpoint import load_model
-    from ..evaluate import evaluate_heldout, evaluate_pairs, pairs_from_dir, torch_derain
+    sizes = parse_sizes(args.sizes)
+    for out in (args.json, args.grid if args.real else None):
+        if out:
+            check_writable(out)
+    engine = None
+    if args.engine:
+        from ..runtime import DerainEngine
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_model(args.checkpoint)
-    derain = torch_derain(model)
-    results = {"checkpoint": args.checkpoint or "shipped", "heldout": evaluate_heldout(derain)}
-    for folder in args.pairs:
-        results.setdefault("pairs", {})[folder] = evaluate_pairs(derain, pairs_from_dir(folder))
-    print(f"{'set':<22}{'PSNR in':>8}{'out':>8}{'gain':>8}{'SSIM in':>8}{'out':>8}{'UQI in':>8}{'out':>8}")
-    for level, res in results["heldout"].items():
-        print(_row(f"held-out {level}", res))
-    for folder, res in results.get("pairs", {}).items():
-        print(_row(folder[-22:], res))
+        engine = DerainEngine(args.engine, color="rgb", threads=args.threads)
+        derain, label = engine.derain_rgb, args.engine
+    else:
+        import torch
+
+        from ..checkpoint import load_model
+        from ..evaluate import torch_derain
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        derain, label = torch_derain(load_model(args.checkpoint)), args.checkpoint or "shipped"
+    try:
+        tables = evaluation_suite(derain, sizes, args.road, args.pairs, generators=False if args.no_generators else None,
+                                  generator_size=max(sizes, key=lambda s: s[0] * s[1]), progress=not args.no_progress)
+        print(f"model: {label}")
+        print(format_tables(tables))
+        if args.real:
+            n = real_rain_grid(derain, args.real, args.grid)
+            print(f"wrote {args.grid}: {n} real rainy frames, rainy | derained (no ground truth: look, do not score)")
+    finally:
+        if engine is not None:
+            engine.close()
     if args.json:
-        write_json(args.json, json.loads(json.dumps(results, default=float)))
+        write_json(args.json, {"model": label, "tables": tables})
     return 0
 
 

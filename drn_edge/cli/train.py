@@ -26,7 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, default=d.val_every, help="validate on held-out photos every N steps")
     p.add_argument("--save-every", type=int, default=d.save_every, help="write OUT/last.safetensors every N steps")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors if it exists")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors (an error if there is none)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh even if OUT/last.safetensors exists")
+    p.add_argument("--clean", action="append", default=[], metavar="DIR",
+                   help="folder (or video) of clean frames to train on under synthetic rain; repeatable")
+    p.add_argument("--pairs", action="append", default=[], metavar="DIR",
+                   help="paired rainy/clean set (input/+target/, rain/+norain/, or *rain.*/*gt.* names); repeatable")
+    p.add_argument("--weights", default=None, metavar="W,W,..",
+                   help="sampling weight per source: the bundled data first (unless --no-default-data), then each "
+                        "--clean, then each --pairs (default: bundled data 1, each other source 1)")
+    p.add_argument("--no-default-data", action="store_true", help="train only on --clean/--pairs sources")
+    p.add_argument("--val-pairs", default=None, metavar="DIR", help="also validate on this paired set")
+    p.add_argument("--minutes", type=float, default=None, help="stop and save after this many minutes of training")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -42,13 +53,31 @@ def main(argv=None) -> int:
         raise DrnEdgeError(f"--crop must be a multiple of 8 and at least 16, got {args.crop}")
     if args.steps < 1 or args.batch < 1:
         raise DrnEdgeError("--steps and --batch must be positive")
+    if args.crop > 1024:
+        raise DrnEdgeError(f"--crop {args.crop} is larger than any training frame needs; use at most 1024")
+    import math
+
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        raise DrnEdgeError(f"--lr must be a positive number, got {args.lr}")
+    if args.val_every < 1 or args.save_every < 1:
+        raise DrnEdgeError("--val-every and --save-every must be at least 1")
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise DrnEdgeError(f"--minutes must be a positive number, got {args.minutes}")
+    try:
+        weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else ()
+    except ValueError:
+        raise DrnEdgeError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
+    if args.no_default_data and not (args.clean or args.pairs):
+        raise DrnEdgeError("--no-default-data needs at least one --clean or --pairs source")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                       val_every=args.val_every, save_every=args.save_every, seed=args.seed, resume=args.resume,
-                      init=args.init)
+                      overwrite=args.overwrite, init=args.init, clean=tuple(args.clean), pairs=tuple(args.pairs),
+                      weights=weights, no_default_data=args.no_default_data, val_pairs=args.val_pairs,
+                      max_minutes=args.minutes)
     path = train(cfg, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"checkpoint: {path}")

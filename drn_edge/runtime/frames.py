@@ -58,6 +58,14 @@ def bgr_batch_to_nchw_rgb(batch_bgr: np.ndarray) -> np.ndarray:
     return x
 
 
+def rgb_to_nchw_float(rgb: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
+    """HxWx3 uint8 RGB -> 1x3xH'xW' float32 in [0, 1], reflect-padded to a multiple (the float graph input)."""
+    h, w = padded_size(rgb.shape[0], rgb.shape[1], multiple)
+    x = np.ascontiguousarray(pad_to(rgb, h, w).transpose(2, 0, 1)[None], dtype=np.float32)
+    x *= np.float32(1 / 255)
+    return x
+
+
 def nchw_rgb_to_bgr_batch(out: np.ndarray) -> np.ndarray:
     """float NCHW RGB -> uint8 NHWC BGR, rounded and clipped."""
     y = np.clip(out.transpose(0, 2, 3, 1)[..., ::-1], 0.0, 1.0)

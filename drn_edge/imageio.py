@@ -1,0 +1,123 @@
+"""Torch-free image I/O: the suffix lists, folder listing, decoding, paired-folder discovery, atomic writes.
+
+Used by the runtime, the CLIs, calibration and training, so one list of suffixes and one decoder
+error message hold everywhere.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError, ImageError
+
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "WRITABLE_IMAGE_SUFFIXES", "list_images", "read_rgb", "write_image",
+           "find_pairs", "read_pairs", "PAIR_LAYOUTS"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+WRITABLE_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+# Paired rain datasets: (rainy folder, clean folder) names, as Rain200H/DRSformer, Rain100 and DDN-style sets lay them out.
+PAIR_LAYOUTS = (("input", "target"), ("rain", "norain"), ("rainy", "gt"), ("data", "gt"))
+# SPA-Data style name pairs in one folder: NAME<rain-tag>.EXT and NAME<gt-tag>.EXT
+NAME_PAIR_TAGS = (("rain", "gt"), ("_rain", "_clean"))
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly in FOLDER, sorted; a clear error when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImageError(f"'{folder}' is not a folder")
+    found = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
+    if not found:
+        raise ImageError(f"folder '{folder}' has no images ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB, with a clear error for anything unreadable."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image '{path}' does not exist")
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None or img.size == 0:
+        raise ImageError(f"cannot decode image '{path}': not an image OpenCV can read, or the file is damaged")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def write_image(path: str | os.PathLike, bgr: np.ndarray, jpeg_quality: int = 95) -> Path:
+    """Encode by suffix (unknown suffixes refused) and write atomically."""
+    import cv2
+
+    from ._atomic import write_bytes
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE_IMAGE_SUFFIXES:
+        raise ImageError(f"cannot write '{path}': use one of {', '.join(WRITABLE_IMAGE_SUFFIXES)}")
+    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if suffix in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(suffix, bgr, params)
+    if not ok:
+        raise ImageError(f"OpenCV could not encode '{path}'")
+    write_bytes(path, data.tobytes())
+    return path
+
+
+def find_pairs(folder: str | os.PathLike) -> list[tuple[str, Path, Path]]:
+    """(name, rainy path, clean path) for a paired rain dataset in one of the common layouts.
+
+    Layouts: FOLDER/input + FOLDER/target (Rain200H as DRSformer ships it), rain/norain (Rain100),
+    rainy/gt, data/gt, or SPA-Data's name pairs in one folder (``NAMErain.png`` + ``NAMEgt.png``).
+    Pairs match by file stem. Every rainy image needs its clean partner and vice versa.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"paired folder '{folder}' does not exist or is not a folder")
+    for rain_name, clean_name in PAIR_LAYOUTS:
+        rain_dir, clean_dir = folder / rain_name, folder / clean_name
+        if rain_dir.is_dir() and clean_dir.is_dir():
+            rain = {p.stem: p for p in rain_dir.iterdir() if p.is_file() and is_image(p)}
+            clean = {p.stem: p for p in clean_dir.iterdir() if p.is_file() and is_image(p)}
+            return _match(folder, rain, clean, f"{rain_name}/", f"{clean_name}/")
+    files = [p for p in folder.iterdir() if p.is_file() and is_image(p)]
+    for rain_tag, gt_tag in NAME_PAIR_TAGS:
+        rain = {p.stem[: -len(rain_tag)]: p for p in files if p.stem.endswith(rain_tag)}
+        clean = {p.stem[: -len(gt_tag)]: p for p in files if p.stem.endswith(gt_tag)}
+        if rain or clean:
+            return _match(folder, rain, clean, f"*{rain_tag}.*", f"*{gt_tag}.*")
+    layouts = ", ".join(f"{a}/ + {b}/" for a, b in PAIR_LAYOUTS)
+    raise DataError(f"'{folder}' is not a paired rain dataset: expected {layouts}, or *rain.* / *gt.* name pairs")
+
+
+def _match(folder: Path, rain: dict[str, Path], clean: dict[str, Path], rain_label: str,
+           clean_label: str) -> list[tuple[str, Path, Path]]:
+    if not rain and not clean:
+        raise DataError(f"paired folder '{folder}' has no images in {rain_label} and {clean_label}")
+    lonely_rain, lonely_clean = sorted(set(rain) - set(clean)), sorted(set(clean) - set(rain))
+    if lonely_rain or lonely_clean:
+        detail = []
+        if lonely_rain:
+            detail.append(f"{len(lonely_rain)} in {rain_label} without a clean partner (e.g. {lonely_rain[0]!r})")
+        if lonely_clean:
+            detail.append(f"{len(lonely_clean)} in {clean_label} without a rainy partner (e.g. {lonely_clean[0]!r})")
+        raise DataError(f"unmatched pairs in '{folder}': " + "; ".join(detail))
+    return [(k, rain[k], clean[k]) for k in sorted(rain)]
+
+
+def read_pairs(folder: str | os.PathLike) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, rainy RGB, clean RGB) for every pair find_pairs finds; both images of a pair must match in size."""
+    out = []
+    for name, rainy_path, clean_path in find_pairs(folder):
+        rainy, clean = read_rgb(rainy_path), read_rgb(clean_path)
+        if rainy.shape != clean.shape:
+            raise DataError(f"pair '{name}' in '{folder}': rainy {rainy.shape[1]}x{rainy.shape[0]} and clean "
+                            f"{clean.shape[1]}x{clean.shape[0]} differ in size; pairs must be aligned frames")
+        out.append((name, rainy, clean))
+    return out

@@ -1,0 +1,179 @@
+"""Training examples: clean frames under randomized synthetic rain, and users' paired rain datasets, mixed by weight.
+
+A source is a tiny duck-typed object with ``sample(rng, crop) -> (rainy, clean)`` (two HxWx3 uint8
+RGB crops), so user code can add its own. ``MixedSampler`` draws each example from one source with
+the given weights and stacks float NCHW batches.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from . import imageio
+from .errors import DataError
+from .rain import REFERENCE_SIZE, synthesize
+from .rain_family import render, sample_spec
+
+__all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler", "read_clean_dir",
+           "default_sources"]
+
+VIDEO_FRAME_STEP = 15       # one frame in 15 from a training video: consecutive frames add little
+LEGACY_PRESET_SHARE = 0.15  # the low/medium/high evaluation preset is one family member among others
+
+
+class TrainSource(Protocol):
+    def sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _random_crop(rng: np.random.Generator, crop: int, *images: np.ndarray) -> list[np.ndarray]:
+    h, w = images[0].shape[:2]
+    y, x = int(rng.integers(h - crop + 1)), int(rng.integers(w - crop + 1))
+    flip = rng.random() < 0.5
+    out = []
+    for img in images:
+        c = img[y: y + crop, x: x + crop]
+        out.append(np.ascontiguousarray(c[:, ::-1] if flip else c))
+    return out
+
+
+@dataclass
+class SyntheticRainSource:
+    """Clean frames; each example: random shrink, crop, flip, and one random draw of the rain family.
+
+    The rain is sized for a frame of random height between 240 and 1080 px (log-uniform), not for
+    the crop, so one model learns the streaks of 360p to 1080p cameras.
+    """
+
+    images: Sequence[np.ndarray]
+    name: str = "clean"
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            raise DataError(f"training source '{self.name}' has no images")
+
+    def sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]:
+        import cv2
+
+        img = self.images[int(rng.integers(len(self.images)))]
+        h, w = img.shape[:2]
+        least = crop / min(h, w)
+        f = rng.uniform(max(0.25, least), max(1.0, least))
+        if abs(f - 1.0) > 1e-3:
+            img = cv2.resize(img, (max(crop, round(w * f)), max(crop, round(h * f))), interpolation=cv2.INTER_AREA)
+        (clean,) = _random_crop(rng, crop, img)
+        frame_h = float(np.exp(rng.uniform(np.log(240), np.log(1080))))
+        if rng.random() < LEGACY_PRESET_SHARE:
+            level = ("low", "medium", "high")[int(rng.integers(3))]
+            rainy = synthesize(clean, level, seed=int(rng.integers(2**31)), scale=frame_h * 16 / 9 / REFERENCE_SIZE)
+            return rainy, clean
+        spec = sample_spec(rng)
+        rainy = render(clean.astype(np.float32) / 255.0, spec, rng, frame_height=frame_h)
+        return (rainy * 255.0 + 0.5).astype(np.uint8), clean
+
+
+@dataclass
+class PairedSource:
+    """Aligned (rainy, clean) image pairs; each example is the same random crop of both."""
+
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]]
+    name: str = "pairs"
+
+    def __post_init__(self) -> None:
+        if not self.pairs:
+            raise DataError(f"paired source '{self.name}' has no pairs")
+
+    def sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]:
+        import cv2
+
+        rainy, clean = self.pairs[int(rng.integers(len(self.pairs)))]
+        h, w = rainy.shape[:2]
+        if min(h, w) < crop:  # small pairs are enlarged rather than refused
+            f = crop / min(h, w)
+            size = (max(crop, round(w * f)), max(crop, round(h * f)))
+            rainy = cv2.resize(rainy, size, interpolation=cv2.INTER_CUBIC)
+            clean = cv2.resize(clean, size, interpolation=cv2.INTER_CUBIC)
+        r, c = _random_crop(rng, crop, rainy, clean)
+        return r, c
+
+
+class MixedSampler:
+    """Draws each example from one source (probability proportional to its weight); float NCHW batches."""
+
+    def __init__(self, sources: Sequence[TrainSource], weights: Sequence[float] | None = None, crop: int = 128,
+                 seed: int = 0):
+        if not sources:
+            raise DataError("no training sources")
+        w = np.asarray(weights if weights is not None else [1.0] * len(sources), np.float64)
+        if len(w) != len(sources) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+            raise DataError(f"source weights must be one non-negative number per source, got {list(w)}")
+        self.sources, self.p, self.crop = list(sources), w / w.sum(), crop
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        src = self.sources[int(self.rng.choice(len(self.sources), p=self.p))]
+        return src.sample(self.rng, self.crop)
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two float32 NCHW arrays in [0, 1]: rainy and clean."""
+        pairs = [self.sample() for _ in range(n)]
+        rainy = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        clean = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        return rainy, clean
+
+
+# --------------------------------------------------------------------------- folders
+def _video_frames(path: Path, step: int = VIDEO_FRAME_STEP) -> list[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise DataError(f"cannot open video '{path}': not a video OpenCV can decode")
+    frames, i = [], 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % step == 0:
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            i += 1
+    finally:
+        cap.release()
+    if not frames:
+        raise DataError(f"video '{path}' has no decodable frames")
+    return frames
+
+
+def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> list[np.ndarray]:
+    """Every image (and every 15th frame of every video) under PATH, recursively, as RGB uint8."""
+    root = Path(path)
+    if not root.exists():
+        raise DataError(f"--clean '{root}' does not exist")
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    images: list[np.ndarray] = []
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix in imageio.VIDEO_SUFFIXES:
+            images.extend(_video_frames(f))
+        elif suffix in imageio.IMAGE_SUFFIXES:
+            images.append(imageio.read_rgb(f))
+    if not images:
+        raise DataError(f"--clean '{root}' holds no images ({', '.join(imageio.IMAGE_SUFFIXES)}) "
+                        f"or videos ({', '.join(imageio.VIDEO_SUFFIXES)})")
+    small = [i for i, im in enumerate(images) if min(im.shape[:2]) < min_side]
+    if small:
+        raise DataError(f"--clean '{root}': {len(small)} image(s) smaller than {min_side} px on a side")
+    return images
+
+
+def default_sources() -> tuple[list[TrainSource], list[float]]:
+    """The shipped model's training data: the bundled road frames' train split and scikit-image's photos."""
+    from .data import TRAIN_PHOTOS, load_photo, road_frames
+
+    road = SyntheticRainSource([img for _, img in road_frames("train")], "road-train")
+    photos = SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos")
+    return [road, photos], [0.6, 0.4]
