@@ -87,3 +87,40 @@ def check_writable(final: str | os.PathLike) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write '{final}': {exc.strerror or exc}; choose a writable location") from None
     return final
+
+
+MAX_JSON_BYTES = 4 << 20
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of [ and { outside strings, found without recursion (a deep file cannot crash it)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(text: str | bytes, what: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads for files drn-edge did not necessarily write: size and nesting bounded, errors as ValueError."""
+    if len(text) > max_bytes:
+        raise ValueError(f"{what} is {len(text):,} bytes; more than the {max_bytes:,} a drn-edge JSON can be")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if json_depth(text) > max_depth:
+        raise ValueError(f"{what} nests deeper than {max_depth} levels; it was not written by drn-edge")
+    return json.loads(text)

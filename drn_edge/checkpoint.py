@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, loads_bounded
 from .errors import CheckpointError, ConfigError
 from .model import DRN, DRNConfig
 
@@ -44,7 +44,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[DRNConfig, dict[str, torch
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' does not exist; pass the path of a .safetensors file written by drn-train")
-    if path.suffix in (".pt", ".pth", ".pkl", ".ckpt"):
+    if path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt", ".pickle", ".bin"):
         raise CheckpointError(
             f"'{path}' looks like a pickle checkpoint; drn-edge loads only .safetensors (pickles can run code). "
             "Convert it with safetensors.torch.save_file after loading it yourself in a trusted environment."
@@ -64,8 +64,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[DRNConfig, dict[str, torch
             "it was not written by drn-edge (use drn_edge.checkpoint.save_checkpoint)"
         )
     try:
-        cfg_dict = json.loads(meta[CONFIG_KEY])
-        info = json.loads(meta.get(INFO_KEY, "{}"))
+        cfg_dict = loads_bounded(meta[CONFIG_KEY], "model config")
+        info = loads_bounded(meta.get(INFO_KEY, "{}"), "checkpoint info")
         if not isinstance(cfg_dict, dict) or not isinstance(info, dict):
             raise ValueError("config and info must be JSON objects")
         cfg = DRNConfig.from_dict(cfg_dict)

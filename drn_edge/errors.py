@@ -34,6 +34,14 @@ class EngineError(DrnEdgeError):
     """An engine file cannot be loaded or trusted, or a frame does not fit it."""
 
 
+class InferenceError(EngineError):
+    """One inference call failed or returned unusable output (wrong shape, NaN): what passthrough covers."""
+
+
+class FrameTimeout(InferenceError):
+    """Inference did not finish within the engine's timeout_ms."""
+
+
 class OutputError(DrnEdgeError):
     """An output folder cannot be written (missing, read-only or full)."""
 
@@ -41,10 +49,8 @@ class OutputError(DrnEdgeError):
 class MissingDependencyError(DrnEdgeError):
     """An optional package needed for this request is not installed."""
 
-    def __init__(self, package: str, extra: str, purpose: str):
-        super().__init__(
-            f"{purpose} needs the '{package}' package, which is not installed. "
-            f"Install it with: pip install 'drn-edge[{extra}]'"
-        )
+    def __init__(self, package: str, extra: str | None, purpose: str):
+        how = f"pip install 'drn-edge[{extra}]'" if extra else f"pip install {package} (a drn-edge dependency)"
+        super().__init__(f"{purpose} needs the '{package}' package, which is not installed. Install it with: {how}")
         self.package = package
         self.extra = extra

@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 MULTIPLE = 8  # three 2x2 pools: frame height and width must be multiples of 8
+# Bounds on configs read from files: a checkpoint header must not be able to ask for gigabytes.
+MAX_WIDTH = 1024
+MAX_CONVS_PER_BLOCK = 16
+MAX_PARAMS = 50_000_000
 
 
 # --------------------------------------------------------------------------- config
@@ -89,6 +93,15 @@ class DRNConfig:
             raise ConfigError(f"DRN has 3 encoder and 3 decoder blocks, got {len(enc)} and {len(dec)}")
         if self.in_channels != 3:
             raise ConfigError(f"in_channels must be 3 (colour frames), got {self.in_channels}")
+        if self.kernel_size not in (1, 3, 5, 7):
+            raise ConfigError(f"kernel_size must be 1, 3, 5 or 7, got {self.kernel_size}")
+        for b in (*enc, bott, *dec):
+            if len(b.growth) > MAX_CONVS_PER_BLOCK or max(*b.growth, b.out) > MAX_WIDTH:
+                raise ConfigError(f"block {b} is out of bounds: at most {MAX_CONVS_PER_BLOCK} convs per block and "
+                                  f"{MAX_WIDTH} channels per layer")
+        if self.param_estimate() > MAX_PARAMS:
+            raise ConfigError(f"config asks for ~{self.param_estimate():,} parameters, more than the {MAX_PARAMS:,} "
+                              "a DRN may have; the file is damaged or not a drn-edge model")
         # The tensor entering unpool i carries the channels of the matching pool.
         entering = [bott.out] + [d.out for d in dec[:-1]]
         for i, width in enumerate(entering):
@@ -98,6 +111,17 @@ class DRNConfig:
                     f"unpool {i} receives {width} channels but its encoder pool has {pooled}; "
                     "pool and unpool must keep the same channels (prune them coupled)"
                 )
+
+    def param_estimate(self) -> int:
+        """Parameter count from the config alone (checked before anything is allocated)."""
+        k2, total, ch = self.kernel_size ** 2, 0, self.in_channels
+        for b in (*self.encoder, self.bottleneck, *self.decoder):
+            for g in b.growth:
+                total += ch * g * k2 + g
+                ch += g
+            total += ch * b.out + b.out
+            ch = b.out
+        return total + ch * self.in_channels * k2 + self.in_channels
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -122,6 +122,16 @@ class Parity:
     max_abs: float
     p999_abs: float
 
+    # Tolerances in [0, 1] units: ~3e-6 mean is usual; near-tied maxima flip a few pixels by up to ~3e-3,
+    # uint8 I/O adds 1/255 rounding. Anything beyond these means the graph computes something else.
+    MEAN_TOLERANCE = 1e-3
+    P999_TOLERANCE = 2e-2
+
+    @property
+    def ok(self) -> bool:
+        vals = (self.mean_abs, self.max_abs, self.p999_abs)
+        return all(np.isfinite(vals)) and self.mean_abs <= self.MEAN_TOLERANCE and self.p999_abs <= self.P999_TOLERANCE
+
     def as_dict(self) -> dict:
         return asdict(self)
 

@@ -70,12 +70,17 @@ def ensure_output_dir(path: str) -> Path:
     return out
 
 
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
 def load_preset(name: str) -> dict:
-    path = PRESET_DIR / f"{name}.json"
-    if not path.is_file():
-        names = sorted(p.stem for p in PRESET_DIR.glob("*.json"))
-        raise ExportError(f"unknown preset {name!r}; available: {', '.join(names)}")
-    return json.loads(path.read_text())
+    """A shipped preset by name; only the names in drn_edge/presets/ (never a path)."""
+    from ._atomic import loads_bounded
+
+    if name not in preset_names():
+        raise ExportError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
+    return loads_bounded((PRESET_DIR / f"{name}.json").read_text(), f"preset {name}")
 
 
 @dataclass
@@ -157,13 +162,25 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
     if req.backend == "tensorrt" and not trt_ok:
         raise ExportError(f"--backend tensorrt cannot build a plan here: {trt_reason}")
 
+    # Inputs the later stages need are checked now, before anything is written.
+    calib_dir = None
+    if "int8" in req.precisions:
+        calib_dir = Path(req.calib_dir) if req.calib_dir else find_calibration_dir()
+        load_calibration_frames(calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
+
     if req.prune_ratio:
         model, source = _prune_and_finetune(model, req, out, ckpt, log, result)
 
+    _require_finite_weights(model, ckpt)
     fp32 = out / "drn.onnx"
     export_onnx(model, fp32, req.spec)
     parity_frame = _eval_frames(req.spec)[0].rainy
     parity = check_parity(fp32, model, parity_frame if req.spec.fixed else parity_frame[:256, :384])
+    if not parity.ok:
+        fp32.unlink(missing_ok=True)
+        raise ExportError(f"the exported graph does not reproduce the PyTorch model (mean |diff| {parity.mean_abs:.3g}, "
+                          f"99.9th percentile {parity.p999_abs:.3g}; tolerances {parity.MEAN_TOLERANCE:g} and "
+                          f"{parity.P999_TOLERANCE:g}); nothing was written. Report this with the checkpoint")
     log(f"wrote {fp32}: parity vs PyTorch on a real frame: mean |diff| {parity.mean_abs:.2e}, max {parity.max_abs:.2e}")
     base_meta = {"kind": "onnx", "spec": asdict(req.spec), "io": io_description(fp32), "model_config": model.cfg.to_dict()}
     rec = write_sidecar(fp32, {**base_meta, "precision": "fp32", "source": source, "parity_vs_pytorch": parity.as_dict()})
@@ -180,7 +197,6 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
 
     calib_record = None
     if "int8" in req.precisions:
-        calib_dir = Path(req.calib_dir) if req.calib_dir else find_calibration_dir()
         # Default: the calibration frames' own size. The net is fully convolutional, and collecting
         # ranges at 720x1280 would need ~10 GB of intermediate tensors per frame.
         h, w = req.calib_size or load_calibration_frames_size(calib_dir)
@@ -230,6 +246,15 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
         log(f"warning: {note}")
     log(f"done in {time.time() - t0:.1f} s")
     return result
+
+
+def _require_finite_weights(model, ckpt: Path) -> None:
+    import torch
+
+    bad = [n for n, p in model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+    if bad:
+        raise ExportError(f"checkpoint '{ckpt}' has NaN or infinite weights in {len(bad)} tensor(s) (e.g. {bad[0]}); "
+                          "training diverged or the file is damaged: export an earlier checkpoint")
 
 
 def load_calibration_frames_size(folder: Path) -> tuple[int, int]:

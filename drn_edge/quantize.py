@@ -249,11 +249,11 @@ def _topological_sort(graph) -> None:
 
 def read_manifest(folder: str | os.PathLike) -> list[dict]:
     """The calibration set's manifest.json entries (file, source, licence, rain_level); checked against the folder."""
-    import json
+    from ._atomic import loads_bounded
 
     path = Path(folder) / "manifest.json"
     try:
-        data = json.loads(path.read_text())
+        data = loads_bounded(path.read_bytes(), f"'{path}'")
     except FileNotFoundError:
         raise CalibrationError(f"'{folder}' has no manifest.json (your own frames need none; this is for shipped sets)") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:

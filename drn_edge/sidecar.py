@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._atomic import sha256_file, write_json
+from ._atomic import loads_bounded, sha256_file, write_json
 from .errors import EngineError
 
 SIDECAR_FORMAT = "drn-edge-artifact/1"
@@ -36,8 +36,8 @@ def read_sidecar(artifact: str | os.PathLike, required: bool = True) -> dict[str
             )
         return None
     try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        record = loads_bounded(path.read_bytes(), f"sidecar '{path}'")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise EngineError(f"sidecar '{path}' is not valid JSON ({exc}); rebuild the artifact with drn-export") from None
     if not isinstance(record, dict) or record.get("format") != SIDECAR_FORMAT or not isinstance(record.get("sha256"), str):
         raise EngineError(f"sidecar '{path}' is not a drn-edge artifact sidecar; rebuild the artifact with drn-export")

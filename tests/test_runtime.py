@@ -198,14 +198,49 @@ def test_four_threads_match_single_thread(tiny_onnx, frame_rgb):
     assert all(np.array_equal(results[(t, i)], expected[i]) for t in range(4) for i in range(len(frames)))
 
 
-def test_passthrough_on_failure_is_counted(tiny_onnx, bgr):
+def test_passthrough_covers_frame_failures_only_and_logs_them(tiny_onnx, bgr, caplog, monkeypatch):
+    import logging
+
+    from drn_edge.errors import EngineError
+
+    frame = np.ascontiguousarray(bgr[:64, :96])
     with DerainEngine(tiny_onnx["uint8_fixed"], on_error="passthrough") as engine:
-        wrong_size = np.ascontiguousarray(bgr[:40, :40])
-        out = engine(wrong_size)
-        assert np.array_equal(out, wrong_size) and engine.stats.passthrough == 1
-        assert "built for 64x96" in engine.stats.errors[-1]
-        with pytest.raises(ImageError):  # bad input is still the caller's error
+        # Setup errors raise even with passthrough: a size the engine cannot take, bad input.
+        with pytest.raises(EngineError, match="built for 64x96"):
+            engine(np.ascontiguousarray(bgr[:40, :40]))
+        with pytest.raises(ImageError):
             engine(np.zeros((8, 8), np.uint8))
+        assert engine.stats.passthrough == 0
+        # A failing backend and a NaN-producing graph are per-frame failures: raw frame back, counted, logged.
+        calls = {"n": 0}
+
+        def failing(batch):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("device lost")
+            return np.full((1, 3, 64, 96), np.nan, np.float32) if not engine.io.uint8_bgr else batch[:, :8]
+
+        monkeypatch.setattr(engine._backend, "run", failing)
+        with caplog.at_level(logging.WARNING, logger="drn_edge.runtime"):
+            assert np.array_equal(engine(frame), frame)
+            assert np.array_equal(engine(frame), frame)  # wrong output shape: also a passthrough
+        assert engine.stats.passthrough == 2 and "device lost" in engine.stats.errors[0]
+        assert "expected (1, 64, 96, 3)" in engine.stats.errors[1]
+        assert sum("passthrough" in r.message for r in caplog.records) == 1  # first at once, the rest summarised
+    with pytest.raises(EngineError, match="is closed"):
+        engine(frame)
+
+
+def test_output_checks_without_passthrough(tiny_onnx, bgr, monkeypatch):
+    from drn_edge.errors import InferenceError
+
+    with DerainEngine(tiny_onnx["float"]) as engine:
+        monkeypatch.setattr(engine._backend, "run", lambda b: np.full(b.shape, np.nan, np.float32))
+        with pytest.raises(InferenceError, match="NaN"):
+            engine(np.ascontiguousarray(bgr[:16, :16]))
+        monkeypatch.setattr(engine._backend, "run", lambda b: b[:, :, ::2, ::2])
+        with pytest.raises(InferenceError, match="expected"):
+            engine(np.ascontiguousarray(bgr[:16, :16]))
 
 
 def _rss_mb() -> float:

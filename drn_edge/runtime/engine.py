@@ -1,8 +1,11 @@
 """DerainEngine: per-frame deraining of HxWx3 uint8 BGR frames (OpenCV order) on any backend."""
 from __future__ import annotations
 
+import logging
+import math
 import os
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,14 +13,15 @@ from typing import Sequence, overload
 
 import numpy as np
 
-from ..errors import DrnEdgeError, EngineError, ImageError
+from ..errors import EngineError, FrameTimeout, ImageError, InferenceError
 from ..sidecar import verify_artifact
 from . import frames as F
 from .backend import Backend
 
-class FrameTimeout(EngineError):
-    """Inference did not finish within the engine's timeout_ms."""
-
+__all__ = ["DerainEngine", "EngineStats", "FrameTimeout", "open_backend", "BACKENDS"]
+log = logging.getLogger("drn_edge.runtime")
+PASSTHROUGH_LOG_INTERVAL_S = 10.0  # after the first passthrough, at most one summary line per interval
+PROBE_SIZE = 16
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime-trt", "onnxruntime-cuda", "onnxruntime-cpu")
 ON_ERROR = ("raise", "passthrough")
@@ -32,7 +36,7 @@ class EngineStats:
 
 
 def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | None = None,
-                 use_cuda_graph: bool = False) -> Backend:
+                 use_cuda_graph: bool = False, strict: bool = False) -> Backend:
     """Pick and load the backend for an engine file (.plan/.engine: TensorRT; .onnx: ONNX Runtime)."""
     path = Path(path)
     if backend not in BACKENDS:
@@ -50,11 +54,20 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
         if backend == "tensorrt":
             raise EngineError(f"'{path}' is an ONNX file; build a plan with drn-export --backend tensorrt, "
                               "or run it with backend='onnxruntime-trt'")
-        verify_artifact(path, required=False)  # a sidecar, when present, must match
+        if verify_artifact(path, required=strict) is None:  # a sidecar, when present, must match
+            warnings.warn(f"'{path}' has no sidecar '{path.name}.json': nothing proves where this model came from or "
+                          "that it is unmodified. Keep drn-export's sidecar beside it (strict=True makes this an error)",
+                          UserWarning, stacklevel=3)
         from .onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, backend, threads)
     raise EngineError(f"'{path}': unknown engine type '{suffix}'; expected .plan (TensorRT) or .onnx")
+
+
+def _letterbox_size(h: int, w: int, th: int, tw: int) -> tuple[int, int]:
+    """The largest h x w-shaped size that fits th x tw."""
+    scale = min(th / h, tw / w)
+    return max(1, min(th, round(h * scale))), max(1, min(tw, round(w * scale)))
 
 
 class DerainEngine:
@@ -64,28 +77,46 @@ class DerainEngine:
     engine(frames) takes a list (batched where sizes match and the engine allows).
     color="rgb" for RGB pipelines. float32 frames in [0, 1] are accepted and returned as float32.
     Frames of any size are reflect-padded to a multiple of 8 and cropped back; an engine built for
-    one size refuses others unless resize=True. on_error="passthrough" returns the input frame when
+    one size refuses others unless resize=True (letterboxed: aspect ratio kept). on_error="passthrough" returns the input frame when
     inference fails or takes longer than timeout_ms (counted in .stats): in a vehicle a rainy
     frame beats a frozen camera.
     Thread-safe: ONNX Runtime sessions are shared, TensorRT gets one context per thread.
+
+    Passthrough covers per-frame failures only (a backend error, non-finite or misshapen output, a
+    timeout); setup errors (a frame size the engine cannot take, a closed engine, a bad frame) always
+    raise. Each passthrough is logged on the "drn_edge.runtime" logger: the first at once, then a
+    summary at most every 10 s. Frames over max_pixels are refused before any memory is spent.
     """
 
     def __init__(self, path: str | os.PathLike, backend: str = "auto", color: str = "bgr", resize: bool = False,
                  on_error: str = "raise", threads: int | None = None, use_cuda_graph: bool = False,
-                 max_batch: int = 8, timeout_ms: float | None = None):
+                 max_batch: int = 8, timeout_ms: float | None = None, strict: bool = False,
+                 max_pixels: int | None = F.DEFAULT_MAX_PIXELS):
         if color not in ("bgr", "rgb"):
             raise EngineError(f"color must be 'bgr' or 'rgb', got {color!r}")
         if on_error not in ON_ERROR:
             raise EngineError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        if timeout_ms is not None and not (isinstance(timeout_ms, (int, float)) and math.isfinite(timeout_ms)
+                                           and timeout_ms > 0):
+            raise EngineError(f"timeout_ms must be a finite number of milliseconds > 0 (or None), got {timeout_ms!r}")
+        if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < PROBE_SIZE ** 2):
+            raise EngineError(f"max_pixels must be an integer >= {PROBE_SIZE ** 2} (or None for no limit), got {max_pixels!r}")
+        if not isinstance(max_batch, int) or max_batch < 1:
+            raise EngineError(f"max_batch must be a positive integer, got {max_batch!r}")
         self.path = Path(path)
-        self.color, self.resize, self.on_error = color, resize, on_error
-        self._backend: Backend | None = open_backend(path, backend, threads, use_cuda_graph)
+        self.color, self.resize, self.on_error, self.max_pixels = color, resize, on_error, max_pixels
+        self._backend: Backend | None = open_backend(path, backend, threads, use_cuda_graph, strict)
         self.io = self._backend.io
         self.max_batch = max(1, min(max_batch, self.io.max_batch or max_batch))
         self.stats = EngineStats()
         self._stats_lock = threading.Lock()
-        if timeout_ms is not None and timeout_ms <= 0:
-            raise EngineError(f"timeout_ms must be positive, got {timeout_ms}")
+        self._last_log = 0.0
+        self._unlogged = 0
+        try:
+            self._probe()
+        except BaseException:
+            self.close()
+            raise
         self.timeout_ms = timeout_ms
         # With a timeout, inference runs on worker threads so the caller can stop waiting; a stuck
         # backend ties up at most these workers, and later frames time out instead of queueing forever.
@@ -121,6 +152,31 @@ class DerainEngine:
                           ResourceWarning, stacklevel=1)
             self.close()
 
+    def _probe(self) -> None:
+        """One tiny frame through the graph at load: a graph that changes the frame size or dtype is refused now."""
+        h, w = (self.io.height, self.io.width) if self.io.height else (PROBE_SIZE, PROBE_SIZE)
+        shape = (1, h, w, 3) if self.io.uint8_bgr else (1, 3, h, w)
+        dtype = np.uint8 if self.io.uint8_bgr else np.float32
+        try:
+            out = self._backend.run(np.full(shape, 128 if self.io.uint8_bgr else 0.5, dtype))
+        except Exception as exc:
+            raise EngineError(f"'{self.path}' fails on a {h}x{w} probe frame ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); it is not a working DRN graph") from None
+        try:
+            self._check_output(out, shape)
+        except InferenceError as exc:
+            raise EngineError(f"'{self.path}' is not a usable DRN graph: {exc}") from None
+
+    def _check_output(self, out, in_shape: tuple) -> np.ndarray:
+        """The graph must return a frame batch of the input's shape (uint8 NHWC or float NCHW), all finite."""
+        want_dtype = np.uint8 if self.io.uint8_bgr else np.float32
+        if not isinstance(out, np.ndarray) or out.shape != tuple(in_shape) or out.dtype != want_dtype:
+            got = f"{getattr(out, 'shape', None)} {getattr(out, 'dtype', type(out).__name__)}"
+            raise InferenceError(f"graph output is {got}, expected {tuple(in_shape)} {np.dtype(want_dtype)}")
+        if out.dtype != np.uint8 and not np.isfinite(out).all():
+            raise InferenceError("graph output contains NaN or infinite values (damaged weights or numeric overflow)")
+        return out
+
     def _require(self) -> Backend:
         if self._backend is None:
             raise EngineError(f"DerainEngine('{self.path}') is closed")
@@ -153,24 +209,28 @@ class DerainEngine:
         return (frame.astype(np.float32) - out.astype(np.float32)) / np.float32(scale)
 
     def _derain(self, frames: list) -> list[np.ndarray]:
-        checked = [F.check_frame(f, i if len(frames) > 1 else None) for i, f in enumerate(frames)]
+        self._require()
+        checked = [F.check_frame(f, i if len(frames) > 1 else None, self.max_pixels) for i, f in enumerate(frames)]
         outputs: list[np.ndarray | None] = [None] * len(checked)
         # Group same-size frames into batches; each group runs as one (or several max_batch) calls.
         groups: dict[tuple[int, int], list[int]] = {}
         for i, f in enumerate(checked):
             groups.setdefault(f.shape[:2], []).append(i)
         for (h, w), idxs in groups.items():
+            self._target_size(h, w)  # a size the engine cannot take is a setup error: it always raises
             for start in range(0, len(idxs), self.max_batch):
                 chunk = idxs[start : start + self.max_batch]
                 try:
                     results = self._run_with_deadline([checked[i] for i in chunk], h, w)
-                except DrnEdgeError as exc:
-                    if self.on_error != "passthrough" or isinstance(exc, ImageError):
+                except InferenceError as exc:
+                    if self.on_error != "passthrough":
                         raise
                     results = self._passthrough([checked[i] for i in chunk], exc)
+                except EngineError:
+                    raise
                 except Exception as exc:  # a backend failure mid-drive: optionally keep the camera alive
                     if self.on_error != "passthrough":
-                        raise EngineError(f"inference failed: {type(exc).__name__}: {exc}") from exc
+                        raise InferenceError(f"inference failed: {type(exc).__name__}: {exc}") from exc
                     results = self._passthrough([checked[i] for i in chunk], exc)
                 for i, r in zip(chunk, results):
                     outputs[i] = r
@@ -191,11 +251,25 @@ class DerainEngine:
             raise FrameTimeout(f"inference took longer than timeout_ms={self.timeout_ms:g}") from None
 
     def _passthrough(self, frames: list[np.ndarray], exc: BaseException) -> list[np.ndarray]:
+        message = f"{type(exc).__name__}: {exc}"
         with self._stats_lock:
+            first = self.stats.passthrough == 0
             self.stats.passthrough += len(frames)
             if isinstance(exc, FrameTimeout):
                 self.stats.timeouts += len(frames)
-            self.stats.errors = (self.stats.errors + [f"{type(exc).__name__}: {exc}"])[-10:]
+            self.stats.errors = (self.stats.errors + [message])[-10:]
+            self._unlogged += len(frames)
+            now = time.monotonic()
+            due = first or now - self._last_log >= PASSTHROUGH_LOG_INTERVAL_S
+            if due:
+                count, self._unlogged, self._last_log = self._unlogged, 0, now
+        if due:
+            if first:
+                log.warning("DerainEngine('%s'): inference failed, returning the raw frame (passthrough): %s",
+                            self.path.name, message)
+            else:
+                log.warning("DerainEngine('%s'): %d frame(s) passed through since the last report (%d in all); last "
+                            "error: %s", self.path.name, count, self.stats.passthrough, message)
         return [f.copy() for f in frames]
 
     def _target_size(self, h: int, w: int) -> tuple[int, int, bool]:
@@ -207,10 +281,11 @@ class DerainEngine:
             return io.height, io.width, False
         if self.resize:
             return io.height, io.width, True
+        ph, pw = F.padded_size(h, w)
         raise EngineError(
             f"this engine was built for {io.height}x{io.width} frames (HxW) but got {h}x{w}; "
-            f"export an engine for {h}x{w} (drn-export --height {F.padded_size(h, w)[0]} --width {F.padded_size(h, w)[1]}), "
-            "or pass resize=True to resize frames to the engine size"
+            f"export an engine for {h}x{w} (drn-export --height {ph} --width {pw}), "
+            "or pass resize=True to letterbox frames into the engine size"
         )
 
     def graph_input(self, frames: list[np.ndarray]) -> tuple[np.ndarray, tuple]:
@@ -222,18 +297,19 @@ class DerainEngine:
             f = F.to_uint8(f)
             if self.color == "rgb":
                 f = f[..., ::-1]
-            if needs_resize:
+            if needs_resize:  # letterbox: keep the aspect ratio, fill the rest by reflection
                 import cv2
 
-                f = cv2.resize(f, (tw, th), interpolation=cv2.INTER_AREA)
+                nh, nw = _letterbox_size(h, w, th, tw)
+                f = cv2.resize(f, (nw, nh), interpolation=cv2.INTER_AREA if nh <= h else cv2.INTER_LINEAR)
             prepared.append(F.pad_to(f, th, tw))
         batch = np.stack(prepared)
         batch = np.ascontiguousarray(batch) if self.io.uint8_bgr else F.bgr_batch_to_nchw_rgb(batch)
         return batch, (h, w, needs_resize, frames[0].dtype)
 
     def run_graph(self, batch: np.ndarray) -> np.ndarray:
-        """The backend alone on a prepared batch (what drn-bench times as engine compute)."""
-        return self._require().run(batch)
+        """The backend alone on a prepared batch (what drn-bench times as engine compute), output checked."""
+        return self._check_output(self._require().run(batch), batch.shape)
 
     def finish(self, out: np.ndarray, meta: tuple) -> list[np.ndarray]:
         h, w, needs_resize, dtype = meta
@@ -244,7 +320,8 @@ class DerainEngine:
             if needs_resize:
                 import cv2
 
-                o = cv2.resize(o, (w, h), interpolation=cv2.INTER_LINEAR)
+                nh, nw = _letterbox_size(h, w, *o.shape[:2])
+                o = cv2.resize(o[:nh, :nw], (w, h), interpolation=cv2.INTER_LINEAR)
             else:
                 o = o[:h, :w]
             if self.color == "rgb":

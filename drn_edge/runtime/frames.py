@@ -7,9 +7,11 @@ from ..errors import ImageError
 
 MULTIPLE = 8
 FRAME_DTYPES = (np.uint8, np.float32, np.float64)
+FLOAT_SLACK = 1e-3  # float frames a little outside [0, 1] from rounding are fine; 0..255 floats are not
+DEFAULT_MAX_PIXELS = 2048 * 2048  # ~4.2 MP: 1080p and 1440p frames pass; a 24 MP photo would need tens of GB
 
 
-def check_frame(frame, index: int | None = None) -> np.ndarray:
+def check_frame(frame, index: int | None = None, max_pixels: int | None = None) -> np.ndarray:
     """Return a C-contiguous HxWx3 frame, or raise ImageError saying exactly what is wrong."""
     where = "frame" if index is None else f"frame {index}"
     if not isinstance(frame, np.ndarray):
@@ -23,8 +25,17 @@ def check_frame(frame, index: int | None = None) -> np.ndarray:
         raise ImageError(f"{where} is empty (shape {frame.shape})")
     if frame.dtype not in FRAME_DTYPES:
         raise ImageError(f"{where} has dtype {frame.dtype}; use uint8 (0..255) or float32 (0..1)")
-    if frame.dtype != np.uint8 and not np.isfinite(frame).all():
-        raise ImageError(f"{where} contains NaN or infinite values")
+    if max_pixels and frame.shape[0] * frame.shape[1] > max_pixels:
+        raise ImageError(f"{where} is {frame.shape[1]}x{frame.shape[0]} ({frame.shape[0] * frame.shape[1]:,} pixels), more "
+                         f"than max_pixels={max_pixels:,}; resize it first, or raise DerainEngine(max_pixels=...) "
+                         "if this machine has the memory")
+    if frame.dtype != np.uint8:
+        if not np.isfinite(frame).all():
+            raise ImageError(f"{where} contains NaN or infinite values")
+        lo, hi = float(frame.min()), float(frame.max())
+        if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+            raise ImageError(f"{where} is {frame.dtype} with values in [{lo:.4g}, {hi:.4g}]; float frames must lie in "
+                             "[0, 1] (divide 0..255 floats by 255, or pass uint8)")
     return np.ascontiguousarray(frame)
 
 

@@ -23,7 +23,7 @@ def _import_ort():
     try:
         import onnxruntime
     except ImportError:
-        raise MissingDependencyError("onnxruntime", "runtime", "running .onnx engines") from None
+        raise MissingDependencyError("onnxruntime", None, "running .onnx engines") from None
     return onnxruntime
 
 
@@ -41,9 +41,24 @@ def choose_providers(backend: str) -> list[str]:
     return wanted
 
 
+# An ONNX file names its external weight files in TensorProto.external_data entries whose key is
+# "location"; this is that entry's protobuf encoding (field 1, length 8). drn-export never writes
+# external data, and the sidecar's sha256 could not cover such files, so they are refused.
+_EXTERNAL_DATA_MARK = b"\n\x08location"
+
+
+def refuse_external_data(path: str | os.PathLike) -> None:
+    with open(path, "rb") as fh:
+        if _EXTERNAL_DATA_MARK in fh.read():
+            raise EngineError(
+                f"'{path}' keeps its weights in external data files, which its sha256 sidecar cannot cover (a swapped "
+                "weights file would load silently). Re-export it as one file (drn-export never splits weights)")
+
+
 class OnnxRuntimeBackend:
     def __init__(self, path: str | os.PathLike, backend: str = "auto", threads: int | None = None):
         ort = _import_ort()
+        refuse_external_data(path)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         if threads:

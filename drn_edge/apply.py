@@ -1,0 +1,179 @@
+"""Derain files: image sets and videos through any DerainEngine (what drn-derain runs). Torch-free.
+
+Outputs are planned before any frame is processed: an output never overwrites an input, two
+inputs never write the same output, and an existing file is replaced only when asked.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import imageio
+from .errors import ImageError, OutputError
+
+__all__ = ["ImageJob", "plan_images", "derain_images", "derain_video", "check_video_output", "panel"]
+
+
+@dataclass
+class ImageJob:
+    """Input file -> output file pairs, checked for collisions and overlaps."""
+
+    pairs: list[tuple[Path, Path]]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _expand(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    files = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += imageio.list_images(p)
+        elif p.is_file():
+            if not imageio.is_image(p):
+                raise ImageError(f"'{p}' is not an image ({', '.join(imageio.IMAGE_SUFFIXES)}); "
+                                 "give a video on its own, or image files and folders")
+            files.append(p)
+        else:
+            raise ImageError(f"input '{p}' does not exist")
+    return files
+
+
+def plan_images(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, suffix: str = "",
+                overwrite: bool = False) -> ImageJob:
+    """Map every input image to OUT_DIR/STEM{suffix}.EXT and refuse any plan that would lose a file."""
+    files = _expand(inputs)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out '{out_dir}' is a file; image inputs need an output folder")
+    resolved_inputs = {f.resolve(): f for f in files}
+    targets: dict[Path, Path] = {}
+    for f in files:
+        ext = f.suffix.lower() if f.suffix.lower() in imageio.WRITABLE_IMAGE_SUFFIXES else ".png"
+        target = out_dir / f"{f.stem}{suffix}{ext}"
+        key = target.resolve()
+        if key in resolved_inputs:
+            raise OutputError(f"output '{target}' would overwrite the input '{resolved_inputs[key]}'; choose another "
+                              "--out folder or add --suffix (e.g. --suffix _derained)")
+        if key in targets:
+            raise OutputError(f"inputs '{targets[key]}' and '{f}' would both be written to '{target}'; derain them "
+                              "into separate --out folders or rename one")
+        targets[key] = f
+        if target.exists() and not overwrite:
+            raise OutputError(f"output '{target}' already exists; pass --overwrite to replace it, or choose another --out")
+    return ImageJob([(f, out_dir / key.name) for key, f in targets.items()])
+
+
+def check_video_output(out_path: str | os.PathLike, source: Path | None, overwrite: bool) -> Path:
+    out_path = Path(out_path)
+    if out_path.suffix.lower() not in (".mp4", ".avi", ".mkv", ".mov"):
+        raise OutputError(f"--out '{out_path}' must be a video file name (.mp4, .avi, .mkv or .mov) for a video or camera")
+    if source is not None and out_path.resolve() == source.resolve():
+        raise OutputError(f"--out '{out_path}' is the input video; choose another name")
+    if out_path.is_dir():
+        raise OutputError(f"--out '{out_path}' is a folder; give a video file name")
+    if out_path.exists() and not overwrite:
+        raise OutputError(f"output '{out_path}' already exists; pass --overwrite to replace it")
+    from ._atomic import check_writable
+
+    check_writable(out_path)
+    return out_path
+
+
+def panel(frame: np.ndarray, out: np.ndarray, show_rain: bool) -> np.ndarray:
+    """input | output (| removed rain, amplified 3x) side by side."""
+    panels = [frame, out]
+    if show_rain:
+        panels.append(np.clip((frame.astype(np.int16) - out.astype(np.int16)) * 3, 0, 255).astype(np.uint8))
+    return np.hstack(panels)
+
+
+def _progress(total, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 5)
+
+
+def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: bool = False,
+                  skip_bad: bool = False) -> int:
+    """Derain every planned image; undecodable ones stop the run (before any output when their header is bad)
+    or, with skip_bad, are skipped and listed in job.skipped."""
+    import cv2
+
+    bad = [str(f) for f, _ in job.pairs if not cv2.haveImageReader(str(f))]
+    if bad and not skip_bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ImageError(f"cannot decode image '{bad[0]}'{more}; nothing was written. Fix or remove them, or pass --skip-bad")
+    if job.pairs:
+        job.pairs[0][1].parent.mkdir(parents=True, exist_ok=True)
+    done = 0
+    with _progress(len(job.pairs), "derain") as bar:
+        for src, dst in job.pairs:
+            frame = cv2.imread(str(src), cv2.IMREAD_COLOR)
+            if frame is None:
+                if not skip_bad:
+                    raise ImageError(f"cannot decode image '{src}' ({done} image(s) written so far); pass --skip-bad "
+                                     "to skip unreadable images")
+                job.skipped.append(str(src))
+                bar.update(1)
+                continue
+            out = engine(frame)
+            imageio.write_image(dst, panel(frame, out, show_rain) if side_by_side else out)
+            done += 1
+            bar.update(1)
+    return done
+
+
+def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain: bool, max_frames: int | None,
+                 source: str) -> int:
+    """Frames of `capture` -> `out_path` with the input's fps and (where OpenCV can write it) its codec."""
+    import cv2
+
+    if not capture.isOpened():
+        raise ImageError(f"cannot open {source}")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    if max_frames:
+        total = min(total or max_frames, max_frames)
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)) or cv2.VideoWriter_fourcc(*"mp4v")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
+    writer, count = None, 0
+    try:
+        with _progress(total, "derain") as bar:
+            while max_frames is None or count < max_frames:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                out = engine(frame)
+                img = panel(frame, out, show_rain) if side_by_side else out
+                if writer is None:
+                    h, w = img.shape[:2]
+                    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (w, h))
+                    if not writer.isOpened():  # the input's codec cannot be written here: fall back, and say so
+                        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                        print(f"note: cannot write the input codec {_fourcc_text(fourcc)!r}; writing mp4v", file=sys.stderr)
+                    if not writer.isOpened():
+                        raise OutputError(f"cannot write video '{out_path}'; use a .mp4 or .avi output name")
+                writer.write(img)
+                count += 1
+                bar.update(1)
+        if writer is None:
+            raise ImageError(f"{source} has no readable frames")
+        writer.release()
+        os.replace(tmp, out_path)
+    finally:
+        if writer is not None:
+            writer.release()
+        capture.release()
+        if tmp.exists():
+            tmp.unlink()
+    return count
+
+
+def _fourcc_text(code: int) -> str:
+    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))

@@ -1,0 +1,56 @@
+"""drn-prune: structured pruning of a checkpoint (coupled pool/unpool groups), written as a new checkpoint.
+
+Fine-tune the result with `drn-train --init PRUNED --out DIR`: pruning alone costs quality.
+"""
+from __future__ import annotations
+
+import argparse
+
+from . import friendly_errors
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="drn-prune", description=(
+        "Remove a fraction of every layer's channels (pool and unpool kept coupled) and write the smaller model. "
+        "Example: drn-prune --ratio 0.45 --round-to 2 --out runs/edge/pruned.safetensors"))
+    p.add_argument("--checkpoint", help="checkpoint to prune (default: the shipped drn_base)")
+    p.add_argument("--ratio", type=float, required=True, help="fraction of channels to remove, in (0, 1)")
+    p.add_argument("--round-to", type=int, default=8,
+                   help="kept channel counts are multiples of this (8 suits TensorRT kernels; 2 or 4 reach smaller "
+                        "models) (default: %(default)s)")
+    p.add_argument("--out", required=True, help="the pruned checkpoint (.safetensors) to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    return p
+
+
+@friendly_errors
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from pathlib import Path
+
+    from .._atomic import check_writable
+    from ..checkpoint import load_model, save_checkpoint
+    from ..errors import DrnEdgeError
+    from ..prune import prune
+
+    if not 1 <= args.round_to <= 64:
+        raise DrnEdgeError(f"--round-to must be between 1 and 64, got {args.round_to}")
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise DrnEdgeError(f"--out must end in .safetensors, got '{out}'")
+    if out.exists() and not args.overwrite:
+        raise DrnEdgeError(f"'{out}' exists; pass --overwrite to replace it")
+    check_writable(out)
+    model = load_model(args.checkpoint)
+    pruned, report = prune(model, args.ratio, round_to=args.round_to)
+    save_checkpoint(pruned, out, {"pruned_from": args.checkpoint or "shipped", "prune": report.as_dict(),
+                                  "round_to": args.round_to})
+    print(f"pruned {args.ratio:.0%} (multiples of {args.round_to}): params {report.params_before:,} -> "
+          f"{report.params_after:,}, GMAC per 1280x720 frame {report.macs_720p_before / 1e9:.1f} -> "
+          f"{report.macs_720p_after / 1e9:.1f}")
+    print(f"wrote {out}; fine-tune it: drn-train --init {out} --out runs/pruned --steps 1500 --lr 5e-4")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
