@@ -6,15 +6,14 @@ backend="auto" a clearly printed note saying the plan needs a GPU machine.
 """
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from ._atomic import sha256_file
+from .artifacts import PRECISIONS, PRUNED_CHECKPOINT, artifact_path
 from .errors import ExportError
 from .onnx_export import ExportSpec, INPUT_NAME
 from .sidecar import read_sidecar, write_sidecar
@@ -44,9 +43,9 @@ class ExportRequest:
     fidelity: bool = True
 
     def __post_init__(self) -> None:
-        bad = set(self.precisions) - {"fp32", "fp16", "int8"}
+        bad = set(self.precisions) - set(PRECISIONS)
         if bad:
-            raise ExportError(f"unknown precision(s) {sorted(bad)}; choose from fp32, fp16, int8")
+            raise ExportError(f"unknown precision(s) {sorted(bad)}; choose from {', '.join(PRECISIONS)}")
         if self.backend not in BACKENDS:
             raise ExportError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.prune_ratio is not None and not 0 < self.prune_ratio < 1:
@@ -172,7 +171,7 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
         model, source = _prune_and_finetune(model, req, out, ckpt, log, result)
 
     _require_finite_weights(model, ckpt)
-    fp32 = out / "drn.onnx"
+    fp32 = artifact_path(out, "fp32")
     export_onnx(model, fp32, req.spec)
     parity_frame = _eval_frames(req.spec)[0].rainy
     parity = check_parity(fp32, model, parity_frame if req.spec.fixed else parity_frame[:256, :384])
@@ -189,7 +188,7 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
     result.artifacts["fp32"] = str(fp32)
 
     if "fp16" in req.precisions:
-        p = convert_fp16(fp32, out / "drn.fp16.onnx")
+        p = convert_fp16(fp32, artifact_path(out, "fp16"))
         write_sidecar(p, {**base_meta, "precision": "fp16", "source": fp32_src})
         onnx_artifacts["onnx-fp16"] = p
         result.artifacts["fp16"] = str(p)
@@ -209,7 +208,7 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
             twin = None
             if req.spec.fixed and (h, w) != (req.spec.height, req.spec.width):
                 twin = export_onnx(model, Path(work) / "dynamic.onnx", ExportSpec(io=req.spec.io, opset=req.spec.opset))
-            p = quantize_int8(fp32, out / "drn.int8.onnx", reader, req.calib_method, req.keep_float_edges,
+            p = quantize_int8(fp32, artifact_path(out, "int8"), reader, req.calib_method, req.keep_float_edges,
                               calibration_graph=twin)
         write_sidecar(p, {**base_meta, "precision": "int8", "source": fp32_src, "calibration": calib_record})
         onnx_artifacts["onnx-int8"] = p
@@ -227,10 +226,10 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
 
             hw = (req.spec.height, req.spec.width) if req.spec.fixed else (req.plan_size or (720, 1280))
             for prec in req.precisions:
-                src = {"fp32": fp32, "fp16": out / "drn.fp16.onnx", "int8": out / "drn.int8.onnx"}[prec]
+                src = artifact_path(out, prec)
                 settings = PlanSettings(prec, hw[0], hw[1], req.max_batch, req.workspace_gib, req.dla_core,
                                         req.timing_cache or str(out / "timing.cache"))
-                plan = out / f"drn.{prec}.plan"
+                plan = artifact_path(out, prec, "plan")
                 build_plan(src, plan, settings, log=log)
                 result.artifacts[f"plan-{prec}"] = str(plan)
                 log(f"wrote {plan}")
@@ -289,7 +288,7 @@ def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, r
     after = evaluate(torch_derain(pruned), frames)[0]["medium"]["psnr"]
     log(f"held-out medium-rain PSNR: {before:.2f} dB before pruning, {after:.2f} dB after pruning + "
         f"{req.finetune_steps} fine-tune steps")
-    path = save_checkpoint(pruned, out / "drn.pruned.safetensors",
+    path = save_checkpoint(pruned, out / PRUNED_CHECKPOINT,
                            {"pruned_from": ckpt.name, "prune": report.as_dict(), "finetune_steps": req.finetune_steps,
                             "heldout_medium_psnr_before": before, "heldout_medium_psnr_after": after})
     result.prune = report.as_dict() | {"psnr_before": before, "psnr_after": after, "checkpoint": str(path)}
@@ -319,7 +318,7 @@ def run_plan_build(onnx_path: str, out_dir: str, precision: str | None = None, p
     hw = (spec.get("height"), spec.get("width")) if spec.get("height") else (plan_size or (720, 1280))
     out = Path(out_dir)
     settings = PlanSettings(prec, hw[0], hw[1], max_batch, workspace_gib, dla_core, timing_cache or str(out / "timing.cache"))
-    plan = out / f"drn.{prec}.plan"
+    plan = artifact_path(out, prec, "plan")
     build_plan(onnx_path, plan, settings, log=log)
     log(f"wrote {plan}")
     return plan

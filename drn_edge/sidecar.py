@@ -1,7 +1,6 @@
 """Provenance sidecars: ARTIFACT.json names the artifact's sha256 and what made it. Torch-free (the runtime uses it)."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from drn_edge.errors import CheckpointError, ConfigError, EngineError, ExportError, ImageError, OutputError
+from drn_edge.errors import CheckpointError, ConfigError, EngineError, ImageError
 from drn_edge.runtime import DerainEngine
 
 

@@ -62,3 +62,19 @@ def test_ddp_two_processes_gloo(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     _, info, _ = load_checkpoint(tmp_path / "last.safetensors")
     assert info["world_size"] == 2 and info["step"] == 3
+
+
+def test_gpu_training_script_runs_for_fixed_minutes_and_resumes(tmp_path):
+    # The script a GPU machine runs; here on CPU, stopped by --minutes after its first step.
+    import pathlib
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "train_gpu.sh"
+    args = ["bash", str(script), "0.001", str(tmp_path / "gpu"), "--batch", "2", "--crop", "32", "--val-every", "1",
+            "--threads", "1", "--no-progress"]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "stopped after 0.001 minutes at step 1" in res.stdout
+    model, info, _ = load_checkpoint(tmp_path / "gpu" / "last.safetensors")
+    assert info["step"] == 1 and model.cfg.bottleneck.dilation == (2, 4, 8)
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0 and load_checkpoint(tmp_path / "gpu" / "last.safetensors")[1]["step"] == 2

@@ -34,25 +34,42 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _refuse_stale(path: Path, fp32: Path) -> None:
+    """An FP16/INT8 artifact or plan must come from the drn.onnx beside it (drn-export flags the others stale)."""
+    from .._atomic import sha256_file
+    from ..errors import DrnEdgeError
+    from ..sidecar import read_sidecar
+
+    if path == fp32 or not fp32.is_file():
+        return
+    rec = read_sidecar(path, required=False) or {}
+    src = rec.get("source", {})
+    if src.get("file") == fp32.name and src.get("sha256") != sha256_file(fp32):
+        raise DrnEdgeError(f"'{path}' was made from another {fp32.name} (stale); re-run drn-export for this folder")
+
+
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .._atomic import write_bytes, write_json
-    from ..bench import BenchRequest, format_table, image_grid, plot_latency, public, run_bench, to_markdown
+    from ..bench import BenchRequest, run_bench
+    from ..bench_report import format_table, image_grid, plot_latency, to_markdown
     from ..errors import DrnEdgeError
 
     engines = list(args.engine)
     if args.compare:
-        names = {"fp32": "drn.onnx", "fp16": "drn.fp16.onnx", "int8": "drn.int8.onnx"}
+        from ..artifacts import PRECISIONS, artifact_path
+
         for prec in args.compare.split(","):
             prec = prec.strip()
-            if prec not in names:
-                raise DrnEdgeError(f"--compare takes fp32, fp16, int8; got {prec!r}")
-            plan = Path(args.export_dir) / f"drn.{prec}.plan"
-            path = plan if plan.is_file() and args.backend in ("auto", "tensorrt") else Path(args.export_dir) / names[prec]
+            if prec not in PRECISIONS:
+                raise DrnEdgeError(f"--compare takes {', '.join(PRECISIONS)}; got {prec!r}")
+            plan = artifact_path(args.export_dir, prec, "plan")
+            path = plan if plan.is_file() and args.backend in ("auto", "tensorrt") else artifact_path(args.export_dir, prec)
             if not path.is_file():
                 raise DrnEdgeError(f"--compare {prec}: '{path}' not found; run drn-export --{prec} --out {args.export_dir} first"
                                    if prec != "fp32" else f"'{path}' not found; run drn-export --out {args.export_dir} first")
+            _refuse_stale(path, artifact_path(args.export_dir, "fp32"))
             engines.append(str(path))
     if args.frames < 1:
         raise DrnEdgeError("--frames must be at least 1")
@@ -63,16 +80,17 @@ def main(argv=None) -> int:
                        progress=not args.no_progress)
     if req.height % 8 or req.width % 8:
         print("note: frames are reflect-padded to a multiple of 8 for the engine and cropped back")
-    report = run_bench(req)
+    result = run_bench(req)
+    report = result.report
     print(format_table(report))
     if args.json:
-        write_json(args.json, public(report))
+        write_json(args.json, report)
     if args.markdown:
         write_bytes(args.markdown, to_markdown(report).encode())
     if args.plot:
         plot_latency(report, args.plot)
     if args.grid:
-        image_grid(report, args.grid)
+        image_grid(result, args.grid)
     return 0
 
 

@@ -23,6 +23,10 @@ class Backend(Protocol):
     io: EngineIO
     name: str
 
+    @property
+    def last_compute_ms(self) -> float | None:
+        """Device time of the calling thread's last run() in ms, or None where the backend cannot measure it."""
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         """One batch in the graph's own input format -> the graph's output (host numpy)."""
 

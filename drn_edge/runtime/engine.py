@@ -307,6 +307,11 @@ class DerainEngine:
         batch = np.ascontiguousarray(batch) if self.io.uint8_bgr else F.bgr_batch_to_nchw_rgb(batch)
         return batch, (h, w, needs_resize, frames[0].dtype)
 
+    @property
+    def last_compute_ms(self) -> float | None:
+        """Device time of this thread's last graph run, where the backend can measure it (TensorRT: CUDA events)."""
+        return self._require().last_compute_ms
+
     def run_graph(self, batch: np.ndarray) -> np.ndarray:
         """The backend alone on a prepared batch (what drn-bench times as engine compute), output checked."""
         return self._check_output(self._require().run(batch), batch.shape)

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EngineError, MissingDependencyError
-from ..sidecar import verify_artifact
 from .backend import EngineIO
 
 
@@ -73,21 +72,37 @@ def rebuild_hint(record: dict) -> str:
     return f"rebuild it on this machine: drn-export --onnx {src} --backend tensorrt"
 
 
-def verify_plan_file(path: str | os.PathLike) -> dict:
-    """Sidecar present, sha256 matches, and it describes a plan: checked without TensorRT."""
-    record = verify_artifact(path, required=True)
+def verify_plan_file(path: str | os.PathLike) -> tuple[dict, bytes]:
+    """Sidecar present, sha256 matches, and it describes a plan: checked without TensorRT.
+
+    Returns the record and the very bytes that were hashed, so what TensorRT deserializes is what
+    was checked (the file is read and hashed once).
+    """
+    import hashlib
+
+    from ..sidecar import read_sidecar
+
+    record = read_sidecar(path, required=True)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise EngineError(f"cannot read plan '{path}': {exc.strerror or exc}") from None
+    if hashlib.sha256(data).hexdigest() != record["sha256"]:
+        raise EngineError(f"'{path}' does not match its sidecar's sha256; the file was changed, truncated or replaced. "
+                          f"{rebuild_hint(record)}")
     if record.get("kind") != "tensorrt-plan":
         raise EngineError(f"sidecar of '{path}' does not describe a TensorRT plan (kind={record.get('kind')!r})")
-    return record
+    return record, data
 
 
-def verify_plan(path: str | os.PathLike, trt_version: str, gpu: dict) -> dict:
+def verify_plan(path: str | os.PathLike, trt_version: str, gpu: dict,
+                checked: tuple[dict, bytes] | None = None) -> tuple[dict, bytes]:
     """All checks that happen before the plan's bytes reach TensorRT."""
-    record = verify_plan_file(path)
+    record, data = checked or verify_plan_file(path)
     problems = plan_compatibility_problems(record, trt_version, gpu)
     if problems:
         raise EngineError(f"refusing to load '{path}': " + "; ".join(problems) + "; " + rebuild_hint(record))
-    return record
+    return record, data
 
 
 class _Context:
@@ -177,13 +192,13 @@ class _Context:
 
 class TensorRTBackend:
     def __init__(self, path: str | os.PathLike, use_cuda_graph: bool = False):
-        verify_plan_file(path)  # before importing TensorRT: a bad sidecar is reported even without it
+        checked = verify_plan_file(path)  # before importing TensorRT: a bad sidecar is reported even without it
         trt, cudart = import_tensorrt(), import_cudart()
-        self.record = verify_plan(path, trt.__version__, current_gpu())
+        self.record, data = verify_plan(path, trt.__version__, current_gpu(), checked)
         self.trt, self.cudart = trt, cudart
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
-        self.engine = self.runtime.deserialize_cuda_engine(Path(path).read_bytes())
+        self.engine = self.runtime.deserialize_cuda_engine(data)
         if self.engine is None:
             raise EngineError(f"TensorRT could not deserialize '{path}'; {rebuild_hint(self.record)}")
         io = self.record["io"]

@@ -1,0 +1,137 @@
+"""drn-bench's report writers: console table, Markdown, latency plot, image grid. Measuring is in bench.py."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .bench import BenchResult
+from .errors import DrnEdgeError
+
+__all__ = ["format_table", "to_markdown", "plot_latency", "image_grid"]
+
+
+def format_table(report: dict) -> str:
+    h, w = report["size"]
+    lines = [f"latency at {h}x{w} ({report['settings']['frames']} frames after warm-up; ms)",
+             f"{'engine':<34}{'median':>8}{'mean':>8}{'p90':>8}{'p99':>8}{'max':>8}{'cv':>6}{'fps':>7}"
+             f"{'engine':>8}{'miss':>6}{'x first':>8}"]
+    for r in report["rows"]:
+        e, g = r["latency"]["end_to_end_ms"], r["latency"]["engine_ms"]
+        miss = f"{e.get('deadline_misses', 0)}" if "deadline_misses" in e else "-"
+        lines.append(f"{r['label'][:33]:<34}{e['median']:>8.1f}{e['mean']:>8.1f}{e['p90']:>8.1f}{e['p99']:>8.1f}"
+                     f"{e['max']:>8.1f}{e['cv']:>6.2f}{e['fps']:>7.1f}{g['median']:>8.1f}{miss:>6}{r['speedup_vs_first']:>8.2f}")
+    if report["settings"]["fps"]:
+        lines.append(f"('miss': frames over the {1000 / report['settings']['fps']:.1f} ms deadline of "
+                     f"{report['settings']['fps']:g} fps; 'engine': graph only, without frame pre/post-processing)")
+    if report["rows"] and "fidelity" in report["rows"][0]:
+        levels = list(report["rows"][0]["fidelity"])
+        lines.append("")
+        lines.append("fidelity: derained PSNR dB vs clean (drop vs PyTorch FP32) | PSNR vs FP32 output")
+        lines.append(f"{'engine':<34}" + "".join(f"{lvl[:20]:>24}" for lvl in levels))
+        rainy = "".join(f"{report['rows'][0]['fidelity'][lvl]['rainy_psnr']:>24.2f}" for lvl in levels)
+        lines.append(f"{'(rainy input)':<34}{rainy}")
+        for r in report["rows"]:
+            cells = ""
+            for lvl in levels:
+                f = r["fidelity"][lvl]
+                drop = r.get("drop_db", {}).get(lvl)
+                vs = f.get("psnr_vs_fp32")
+                cell = f"{f['psnr']:.2f}" + (f" ({round(-drop, 2) + 0.0:+.2f})" if drop is not None else "") + \
+                    (f" | {vs:.1f}" if vs is not None else "")
+                cells += f"{cell:>24}"
+            lines.append(f"{r['label'][:33]:<34}{cells}")
+    lines.append("")
+    lines.append(f"peak RSS {report['memory']['peak_rss_mb']:.0f} MB" +
+                 (f", GPU memory in use {report['memory']['gpu_used_mb']:.0f} MB" if report["memory"]["gpu_used_mb"] else ""))
+    env = report["environment"]
+    lines.append(f"machine: {env.get('cpu')} ({env.get('cores_usable')} cores)" + (f", GPU {env['gpu']}" if env.get("gpu") else ""))
+    for wmsg in report["warnings"]:
+        lines.append(f"WARNING: {wmsg}")
+    return "\n".join(lines)
+
+
+def to_markdown(report: dict) -> str:
+    h, w = report["size"]
+    env = report["environment"]
+    out = [f"### {h}x{w} on {env.get('cpu')} ({env.get('cores_usable')} cores)" + (f", {env['gpu']}" if env.get("gpu") else ""),
+           "", f"Measured {report['created']} with drn-bench; {report['settings']['frames']} timed frames per engine.", "",
+           "| engine | precision | median ms | p99 ms | fps | engine-only ms | speed-up vs first | size MB |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        e, g = r["latency"]["end_to_end_ms"], r["latency"]["engine_ms"]
+        size = f"{r['bytes'] / 1e6:.2f}" if r.get("bytes") else "-"
+        out.append(f"| {r['label']} | {r.get('precision')} | {e['median']:.1f} | {e['p99']:.1f} | {e['fps']:.2f} | "
+                   f"{g['median']:.1f} | {r['speedup_vs_first']:.2f} | {size} |")
+    if report["rows"] and "fidelity" in report["rows"][0]:
+        levels = list(report["rows"][0]["fidelity"])
+        out += ["", "| engine | " + " | ".join(f"{lvl} PSNR (drop)" for lvl in levels) + " | " +
+                " | ".join(f"{lvl} SSIM" for lvl in levels) + " |", "|---|" + "---:|" * (2 * len(levels))]
+        out.append("| rainy input | " + " | ".join(f"{report['rows'][0]['fidelity'][lvl]['rainy_psnr']:.2f}" for lvl in levels)
+                   + " | " + " | ".join(f"{report['rows'][0]['fidelity'][lvl]['rainy_ssim']:.3f}" for lvl in levels) + " |")
+        for r in report["rows"]:
+            cells = []
+            for lvl in levels:
+                drop = r.get("drop_db", {}).get(lvl)
+                cells.append(f"{r['fidelity'][lvl]['psnr']:.2f}" + (f" ({round(-drop, 2) + 0.0:+.2f})" if drop is not None else ""))
+            out.append(f"| {r['label']} | " + " | ".join(cells) + " | " +
+                       " | ".join(f"{r['fidelity'][lvl]['ssim']:.3f}" for lvl in levels) + " |")
+    for wmsg in report["warnings"]:
+        out += ["", f"> Warning: {wmsg}"]
+    return "\n".join(out) + "\n"
+
+
+def plot_latency(report: dict, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise DrnEdgeError("--plot needs matplotlib: pip install 'drn-edge[bench]'") from None
+    from ._atomic import atomic_path
+
+    rows = report["rows"]
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(rows) + 1.8))
+    samples, labels = [r["latency"]["end_to_end_samples_ms"] for r in rows], [r["label"][:40] for r in rows]
+    try:  # matplotlib >= 3.10
+        ax.boxplot(samples, orientation="horizontal", whis=(1, 99), tick_labels=labels)
+    except TypeError:
+        ax.boxplot(samples, vert=False, whis=(1, 99), labels=labels)
+    if report["settings"]["fps"]:
+        ax.axvline(1000 / report["settings"]["fps"], color="red", linestyle="--", label=f"{report['settings']['fps']:g} fps deadline")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("end-to-end frame latency, ms (box: quartiles, whiskers: p1..p99)")
+    h, w = report["size"]
+    ax.set_title(f"drn-bench {h}x{w} — {report['environment'].get('cpu') or ''}"[:90], fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def image_grid(result: BenchResult, path: str, max_rows: int = 3) -> None:
+    """rainy | each engine's output | clean, one row per frame (the medium-rain frames first); .jpg keeps it small."""
+    import cv2
+
+    from ._atomic import write_bytes
+
+    frames, outputs = result.frames, result.outputs
+    if not frames:
+        raise DrnEdgeError("--grid needs the fidelity run (do not pass --no-fidelity)")
+    order = sorted(range(len(frames)), key=lambda i: (frames[i].group != "medium", i))[:max_rows]
+    labels = ["rainy"] + list(outputs) + ["clean"]
+    rows = []
+    for i in order:
+        tiles = [frames[i].rainy] + [outputs[k][i] for k in outputs] + [frames[i].clean]
+        tiles = [np.ascontiguousarray(t[..., ::-1]) for t in tiles]  # RGB -> BGR for OpenCV
+        th = 240
+        tiles = [cv2.resize(t, (int(t.shape[1] * th / t.shape[0]), th), interpolation=cv2.INTER_AREA) for t in tiles]
+        for t, label in zip(tiles, labels):
+            cv2.putText(t, label[:30], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(t, label[:30], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        rows.append(np.hstack(tiles))
+    suffix = Path(path).suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(suffix if suffix in (".png", ".jpg", ".jpeg") else ".png", np.vstack(rows), params)
+    write_bytes(path, data.tobytes())
