@@ -1,8 +1,8 @@
 """The drn-export job: checkpoint -> (prune + fine-tune) -> ONNX -> FP16 / INT8 QDQ -> TensorRT plans.
 
-Each stage is a plain function; the job runs the ones asked for, in order, and never changes a
-request silently: what cannot be honoured (e.g. a plan without TensorRT) is an error, or with
-backend="auto" a clearly printed note saying the plan needs a GPU machine.
+`run_export` is a short sequence of stage functions over an `_Export` state; each stage does one
+thing. Nothing changes a request silently: what cannot be honoured (e.g. a plan without
+TensorRT) is an error, or with backend="auto" a clearly printed note with the next commands.
 """
 from __future__ import annotations
 
@@ -13,44 +13,11 @@ from pathlib import Path
 
 
 from ._atomic import sha256_file
-from .artifacts import PRECISIONS, PRUNED_CHECKPOINT, artifact_path
+from .artifacts import PRUNED_CHECKPOINT, artifact_path
 from .errors import ExportError
+from .export_request import ExportRequest
 from .onnx_export import ExportSpec, INPUT_NAME
-from .sidecar import read_sidecar, write_sidecar
-
-BACKENDS = ("auto", "onnx", "tensorrt")
-PRESET_DIR = Path(__file__).parent / "presets"
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    out_dir: str = "drn_export"
-    checkpoint: str | None = None          # None: the shipped checkpoint
-    spec: ExportSpec = ExportSpec()
-    precisions: tuple[str, ...] = ("fp32",)
-    prune_ratio: float | None = None
-    finetune_steps: int = 300
-    calib_dir: str | None = None           # None: the committed calibration set
-    calib_method: str = "percentile"
-    calib_size: tuple[int, int] | None = None  # None: the export size, else the frames' own size
-    keep_float_edges: bool = False
-    backend: str = "auto"
-    workspace_gib: float = 2.0
-    dla_core: int | None = None
-    timing_cache: str | None = None
-    max_batch: int = 1
-    plan_size: tuple[int, int] | None = None   # profile size for dynamic ONNX
-    fidelity: bool = True
-
-    def __post_init__(self) -> None:
-        bad = set(self.precisions) - set(PRECISIONS)
-        if bad:
-            raise ExportError(f"unknown precision(s) {sorted(bad)}; choose from {', '.join(PRECISIONS)}")
-        if self.backend not in BACKENDS:
-            raise ExportError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.prune_ratio is not None and not 0 < self.prune_ratio < 1:
-            raise ExportError(f"--prune takes a fraction of channels to remove in (0, 1), got {self.prune_ratio}")
-
+from .sidecar import read_sidecar, update_sidecar, write_sidecar
 
 def ensure_output_dir(path: str) -> Path:
     """Create the output folder and prove it is writable before any minutes are spent."""
@@ -69,25 +36,15 @@ def ensure_output_dir(path: str) -> Path:
     return out
 
 
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
-
-
-def load_preset(name: str) -> dict:
-    """A shipped preset by name; only the names in drn_edge/presets/ (never a path)."""
-    from ._atomic import loads_bounded
-
-    if name not in preset_names():
-        raise ExportError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
-    return loads_bounded((PRESET_DIR / f"{name}.json").read_text(), f"preset {name}")
-
-
 @dataclass
 class ExportResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     fidelity: list[dict] = field(default_factory=list)
     prune: dict | None = None
     notes: list[str] = field(default_factory=list)
+    parity: dict | None = None
+    calibration: dict | None = None
+    next_commands: list[str] = field(default_factory=list)
 
 
 def _eval_frames(spec: ExportSpec) -> list:
@@ -99,31 +56,46 @@ def _eval_frames(spec: ExportSpec) -> list:
     return rain_frames(heldout_sources(max_side=640), ("medium",))
 
 
-def fidelity_report(model, artifacts: dict[str, Path], spec: ExportSpec) -> list[dict]:
-    """Per artifact on held-out medium rain: PSNR/SSIM vs clean, and PSNR vs the FP32 PyTorch output."""
+def fidelity_report(model, artifacts: dict[str, Path], spec: ExportSpec, source_model=None) -> list[dict]:
+    """Per artifact on held-out medium rain: PSNR/SSIM vs clean, PSNR vs the exported model's own FP32 output,
+    and, when the model was pruned, the drop against the unpruned source checkpoint as well."""
     from .evaluate import evaluate, torch_derain
     from .runtime import DerainEngine
 
     frames = _eval_frames(spec)
     table, refs = evaluate(torch_derain(model), frames)
     base = table["medium"]
-    rows = [{"artifact": "pytorch-fp32", "psnr": base["psnr"], "ssim": base["ssim"], "psnr_vs_fp32": None,
-             "rainy_psnr": base["rainy_psnr"], "drop_db": 0.0}]
+    source_psnr = evaluate(torch_derain(source_model), frames)[0]["medium"]["psnr"] if source_model else base["psnr"]
+    rows = []
+    if source_model is not None:
+        rows.append({"artifact": "source-fp32", "psnr": source_psnr, "ssim": None, "psnr_vs_fp32": None,
+                     "rainy_psnr": base["rainy_psnr"], "drop_db": None, "drop_vs_source_db": 0.0})
+    rows.append({"artifact": "pytorch-fp32", "psnr": base["psnr"], "ssim": base["ssim"], "psnr_vs_fp32": None,
+                 "rainy_psnr": base["rainy_psnr"], "drop_db": 0.0, "drop_vs_source_db": source_psnr - base["psnr"]})
     for label, path in artifacts.items():
         with DerainEngine(path, backend="onnxruntime-cpu", color="rgb") as engine:
             row = evaluate(engine.derain_rgb, frames, refs)[0]["medium"]
         rows.append({"artifact": label, "psnr": row["psnr"], "ssim": row["ssim"], "psnr_vs_fp32": row["psnr_vs_fp32"],
-                     "drop_db": base["psnr"] - row["psnr"]})
+                     "drop_db": base["psnr"] - row["psnr"], "drop_vs_source_db": source_psnr - row["psnr"]})
     return rows
 
 
 def format_fidelity(rows: list[dict]) -> str:
+    pruned = rows[0]["artifact"] == "source-fp32"
     lines = ["fidelity on held-out frames (road eval split + held-out photos), medium rain "
              f"(rainy input: {rows[0]['rainy_psnr']:.2f} dB PSNR vs clean)",
-             f"{'artifact':<16}{'PSNR dB':>9}{'SSIM':>8}{'drop dB':>9}{'vs FP32 dB':>12}"]
-    for i, r in enumerate(rows):
+             f"{'artifact':<16}{'PSNR dB':>9}{'SSIM':>8}{'drop dB':>9}" + (f"{'vs source':>11}" if pruned else "")
+             + f"{'vs FP32 dB':>12}"]
+    for r in rows:
         vs = "ref" if r["psnr_vs_fp32"] is None else f"{r['psnr_vs_fp32']:.2f}"
-        lines.append(f"{r['artifact']:<16}{r['psnr']:>9.2f}{r['ssim']:>8.4f}{r['drop_db']:>9.2f}{vs:>12}")
+        ssim = "-" if r["ssim"] is None else f"{r['ssim']:.4f}"
+        drop = "-" if r["drop_db"] is None else f"{r['drop_db']:.2f}"
+        line = f"{r['artifact']:<16}{r['psnr']:>9.2f}{ssim:>8}{drop:>9}"
+        if pruned:
+            line += f"{r['drop_vs_source_db']:>11.2f}"
+        lines.append(line + f"{vs:>12}")
+    if pruned:
+        lines.append("('drop': against the pruned model's own FP32; 'vs source': against the unpruned checkpoint)")
     return "\n".join(lines)
 
 
@@ -139,112 +111,203 @@ def stale_artifacts(out: Path, current: dict[str, str]) -> list[str]:
     return stale
 
 
+@dataclass
+class _Export:
+    """What the stages pass along: the request, the model being exported, and what was written."""
+
+    req: ExportRequest
+    out: Path
+    log: object
+    model: object = None
+    source_model: object = None          # the checkpoint as loaded, before pruning
+    ckpt: Path | None = None
+    source: dict = field(default_factory=dict)
+    calib_dir: Path | None = None
+    trt: tuple[bool, str] = (False, "")
+    base_meta: dict = field(default_factory=dict)
+    onnx: dict[str, Path] = field(default_factory=dict)   # precision -> ONNX path
+    result: ExportResult = field(default_factory=ExportResult)
+
+
 def run_export(req: ExportRequest, log=print) -> ExportResult:
-    from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint
-    from .onnx_export import check_parity, export_onnx, io_description
-    from .quantize import (FrameCalibrationReader, calibration_hash, convert_fp16, find_calibration_dir,
-                           load_calibration_frames, quantize_int8)
-
-
-    out = ensure_output_dir(req.out_dir)
-    result = ExportResult()
     t0 = time.time()
-    ckpt = Path(req.checkpoint) if req.checkpoint else SHIPPED_CHECKPOINT
-    model = load_checkpoint(ckpt)[0]
-    source = {"file": ckpt.name, "sha256": sha256_file(ckpt), "kind": "checkpoint"}
-    log(f"checkpoint {ckpt} ({model.cfg.name})")
+    log("export request (after preset and flags):\n" + req.describe())
+    st = _Export(req, ensure_output_dir(req.out_dir), log)
+    for stage in (_check_inputs, _load_source, _prune, _export_fp32, _export_fp16, _export_int8, _record_sidecars,
+                  _measure_fidelity, _build_plans, _flag_stale, _next_steps):
+        stage(st)
+    log(f"done in {time.time() - t0:.1f} s")
+    return st.result
 
-    # Plans are only possible with TensorRT and a GPU: decide before spending minutes on the rest.
+
+def _check_inputs(st: _Export) -> None:
+    """Everything a later stage needs is checked now, before anything is written."""
+    from .quantize import find_calibration_dir, load_calibration_frames
     from .tensorrt_build import tensorrt_available
 
-    trt_ok, trt_reason = tensorrt_available()
-    if req.backend == "tensorrt" and not trt_ok:
-        raise ExportError(f"--backend tensorrt cannot build a plan here: {trt_reason}")
+    st.trt = tensorrt_available()
+    if st.req.plan.backend == "tensorrt" and not st.trt[0]:
+        raise ExportError(f"--backend tensorrt cannot build a plan here: {st.trt[1]}")
+    if "int8" in st.req.precisions:
+        c = st.req.calibration
+        st.calib_dir = Path(c.dir) if c.dir else find_calibration_dir()
+        load_calibration_frames(st.calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
 
-    # Inputs the later stages need are checked now, before anything is written.
-    calib_dir = None
-    if "int8" in req.precisions:
-        calib_dir = Path(req.calib_dir) if req.calib_dir else find_calibration_dir()
-        load_calibration_frames(calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
 
-    if req.prune_ratio:
-        model, source = _prune_and_finetune(model, req, out, ckpt, log, result)
+def _load_source(st: _Export) -> None:
+    from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint
 
-    _require_finite_weights(model, ckpt)
-    fp32 = artifact_path(out, "fp32")
-    export_onnx(model, fp32, req.spec)
-    parity_frame = _eval_frames(req.spec)[0].rainy
-    parity = check_parity(fp32, model, parity_frame if req.spec.fixed else parity_frame[:256, :384])
+    if st.req.threads:
+        import torch
+
+        torch.set_num_threads(st.req.threads)
+    st.ckpt = Path(st.req.model.checkpoint) if st.req.model.checkpoint else SHIPPED_CHECKPOINT
+    st.model = st.source_model = load_checkpoint(st.ckpt)[0]
+    st.source = {"file": st.ckpt.name, "sha256": sha256_file(st.ckpt), "kind": "checkpoint"}
+    _require_finite_weights(st.model, st.ckpt)
+    st.log(f"checkpoint {st.ckpt} ({st.model.cfg.name})")
+
+
+def _prune(st: _Export) -> None:
+    if st.req.model.prune_ratio:
+        st.model, st.source = _prune_and_finetune(st.model, st.req, st.out, st.ckpt, st.log, st.result)
+
+
+def _export_fp32(st: _Export) -> None:
+    from .onnx_export import check_parity, export_onnx, io_description
+
+    fp32 = artifact_path(st.out, "fp32")
+    export_onnx(st.model, fp32, st.req.spec)
+    parity_frame = _eval_frames(st.req.spec)[0].rainy
+    parity = check_parity(fp32, st.model, parity_frame if st.req.spec.fixed else parity_frame[:256, :384])
     if not parity.ok:
         fp32.unlink(missing_ok=True)
         raise ExportError(f"the exported graph does not reproduce the PyTorch model (mean |diff| {parity.mean_abs:.3g}, "
                           f"99.9th percentile {parity.p999_abs:.3g}; tolerances {parity.MEAN_TOLERANCE:g} and "
                           f"{parity.P999_TOLERANCE:g}); nothing was written. Report this with the checkpoint")
-    log(f"wrote {fp32}: parity vs PyTorch on a real frame: mean |diff| {parity.mean_abs:.2e}, max {parity.max_abs:.2e}")
-    base_meta = {"kind": "onnx", "spec": asdict(req.spec), "io": io_description(fp32), "model_config": model.cfg.to_dict()}
-    rec = write_sidecar(fp32, {**base_meta, "precision": "fp32", "source": source, "parity_vs_pytorch": parity.as_dict()})
-    fp32_src = {"file": fp32.name, "sha256": rec["sha256"], "kind": "onnx"}
-    onnx_artifacts = {"onnx-fp32": fp32}
-    result.artifacts["fp32"] = str(fp32)
+    st.log(f"wrote {fp32}: parity vs PyTorch on a real frame: mean |diff| {parity.mean_abs:.2e}, max {parity.max_abs:.2e}")
+    st.base_meta = {"kind": "onnx", "spec": asdict(st.req.spec), "io": io_description(fp32),
+                    "model_config": st.model.cfg.to_dict(), "preset": st.req.preset,
+                    "pruning": st.result.prune}
+    st.onnx["fp32"] = fp32
+    st.result.artifacts["fp32"] = str(fp32)
+    st.result.parity = parity.as_dict()
 
-    if "fp16" in req.precisions:
-        p = convert_fp16(fp32, artifact_path(out, "fp16"))
-        write_sidecar(p, {**base_meta, "precision": "fp16", "source": fp32_src})
-        onnx_artifacts["onnx-fp16"] = p
-        result.artifacts["fp16"] = str(p)
-        log(f"wrote {p}")
 
-    calib_record = None
-    if "int8" in req.precisions:
-        # Default: the calibration frames' own size. The net is fully convolutional, and collecting
-        # ranges at 720x1280 would need ~10 GB of intermediate tensors per frame.
-        h, w = req.calib_size or load_calibration_frames_size(calib_dir)
-        frames = load_calibration_frames(calib_dir, h, w)
-        calib_record = {"dir": str(calib_dir), "sha256": calibration_hash(calib_dir), "frames": len(frames),
-                        "size": [h, w], "method": req.calib_method, "keep_float_edges": req.keep_float_edges}
-        log(f"calibrating INT8 on {len(frames)} frames from {calib_dir} at {h}x{w} ({req.calib_method}) ...")
-        reader = FrameCalibrationReader(frames, INPUT_NAME[req.spec.io], req.spec.io == "uint8")
-        with tempfile.TemporaryDirectory() as work:
-            twin = None
-            if req.spec.fixed and (h, w) != (req.spec.height, req.spec.width):
-                twin = export_onnx(model, Path(work) / "dynamic.onnx", ExportSpec(io=req.spec.io, opset=req.spec.opset))
-            p = quantize_int8(fp32, artifact_path(out, "int8"), reader, req.calib_method, req.keep_float_edges,
-                              calibration_graph=twin)
-        write_sidecar(p, {**base_meta, "precision": "int8", "source": fp32_src, "calibration": calib_record})
-        onnx_artifacts["onnx-int8"] = p
-        result.artifacts["int8"] = str(p)
-        log(f"wrote {p}")
+def _export_fp16(st: _Export) -> None:
+    from .quantize import convert_fp16
 
-    if req.fidelity:
-        log("measuring fidelity on held-out frames ...")
-        result.fidelity = fidelity_report(model, onnx_artifacts, req.spec)
-        log(format_fidelity(result.fidelity))
+    if "fp16" in st.req.precisions:
+        p = convert_fp16(st.onnx["fp32"], artifact_path(st.out, "fp16"))
+        st.onnx["fp16"] = p
+        st.result.artifacts["fp16"] = str(p)
+        st.log(f"wrote {p}")
 
-    if req.backend in ("auto", "tensorrt"):
-        if trt_ok:
-            from .tensorrt_build import PlanSettings, build_plan
 
-            hw = (req.spec.height, req.spec.width) if req.spec.fixed else (req.plan_size or (720, 1280))
-            for prec in req.precisions:
-                src = artifact_path(out, prec)
-                settings = PlanSettings(prec, hw[0], hw[1], req.max_batch, req.workspace_gib, req.dla_core,
-                                        req.timing_cache or str(out / "timing.cache"))
-                plan = artifact_path(out, prec, "plan")
-                build_plan(src, plan, settings, log=log)
-                result.artifacts[f"plan-{prec}"] = str(plan)
-                log(f"wrote {plan}")
-        else:
-            note = f"no TensorRT plan built: {trt_reason}. Copy {out}/ to the GPU machine and run drn-export --onnx there."
-            result.notes.append(note)
-            log(f"note: {note}")
+def _export_int8(st: _Export) -> None:
+    from .onnx_export import export_onnx
+    from .quantize import FrameCalibrationReader, calibration_hash, load_calibration_frames, quantize_int8
 
-    current = {Path(a).name: sha256_file(a) for a in result.artifacts.values()}
-    for name in stale_artifacts(out, current):
-        note = f"{out / name} is stale (made from another drn.onnx); delete it or re-export it"
-        result.notes.append(note)
-        log(f"warning: {note}")
-    log(f"done in {time.time() - t0:.1f} s")
-    return result
+    if "int8" not in st.req.precisions:
+        return
+    c, spec = st.req.calibration, st.req.spec
+    # Default: the calibration frames' own size. The net is fully convolutional, and collecting
+    # ranges at 720x1280 would need ~10 GB of intermediate tensors per frame.
+    h, w = c.size or load_calibration_frames_size(st.calib_dir)
+    frames = load_calibration_frames(st.calib_dir, h, w)
+    st.result.calibration = {"dir": str(st.calib_dir), "sha256": calibration_hash(st.calib_dir), "frames": len(frames),
+                             "size": [h, w], "method": c.method, "keep_float_edges": c.keep_float_edges}
+    st.log(f"calibrating INT8 on {len(frames)} frames from {st.calib_dir} at {h}x{w} ({c.method}) ...")
+    reader = FrameCalibrationReader(frames, INPUT_NAME[spec.io], spec.io == "uint8")
+    with tempfile.TemporaryDirectory() as work:
+        twin = None
+        if spec.fixed and (h, w) != (spec.height, spec.width):
+            twin = export_onnx(st.model, Path(work) / "dynamic.onnx", ExportSpec(io=spec.io, opset=spec.opset))
+        p = quantize_int8(st.onnx["fp32"], artifact_path(st.out, "int8"), reader, c.method, c.keep_float_edges,
+                          calibration_graph=twin)
+    st.onnx["int8"] = p
+    st.result.artifacts["int8"] = str(p)
+    st.log(f"wrote {p}")
+
+
+def _measure_fidelity(st: _Export) -> None:
+    if st.req.fidelity:
+        st.log("measuring fidelity on held-out frames ...")
+        source = st.source_model if st.req.model.prune_ratio else None
+        st.result.fidelity = fidelity_report(st.model, {f"onnx-{k}": v for k, v in st.onnx.items()}, st.req.spec,
+                                             source_model=source)
+        st.log(format_fidelity(st.result.fidelity))
+        rows = {r["artifact"]: r for r in st.result.fidelity}
+        for prec, path in st.onnx.items():  # each sidecar records its own measured fidelity
+            update_sidecar(path, {"fidelity": rows.get(f"onnx-{prec}")})
+
+
+def _record_sidecars(st: _Export) -> None:
+    """Each ONNX gets its sidecar: provenance, preset and pruning (fidelity is added once measured)."""
+    fp32_rec = None
+    for prec, path in st.onnx.items():
+        meta = {**st.base_meta, "precision": prec, "fidelity": None}
+        if prec == "fp32":
+            meta |= {"source": st.source, "parity_vs_pytorch": st.result.parity}
+            fp32_rec = write_sidecar(path, meta)
+            continue
+        meta["source"] = {"file": st.onnx["fp32"].name, "sha256": fp32_rec["sha256"], "kind": "onnx"}
+        if prec == "int8":
+            meta["calibration"] = st.result.calibration
+        write_sidecar(path, meta)
+
+
+def _build_plans(st: _Export) -> None:
+    req = st.req
+    if req.plan.backend not in ("auto", "tensorrt"):
+        return
+    if not st.trt[0]:
+        note = f"no TensorRT plan built: {st.trt[1]}. Copy {st.out}/ to the GPU machine and build there (below)."
+        st.result.notes.append(note)
+        st.log(f"note: {note}")
+        return
+    from .tensorrt_build import PlanSettings, build_plan
+
+    hw = (req.spec.height, req.spec.width) if req.spec.fixed else (req.plan.size or (720, 1280))
+    for prec in req.precisions:
+        settings = PlanSettings(prec, hw[0], hw[1], req.plan.max_batch, req.plan.workspace_gib, req.plan.dla_core,
+                                req.plan.timing_cache or str(st.out / "timing.cache"))
+        plan = artifact_path(st.out, prec, "plan")
+        build_plan(artifact_path(st.out, prec), plan, settings, log=st.log)
+        st.result.artifacts[f"plan-{prec}"] = str(plan)
+        st.log(f"wrote {plan}")
+
+
+def _flag_stale(st: _Export) -> None:
+    current = {Path(a).name: sha256_file(a) for a in st.result.artifacts.values()}
+    for name in stale_artifacts(st.out, current):
+        note = f"{st.out / name} is stale (made from another drn.onnx); delete it or re-export it"
+        st.result.notes.append(note)
+        st.log(f"warning: {note}")
+
+
+def _next_steps(st: _Export) -> None:
+    """The exact commands for the target: drn-export --onnx there, or trtexec with the input name and shapes."""
+    req = st.req
+    if any(k.startswith("plan-") for k in st.result.artifacts):
+        return
+    prec = req.precisions[-1]
+    onnx = artifact_path(st.out, prec)
+    st.result.next_commands = next_commands(onnx, prec, req.spec, req.plan.size, req.plan.max_batch)
+    st.log("next, on the target (Jetson or GPU machine with TensorRT), with this folder copied there:\n"
+           + "\n".join(f"  {c}" for c in st.result.next_commands))
+
+
+def next_commands(onnx: Path, precision: str, spec: ExportSpec, plan_size, max_batch: int) -> list[str]:
+    name = INPUT_NAME[spec.io]
+    h, w = (spec.height, spec.width) if spec.fixed else (plan_size or (720, 1280))
+    dims = (lambda n: f"{n}x{h}x{w}x3") if spec.io == "uint8" else (lambda n: f"{n}x3x{h}x{w}")
+    flags = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --fp16"}[precision]
+    plan = artifact_path(onnx.parent, precision, "plan")
+    return [f"drn-export --onnx {onnx} --out {onnx.parent}",
+            f"trtexec --onnx={onnx} --saveEngine={plan}{flags} --minShapes={name}:{dims(1)} "
+            f"--optShapes={name}:{dims(max_batch)} --maxShapes={name}:{dims(max_batch)}"
+            "   # TensorRT 10.x; on 11.x drop --fp16/--int8 and add --stronglyTyped"]
 
 
 def _require_finite_weights(model, ckpt: Path) -> None:
@@ -278,20 +341,22 @@ def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, r
 
     frames = _eval_frames(req.spec)
     before = evaluate(torch_derain(model), frames)[0]["medium"]["psnr"]
-    pruned, report = prune(model, req.prune_ratio)
-    log(f"pruned {req.prune_ratio:.0%}: params {report.params_before:,} -> {report.params_after:,}, "
+    pruned, report = prune(model, req.model.prune_ratio)
+    log(f"pruned {req.model.prune_ratio:.0%}: params {report.params_before:,} -> {report.params_after:,}, "
         f"GMAC@720p {report.macs_720p_before / 1e9:.1f} -> {report.macs_720p_after / 1e9:.1f}")
-    if req.finetune_steps > 0:
-        tcfg = TrainConfig(out=str(out / "finetune"), steps=req.finetune_steps, lr=2e-4, warmup=20, overwrite=True,
-                           val_every=max(req.finetune_steps, 1), save_every=max(req.finetune_steps, 1))
+    steps = req.model.finetune_steps
+    if steps > 0:
+        tcfg = TrainConfig(out=str(out / "finetune"), steps=steps, lr=2e-4, warmup=20, overwrite=True,
+                           val_every=steps, save_every=steps)
         pruned = _finetuned(train, tcfg, pruned)
     after = evaluate(torch_derain(pruned), frames)[0]["medium"]["psnr"]
     log(f"held-out medium-rain PSNR: {before:.2f} dB before pruning, {after:.2f} dB after pruning + "
-        f"{req.finetune_steps} fine-tune steps")
+        f"{steps} fine-tune steps")
     path = save_checkpoint(pruned, out / PRUNED_CHECKPOINT,
-                           {"pruned_from": ckpt.name, "prune": report.as_dict(), "finetune_steps": req.finetune_steps,
+                           {"pruned_from": ckpt.name, "prune": report.as_dict(), "finetune_steps": steps,
                             "heldout_medium_psnr_before": before, "heldout_medium_psnr_after": after})
-    result.prune = report.as_dict() | {"psnr_before": before, "psnr_after": after, "checkpoint": str(path)}
+    result.prune = report.as_dict() | {"finetune_steps": steps, "psnr_before": before, "psnr_after": after,
+                                       "checkpoint": str(path)}
     result.artifacts["pruned-checkpoint"] = str(path)
     return pruned, {"file": path.name, "sha256": sha256_file(path), "kind": "checkpoint"}
 
@@ -303,8 +368,7 @@ def _finetuned(train, tcfg, model):
     return load_checkpoint(path)[0]
 
 
-def run_plan_build(onnx_path: str, out_dir: str, precision: str | None = None, plan_size=None, workspace_gib: float = 2.0,
-                   dla_core: int | None = None, timing_cache: str | None = None, max_batch: int = 1, log=print) -> Path:
+def run_plan_build(onnx_path: str, out_dir: str, plan, log=print) -> Path:
     """Build one plan from an ONNX written by drn-export (its sidecar gives precision and size). Needs TensorRT."""
     from .sidecar import verify_artifact
     from .tensorrt_build import PlanSettings, build_plan, tensorrt_available
@@ -313,12 +377,13 @@ def run_plan_build(onnx_path: str, out_dir: str, precision: str | None = None, p
     if not ok:
         raise ExportError(f"cannot build a TensorRT plan here: {reason}")
     record = verify_artifact(onnx_path, required=True)
-    prec = precision or record.get("precision", "fp32")
+    prec = record.get("precision", "fp32")
     spec = record.get("spec", {})
-    hw = (spec.get("height"), spec.get("width")) if spec.get("height") else (plan_size or (720, 1280))
+    hw = (spec.get("height"), spec.get("width")) if spec.get("height") else (plan.size or (720, 1280))
     out = Path(out_dir)
-    settings = PlanSettings(prec, hw[0], hw[1], max_batch, workspace_gib, dla_core, timing_cache or str(out / "timing.cache"))
-    plan = artifact_path(out, prec, "plan")
-    build_plan(onnx_path, plan, settings, log=log)
-    log(f"wrote {plan}")
-    return plan
+    settings = PlanSettings(prec, hw[0], hw[1], plan.max_batch, plan.workspace_gib, plan.dla_core,
+                            plan.timing_cache or str(out / "timing.cache"))
+    path = artifact_path(out, prec, "plan")
+    build_plan(onnx_path, path, settings, log=log)
+    log(f"wrote {path}")
+    return path

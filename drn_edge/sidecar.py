@@ -55,3 +55,11 @@ def verify_artifact(artifact: str | os.PathLike, required: bool = True) -> dict[
             "the file was changed, truncated or replaced. Rebuild it with drn-export"
         )
     return record
+
+
+def update_sidecar(artifact: str | os.PathLike, extra: dict[str, Any]) -> dict[str, Any]:
+    """Add fields to an artifact's sidecar (e.g. its measured fidelity); the artifact itself must be unchanged."""
+    record = verify_artifact(artifact, required=True)
+    record.update(extra)
+    write_json(sidecar_path(artifact), record)
+    return record

@@ -75,15 +75,14 @@ def test_presets_and_bad_arguments(tiny_checkpoint, tmp_path, capsys):
 
 
 def test_every_preset_is_valid():
-    from drn_edge.onnx_export import ExportSpec
-    from drn_edge.pipeline import PRESET_DIR, load_preset
+    from drn_edge.export_request import Preset, build_request, preset_names
 
-    names = sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+    names = preset_names()
     assert {"jetson-orin-nano", "jetson-orin-nx", "jetson-agx-orin", "x86-gpu", "cpu"} <= set(names)
     for n in names:
-        p = load_preset(n)
-        ExportSpec(p["height"], p["width"], p["io"])
-        assert p["precision"] in ("fp32", "fp16", "int8")
+        p = Preset.load(n)
+        req, notes = build_request(p, {})
+        assert p.precision in req.precisions and not notes
 
 
 def test_stale_artifact_from_another_run_is_flagged(exported, tiny_checkpoint, tmp_path, capsys):
@@ -135,3 +134,42 @@ def test_unwritable_output_folder_is_a_clear_error(tiny_checkpoint, tmp_path, ca
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err
     assert "cannot write to output folder" in err and "Traceback" not in err
+
+
+def test_preset_request_is_printed_and_recorded(tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "o"
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--preset", "cpu", "--size", "64x96",
+                      "--finetune-steps", "2", "--threads", "1"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    # The effective request is printed before the work, with what overrode the preset.
+    assert text.index("export request (after preset and flags)") < text.index("wrote ")
+    assert "size        64x96" in text and "--size 64x96 overrides preset cpu's 360x640" in text
+    assert "remove 50% of channels, then 2 fine-tune steps" in text
+    # Fidelity against the unpruned source as well as the pruned model's own FP32.
+    assert "source-fp32" in text and "vs source" in text
+    rec = read_sidecar(out / "drn.onnx")
+    assert rec["preset"] == "cpu" and rec["pruning"]["ratio"] == 0.5 and rec["fidelity"]["drop_vs_source_db"] is not None
+    # Next steps for the target: drn-export --onnx there, and the trtexec line with the input name and shapes.
+    assert f"drn-export --onnx {out / 'drn.onnx'}" in text
+    assert "trtexec --onnx=" in text and "--minShapes=frame_bgr:1x64x96x3" in text
+
+
+def test_size_flag_and_deprecated_aliases(tiny_checkpoint, tmp_path, capsys):
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a"), "--height", "64",
+                      "--width", "96", "--no-fidelity"])
+    assert rc == 0 and "--height/--width are deprecated" in capsys.readouterr().err
+    assert read_sidecar(tmp_path / "a" / "drn.onnx")["spec"]["height"] == 64
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--size", "64x96", "--height", "64", "--width", "96"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--size", "0x0"]) == 2
+    assert "--size must be positive" in capsys.readouterr().err
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--max-batch", "-1"]) == 2
+    assert "--max-batch must be between" in capsys.readouterr().err
+
+
+def test_triton_with_onnx_needs_a_plan(exported, tmp_path, capsys):
+    # Without TensorRT no plan can be built: --onnx --triton refuses with the reason instead of shipping an ONNX.
+    assert export_main(["--onnx", str(exported / "drn.int8.onnx"), "--out", str(tmp_path / "p"), "--triton",
+                        str(tmp_path / "repo")]) == 2
+    assert "cannot build a TensorRT plan here" in capsys.readouterr().err and not (tmp_path / "repo").exists()
