@@ -32,26 +32,28 @@ class Candidate:
     derain: Callable[[np.ndarray], np.ndarray]       # BGR uint8 frame -> BGR uint8 frame (end to end)
     prepare: Callable[[np.ndarray], object]           # frame -> graph input
     compute: Callable[[object], object]               # graph input -> graph output (engine only)
+    derain_many: Callable[[list], list] | None = None  # a list of frames at once (batched where the engine can)
     compute_ms: Callable[[], float | None] = lambda: None  # device time of the last compute, when known
+    split_ms: Callable[[], dict | None] = lambda: None     # h2d / compute / d2h of the last compute, when known
     info: dict = field(default_factory=dict)
     close: Callable[[], None] = lambda: None
 
 
-def engine_candidate(path: str, backend: str, label: str | None = None) -> Candidate:
+def engine_candidate(path: str, backend: str, label: str | None = None, threads: int | None = None) -> Candidate:
     from .runtime import DerainEngine
     from .sidecar import read_sidecar
 
-    engine = DerainEngine(path, backend=backend)
+    engine = DerainEngine(path, backend=backend, threads=threads)
     rec = read_sidecar(path, required=False) or {}
     info = {"path": str(path), "bytes": Path(path).stat().st_size, "backend": engine.backend_name,
             "precision": rec.get("precision", "unknown"), "io": "uint8" if engine.io.uint8_bgr else "float",
             "fixed_size": [engine.io.height, engine.io.width] if engine.io.height else None}
     return Candidate(
         label=label or f"{Path(path).name} [{engine.backend_name.split(':')[-1].replace('ExecutionProvider', '')}]",
-        derain=engine,
+        derain=engine, derain_many=engine,
         prepare=lambda f: engine.graph_input([f])[0],
         compute=engine.run_graph,
-        compute_ms=lambda: engine.last_compute_ms,
+        compute_ms=lambda: engine.last_compute_ms, split_ms=lambda: engine.last_split_ms,
         info=info, close=engine.close)
 
 
@@ -93,8 +95,9 @@ def latency_stats(samples_ms: list[float], deadline_ms: float | None) -> dict:
 
 
 def measure_latency(c: Candidate, frame: np.ndarray, frames: int, warmup: int, warmup_seconds: float,
-                    deadline_ms: float | None, progress: bool = True) -> dict:
-    """Warm up (count and time), then time `frames` end-to-end calls and `frames` engine-only calls."""
+                    deadline_ms: float | None, progress: bool = True, batch_size: int = 1) -> dict:
+    """Warm up (count and time), then time `frames` end-to-end calls and `frames` engine-only calls;
+    with batch_size > 1, also the throughput of end-to-end calls on lists of that many frames."""
     from tqdm import tqdm
 
     t_end = time.perf_counter() + warmup_seconds
@@ -102,7 +105,7 @@ def measure_latency(c: Candidate, frame: np.ndarray, frames: int, warmup: int, w
     while done < warmup or time.perf_counter() < t_end:
         c.derain(frame)
         done += 1
-    e2e, compute, device = [], [], []
+    e2e, compute, device, splits = [], [], [], []
     batch = c.prepare(frame)
     bar = tqdm(total=2 * frames, desc=c.label[:28], unit="frame", leave=False, disable=not progress or None)
     for _ in range(frames):
@@ -117,13 +120,44 @@ def measure_latency(c: Candidate, frame: np.ndarray, frames: int, warmup: int, w
         d = c.compute_ms()
         if d is not None:
             device.append(d)
+        split = c.split_ms()
+        if split:
+            splits.append(split)
         bar.update(1)
     bar.close()
     res = {"warmup_frames": done, "end_to_end_ms": latency_stats(e2e, deadline_ms),
            "engine_ms": latency_stats(compute, None), "end_to_end_samples_ms": [round(v, 3) for v in e2e]}
     if device:
         res["engine_device_ms"] = latency_stats(device, None)
+    res["transfer_split_ms"] = ({k: float(np.median([sp[k] for sp in splits])) for k in ("h2d", "compute", "d2h")}
+                                if splits else "not measurable on this backend")
+    if batch_size > 1:
+        many = [frame] * batch_size
+        rounds = max(1, frames // batch_size)
+        t0 = time.perf_counter()
+        run_many = c.derain_many or (lambda fs: [c.derain(f) for f in fs])
+        for _ in range(rounds):
+            run_many(many)
+        seconds = time.perf_counter() - t0
+        res["batch"] = {"size": batch_size, "rounds": rounds, "frames_per_s": rounds * batch_size / seconds,
+                        "ms_per_batch": seconds * 1000 / rounds}
     return res
+
+
+def latency_warnings(label: str, latency: dict) -> list[str]:
+    """What a reader of these figures should know: too few frames for a percentile, engine-only above end-to-end."""
+    out = []
+    n = latency["end_to_end_ms"]["n"]
+    for pct, need in ((99, 100), (95, 20), (90, 10)):
+        if n < need:
+            out.append(f"{label}: p{pct} from {n} timed frames is not meaningful (needs at least {need}; use --frames "
+                       f"{need})")
+            break
+    e2e, eng = latency["end_to_end_ms"]["median"], latency["engine_ms"]["median"]
+    if eng > e2e * 1.05:
+        out.append(f"{label}: engine-only median {eng:.1f} ms exceeds end-to-end {e2e:.1f} ms: the machine was busy "
+                   "or clocks changed between the two measurements; rerun on an idle machine")
+    return out
 
 
 # --------------------------------------------------------------------------- fidelity
@@ -237,6 +271,8 @@ class BenchRequest:
     pairs: tuple[str, ...] = ()
     fidelity: bool = True
     progress: bool = True
+    threads: int | None = None
+    batch: int = 1
 
 
 def reference_checkpoint(engine_path: str) -> str | None:
@@ -289,7 +325,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
     sizes = set()
     try:
         for e in req.engines:
-            c = engine_candidate(e, req.backend)
+            c = engine_candidate(e, req.backend, threads=req.threads)
             candidates.append(c)
             if c.info["fixed_size"]:
                 sizes.add(tuple(c.info["fixed_size"]))
@@ -300,6 +336,10 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
         torch_ok = True
         if req.pytorch_baseline:
             try:
+                if req.threads:
+                    import torch
+
+                    torch.set_num_threads(req.threads)
                 candidates.insert(0, torch_candidate(ref_ckpt))
             except ImportError:
                 torch_ok = False
@@ -320,7 +360,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
             log(f"timing {c.label} at {h}x{w} ...")
             row = {"label": c.label, **c.info}
             row["latency"] = measure_latency(c, timing_frame, req.frames, req.warmup, req.warmup_seconds, deadline,
-                                             req.progress)
+                                             req.progress, req.batch)
             if req.fidelity:
                 row["fidelity"], outs = measure_fidelity(c, frames, refs)
                 grid_outputs[c.label] = outs
@@ -335,18 +375,21 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
                 base = rows[0]["fidelity"]
                 row["drop_db"] = {lvl: base[lvl]["psnr"] - v["psnr"] for lvl, v in row["fidelity"].items()}
         noisy = [r["label"] for r in rows if r["latency"]["end_to_end_ms"]["cv"] > NOISY_CV]
+        warnings = [w for r in rows for w in latency_warnings(r["label"], r["latency"])]
         report = {
             "schema_version": SCHEMA_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "size": [h, w],
             "settings": {"frames": req.frames, "warmup": req.warmup, "warmup_seconds": req.warmup_seconds,
-                         "fps": req.fps, "backend": req.backend, "eval": req.eval_dir or "held-out photos",
-                         "pairs": list(req.pairs), "reference": ref_ckpt or "shipped checkpoint"},
+                         "fps": req.fps, "backend": req.backend, "eval": req.eval_dir or "held-out frames",
+                         "pairs": list(req.pairs), "reference": ref_ckpt or "shipped checkpoint",
+                         "threads": req.threads, "batch": req.batch},
             "environment": environment(),
             "memory": {"peak_rss_mb": peak_rss_mb(), "rss_before_engines_mb": rss0, "gpu_used_mb": gpu_mem},
             "rows": rows,
-            "warnings": [f"latency of {', '.join(noisy)} varied by more than {NOISY_CV:.0%} (coefficient of "
-                         "variation): the machine was noisy; rerun on an idle machine before trusting ratios"] if noisy else [],
+            "warnings": warnings + ([f"latency of {', '.join(noisy)} varied by more than {NOISY_CV:.0%} (coefficient of "
+                                     "variation): the machine was noisy; rerun on an idle machine before trusting "
+                                     "ratios"] if noisy else []),
         }
         return BenchResult(report, frames, grid_outputs)
     finally:

@@ -21,6 +21,11 @@ def format_table(report: dict) -> str:
         miss = f"{e.get('deadline_misses', 0)}" if "deadline_misses" in e else "-"
         lines.append(f"{r['label'][:33]:<34}{e['median']:>8.1f}{e['mean']:>8.1f}{e['p90']:>8.1f}{e['p99']:>8.1f}"
                      f"{e['max']:>8.1f}{e['cv']:>6.2f}{e['fps']:>7.1f}{g['median']:>8.1f}{miss:>6}{r['speedup_vs_first']:>8.2f}")
+    for r in report["rows"]:
+        split, batch = r["latency"].get("transfer_split_ms"), r["latency"].get("batch")
+        text = split if isinstance(split, str) else " / ".join(f"{k} {v:.2f}" for k, v in split.items()) + " ms"
+        lines.append(f"  {r['label'][:40]}: host-to-device / compute / device-to-host: {text}"
+                     + (f"; batch {batch['size']}: {batch['frames_per_s']:.1f} frames/s" if batch else ""))
     if report["settings"]["fps"]:
         lines.append(f"('miss': frames over the {1000 / report['settings']['fps']:.1f} ms deadline of "
                      f"{report['settings']['fps']:g} fps; 'engine': graph only, without frame pre/post-processing)")
@@ -110,6 +115,18 @@ def plot_latency(report: dict, path: str) -> None:
     plt.close(fig)
 
 
+def _labelled(tile: np.ndarray, label: str, bar: int = 26) -> np.ndarray:
+    """A label on a dark bar above the tile, shrunk to fit its width (labels never overlap the picture or each other)."""
+    import cv2
+
+    strip = np.zeros((bar, tile.shape[1], 3), np.uint8)
+    scale = 0.5
+    while scale > 0.25 and cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > tile.shape[1] - 8:
+        scale -= 0.05
+    cv2.putText(strip, label, (4, bar - 8), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([strip, tile])
+
+
 def image_grid(result: BenchResult, path: str, max_rows: int = 3) -> None:
     """rainy | each engine's output | clean, one row per frame (the medium-rain frames first); .jpg keeps it small."""
     import cv2
@@ -119,7 +136,9 @@ def image_grid(result: BenchResult, path: str, max_rows: int = 3) -> None:
     frames, outputs = result.frames, result.outputs
     if not frames:
         raise DrnEdgeError("--grid needs the fidelity run (do not pass --no-fidelity)")
-    order = sorted(range(len(frames)), key=lambda i: (frames[i].group != "medium", i))[:max_rows]
+    # The user's own frames first (paired sets, or --eval clean frames under medium rain), else medium rain.
+    user = [i for i, f in enumerate(frames) if f.group not in ("low", "medium", "high")]
+    order = (user or sorted(range(len(frames)), key=lambda i: (frames[i].group != "medium", i)))[:max_rows]
     labels = ["rainy"] + list(outputs) + ["clean"]
     rows = []
     for i in order:
@@ -127,10 +146,7 @@ def image_grid(result: BenchResult, path: str, max_rows: int = 3) -> None:
         tiles = [np.ascontiguousarray(t[..., ::-1]) for t in tiles]  # RGB -> BGR for OpenCV
         th = 240
         tiles = [cv2.resize(t, (int(t.shape[1] * th / t.shape[0]), th), interpolation=cv2.INTER_AREA) for t in tiles]
-        for t, label in zip(tiles, labels):
-            cv2.putText(t, label[:30], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(t, label[:30], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-        rows.append(np.hstack(tiles))
+        rows.append(np.hstack([_labelled(t, label) for t, label in zip(tiles, labels)]))
     suffix = Path(path).suffix.lower()
     params = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix in (".jpg", ".jpeg") else []
     ok, data = cv2.imencode(suffix if suffix in (".png", ".jpg", ".jpeg") else ".png", np.vstack(rows), params)

@@ -85,3 +85,42 @@ def test_reference_follows_sidecars_and_refuses_unknown_sources(tmp_path, tiny_c
     (tmp_path / "tiny.safetensors").unlink()
     with pytest.raises(DrnEdgeError, match="pass --checkpoint"):
         reference_checkpoint(str(onnx_path))
+
+
+def test_bench_warns_about_few_frames_and_reports_batch_and_split(tiny_onnx, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    rc = main(["--engine", str(tiny_onnx["float"]), "--no-pytorch", "--size", "32x48", "--frames", "4", "--warmup", "1",
+               "--warmup-seconds", "0", "--batch", "3", "--no-fidelity", "--json", str(out), "--no-progress",
+               "--threads", "1"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert any("p99 from 4 timed frames is not meaningful" in w for w in data["warnings"])
+    lat = data["rows"][0]["latency"]
+    assert lat["batch"]["size"] == 3 and lat["batch"]["frames_per_s"] > 0
+    assert lat["transfer_split_ms"] == "not measurable on this backend"
+    assert "host-to-device / compute / device-to-host: not measurable" in text and "WARNING" in text
+    assert data["size"] == [32, 48] and data["settings"]["threads"] == 1
+
+
+def test_bench_bad_numbers_are_refused_before_work(tiny_onnx, tmp_path, capsys):
+    assert main(["--engine", str(tiny_onnx["float"]), "--fps", "-30"]) == 2
+    assert "--fps must be a positive number" in capsys.readouterr().err
+    (tmp_path / "f").write_text("x")
+    assert main(["--engine", str(tiny_onnx["float"]), "--json", str(tmp_path / "f" / "r.json")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared" / "eval" / "rain200h").is_dir(),
+                    reason="../shared/eval/rain200h not present")
+def test_grid_uses_the_users_pairs(tiny_onnx, tmp_path):
+    import cv2
+
+    pairs = Path(__file__).resolve().parents[2] / "shared" / "eval" / "rain200h"
+    grid = tmp_path / "g.png"
+    assert main(["--engine", str(tiny_onnx["float"]), "--no-pytorch", "--size", "32x48", "--frames", "2",
+                 "--warmup", "0", "--warmup-seconds", "0", "--pairs", str(pairs), "--grid", str(grid),
+                 "--no-progress"]) == 0
+    img = cv2.imread(str(grid))
+    # three Rain200H rows (fitted to 32x48, shown 240 high plus a 26 px label bar each)
+    assert img.shape[0] == 3 * (240 + 26)

@@ -4,33 +4,40 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import friendly_errors
+from . import friendly_errors, parse_size, size_option
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..runtime.engine import BACKENDS
+
     p = argparse.ArgumentParser(prog="drn-bench", description=(
         "Latency (end-to-end and engine-only) and fidelity drop of engines, side by side in one process. "
         "Example: drn-bench --compare fp32,fp16,int8 --export-dir drn_export --markdown bench.md --plot latency.png"))
-    p.add_argument("--engine", action="append", default=[], help="engine file (.onnx or .plan); repeat to compare")
-    p.add_argument("--compare", help="precisions to compare from --export-dir, e.g. fp32,fp16,int8")
+    p.add_argument("--engine", action="append", default=[], help="engine file (.onnx or .plan); repeat to compare "
+                   "(default: none)")
+    p.add_argument("--compare", help="precisions to compare from --export-dir, e.g. fp32,fp16,int8 (default: none)")
     p.add_argument("--export-dir", default="drn_export", help="where --compare finds drn.onnx, drn.fp16.onnx, ... (default: %(default)s)")
-    p.add_argument("--backend", default="auto", help="auto, tensorrt, onnxruntime-trt, onnxruntime-cuda, onnxruntime-cpu")
-    p.add_argument("--height", type=int, default=360, help="frame height for dynamic engines (default: %(default)s)")
-    p.add_argument("--width", type=int, default=640, help="frame width for dynamic engines (default: %(default)s)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default: %(default)s)")
+    size_option(p, "frame size HxW for dynamic engines (default: 360x640; fixed-size engines use their own)")
+    p.add_argument("--threads", type=int, help="torch and ONNX Runtime CPU threads (default: the libraries' choice)")
+    p.add_argument("--batch", type=int, default=1, help="also measure throughput on batches of N frames (default: %(default)s)")
     p.add_argument("--frames", type=int, default=30, help="timed frames per engine (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=5, help="warm-up frames (default: %(default)s)")
     p.add_argument("--warmup-seconds", type=float, default=1.0, help="and at least this long (default: %(default)s)")
     p.add_argument("--fps", type=float, default=30.0, help="deadline for miss counting; 0 to disable (default: %(default)s)")
-    p.add_argument("--no-pytorch", action="store_true", help="no PyTorch eager baseline row (and no FP32 reference)")
+    p.add_argument("--no-pytorch", action="store_true", help="no PyTorch eager baseline row (default: included)")
     p.add_argument("--checkpoint", help="FP32 reference checkpoint (default: found from the engine's sidecars, else shipped)")
-    p.add_argument("--eval", help="folder of CLEAN images, rained on the fly at low/medium/high (default: held-out photos)")
-    p.add_argument("--pairs", action="append", default=[], help="folder with input/ and target/ pairs, e.g. ../shared/eval/rain200h")
-    p.add_argument("--no-fidelity", action="store_true", help="latency only")
-    p.add_argument("--json", help="write the report as JSON (schema: drn_edge/bench_schema.json)")
-    p.add_argument("--markdown", help="write the tables as Markdown")
-    p.add_argument("--plot", help="write a latency distribution plot (PNG)")
-    p.add_argument("--grid", help="write an image grid rainy | engines | clean (PNG)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--eval", help="folder of CLEAN images, rained on the fly at low/medium/high (default: the bundled "
+                   "held-out frames)")
+    p.add_argument("--pairs", action="append", default=[], help="paired rainy/clean folder (repeatable), e.g. "
+                   "../shared/eval/rain200h (default: none)")
+    p.add_argument("--no-fidelity", action="store_true", help="latency only (default: fidelity measured)")
+    p.add_argument("--json", help="write the report as JSON, schema drn_edge/bench_schema.json (default: none)")
+    p.add_argument("--markdown", help="write the tables as Markdown (default: none)")
+    p.add_argument("--plot", help="write a latency distribution plot, PNG (default: none)")
+    p.add_argument("--grid", help="write an image grid rainy | engines | clean, from --pairs or --eval frames when "
+                   "given (default: none)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
     return p
 
 
@@ -51,7 +58,7 @@ def _refuse_stale(path: Path, fp32: Path) -> None:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .._atomic import write_bytes, write_json
+    from .._atomic import check_writable, write_bytes, write_json
     from ..bench import BenchRequest, run_bench
     from ..bench_report import format_table, image_grid, plot_latency, to_markdown
     from ..errors import DrnEdgeError
@@ -73,7 +80,18 @@ def main(argv=None) -> int:
             engines.append(str(path))
     if args.frames < 1:
         raise DrnEdgeError("--frames must be at least 1")
-    req = BenchRequest(engines=tuple(engines), backend=args.backend, height=args.height, width=args.width,
+    import math
+
+    if args.fps < 0 or not math.isfinite(args.fps):
+        raise DrnEdgeError(f"--fps must be a positive number (or 0 to count no deadline), got {args.fps}")
+    if args.batch < 1 or (args.threads is not None and args.threads < 1) or args.warmup < 0:
+        raise DrnEdgeError("--batch and --threads must be at least 1, --warmup at least 0")
+    for out in (args.json, args.markdown, args.plot, args.grid):
+        if out:
+            check_writable(out)
+    h, w = parse_size(args, "frame") or (360, 640)
+    req = BenchRequest(engines=tuple(engines), backend=args.backend, height=h, width=w, threads=args.threads,
+                       batch=args.batch,
                        frames=args.frames, warmup=args.warmup, warmup_seconds=args.warmup_seconds,
                        fps=args.fps or None, pytorch_baseline=not args.no_pytorch, checkpoint=args.checkpoint,
                        eval_dir=args.eval, pairs=tuple(args.pairs), fidelity=not args.no_fidelity,

@@ -27,6 +27,10 @@ class Backend(Protocol):
     def last_compute_ms(self) -> float | None:
         """Device time of the calling thread's last run() in ms, or None where the backend cannot measure it."""
 
+    @property
+    def last_split_ms(self) -> dict[str, float] | None:
+        """{'h2d', 'compute', 'd2h'} ms of the last run() where the backend can time copies apart, else None."""
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         """One batch in the graph's own input format -> the graph's output (host numpy)."""
 

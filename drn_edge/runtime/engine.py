@@ -312,6 +312,11 @@ class DerainEngine:
         """Device time of this thread's last graph run, where the backend can measure it (TensorRT: CUDA events)."""
         return self._require().last_compute_ms
 
+    @property
+    def last_split_ms(self) -> dict[str, float] | None:
+        """Host-to-device / compute / device-to-host ms of this thread's last run, where measurable."""
+        return getattr(self._require(), "last_split_ms", None)
+
     def run_graph(self, batch: np.ndarray) -> np.ndarray:
         """The backend alone on a prepared batch (what drn-bench times as engine compute), output checked."""
         return self._check_output(self._require().run(batch), batch.shape)

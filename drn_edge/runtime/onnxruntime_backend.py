@@ -83,7 +83,8 @@ class OnnxRuntimeBackend:
         as_int = lambda d: d if isinstance(d, int) else None  # noqa: E731  (symbolic dims are strings)
         self.io = EngineIO(ins[0].name, outs[0].name, uint8, as_int(h), as_int(w), as_int(shape[0]))
 
-    last_compute_ms = None  # ONNX Runtime's CPU provider exposes no device timer: not measurable
+    last_compute_ms = None  # ONNX Runtime exposes no device timer: not measurable
+    last_split_ms = None    # nor separate copy times
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.io.output_name], {self.io.input_name: batch})[0]

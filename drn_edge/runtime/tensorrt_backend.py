@@ -121,7 +121,10 @@ class _Context:
         self.graph_exec = None
         self.start_event = cuda_check(cudart.cudaEventCreate())
         self.end_event = cuda_check(cudart.cudaEventCreate())
+        self.h2d_event = cuda_check(cudart.cudaEventCreate())    # after the copy in
+        self.exec_event = cuda_check(cudart.cudaEventCreate())   # after inference, before the copy out
         self.last_compute_ms: float | None = None
+        self.last_split_ms: dict[str, float] | None = None
 
     def _allocate(self, in_shape: tuple[int, ...]) -> None:
         trt, cudart = self.trt, self.cudart
@@ -147,8 +150,10 @@ class _Context:
         H2D, D2H = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         i, o = self.io.input_name, self.io.output_name
         cuda_check(cudart.cudaMemcpyAsync(self.device[i][0], self.host[i].ctypes.data, self.device[i][1], H2D, self.stream))
+        cuda_check(cudart.cudaEventRecord(self.h2d_event, self.stream))
         if not self.context.execute_async_v3(self.stream):
             raise EngineError("TensorRT execute_async_v3 failed")
+        cuda_check(cudart.cudaEventRecord(self.exec_event, self.stream))
         cuda_check(cudart.cudaMemcpyAsync(self.host[o].ctypes.data, self.device[o][0], self.device[o][1], D2H, self.stream))
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -172,6 +177,10 @@ class _Context:
         cuda_check(cudart.cudaStreamSynchronize(self.stream))
         # GPU time of copy-in, inference and copy-out, measured with CUDA events (no host overhead).
         self.last_compute_ms = float(cuda_check(cudart.cudaEventElapsedTime(self.start_event, self.end_event)))
+        elapsed = lambda a, b: float(cuda_check(cudart.cudaEventElapsedTime(a, b)))  # noqa: E731
+        self.last_split_ms = {"h2d": elapsed(self.start_event, self.h2d_event),
+                              "compute": elapsed(self.h2d_event, self.exec_event),
+                              "d2h": elapsed(self.exec_event, self.end_event)}
         return self.host[self.io.output_name].copy()
 
     def _free_buffers(self) -> None:
@@ -183,6 +192,8 @@ class _Context:
     def close(self) -> None:
         self._free_buffers()
         self.cudart.cudaEventDestroy(self.start_event)
+        self.cudart.cudaEventDestroy(self.h2d_event)
+        self.cudart.cudaEventDestroy(self.exec_event)
         self.cudart.cudaEventDestroy(self.end_event)
         if self.stream is not None:
             self.cudart.cudaStreamDestroy(self.stream)
@@ -217,6 +228,12 @@ class TensorRTBackend:
     def last_compute_ms(self) -> float | None:
         ctx = getattr(self._local, "ctx", None)
         return None if ctx is None else ctx.last_compute_ms
+
+    @property
+    def last_split_ms(self) -> dict[str, float] | None:
+        """Host-to-device copy, inference and device-to-host copy of this thread's last run (CUDA events)."""
+        ctx = getattr(self._local, "ctx", None)
+        return None if ctx is None else ctx.last_split_ms
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         ctx = getattr(self._local, "ctx", None)
