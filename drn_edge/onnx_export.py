@@ -111,7 +111,9 @@ def io_description(path: str | os.PathLike) -> dict:
 
 def model_output(model: DRN, rgb: np.ndarray) -> np.ndarray:
     """FP32 PyTorch reference on one HxWx3 uint8 RGB frame (size a multiple of 8): float HxWx3 in [0, 1]-ish."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float() / 255.0
+    from .runtime.frames import hwc_to_nchw_float
+
+    x = torch.from_numpy(hwc_to_nchw_float(rgb))
     with torch.no_grad():
         return model.eval()(x)[0].numpy().transpose(1, 2, 0)
 
@@ -150,7 +152,9 @@ def check_parity(onnx_path: str | os.PathLike, model: DRN, rgb: np.ndarray) -> P
         out = sess.run(None, {inp.name: np.ascontiguousarray(rgb[None, ..., ::-1])})[0][0][..., ::-1].astype(np.float32) / 255.0
         ref = np.round(np.clip(model_output(model, rgb), 0, 1) * 255.0) / 255.0
     else:
-        x = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
+        from .runtime.frames import hwc_to_nchw_float
+
+        x = hwc_to_nchw_float(rgb)
         out = sess.run(None, {inp.name: np.ascontiguousarray(x)})[0][0].transpose(1, 2, 0)
         ref = model_output(model, rgb)
     d = np.abs(out - ref)

@@ -86,38 +86,68 @@ def calibration_hash(folder: str | os.PathLike) -> str:
 
 
 class FrameCalibrationReader:
-    """Feeds uint8 RGB frames to a graph in its own input format; supports strided (bounded-memory) collection."""
+    """Feeds uint8 RGB frames to a graph in its own input format (a CalibrationSource)."""
 
     def __init__(self, frames: list[np.ndarray], input_name: str, uint8_bgr_io: bool):
         if not frames:
             raise CalibrationError("no calibration frames")
         self.frames, self.input_name, self.uint8_bgr_io = frames, input_name, uint8_bgr_io
-        self.start, self.end = 0, len(frames)
-        self._it: Iterable | None = None
-        self.on_frame = None  # progress callback
+        self._next = 0
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def set_range(self, start_index: int, end_index: int) -> None:
-        self.start, self.end = start_index, min(end_index, len(self.frames))
-        self._it = None
+    def feed(self, i: int) -> dict[str, np.ndarray]:
+        rgb = self.frames[i]
+        if self.uint8_bgr_io:
+            return {self.input_name: np.ascontiguousarray(rgb[None, ..., ::-1])}
+        from .runtime.frames import hwc_to_nchw_float
+
+        return {self.input_name: hwc_to_nchw_float(rgb)}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        if self._it is None:
-            self._it = iter(range(self.start, self.end))
+        if self._next >= len(self.frames):
+            return None
+        self._next += 1
+        return self.feed(self._next - 1)
+
+    def rewind(self) -> None:
+        self._next = 0
+
+
+class _StridedFeeds:
+    """What ORT's strided calibration needs (__len__, set_range, get_next) over any CalibrationSource.
+
+    The caller's source is never modified: a FrameCalibrationReader is read frame by frame on
+    demand; any other source is drained once into a list of feeds.
+    """
+
+    def __init__(self, source: CalibrationSource, on_frame=None):
+        if isinstance(source, FrameCalibrationReader):
+            self._count, self._feed = len(source), source.feed
+        else:
+            feeds = []
+            while (f := source.get_next()) is not None:
+                feeds.append(f)
+            if not feeds:
+                raise CalibrationError("the calibration source returned no inputs")
+            self._count, self._feed = len(feeds), feeds.__getitem__
+        self.on_frame = on_frame
+        self.set_range(0, self._count)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self._it = iter(range(start_index, min(end_index, self._count)))
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
         i = next(self._it, None)
         if i is None:
             return None
-        rgb = self.frames[i]
         if self.on_frame:
             self.on_frame(1)
-        if self.uint8_bgr_io:
-            return {self.input_name: np.ascontiguousarray(rgb[None, ..., ::-1])}
-        return {self.input_name: np.ascontiguousarray((rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None])}
-
-    def rewind(self) -> None:
-        self.set_range(0, len(self.frames))
+        return self._feed(i)
 
 
 def _largest_divisor_at_most(n: int, k: int) -> int:
@@ -130,7 +160,7 @@ def conv_node_names(onnx_path: str | os.PathLike) -> list[str]:
     return [n.name for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Conv"]
 
 
-def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, reader: FrameCalibrationReader,
+def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, source: CalibrationSource,
                   method: str = "percentile", keep_float_edges: bool = False, stride: int = 4,
                   percentile: float = 99.99, calibration_graph: str | os.PathLike | None = None) -> Path:
     """Write a QDQ INT8 ONNX: per-channel symmetric weights, symmetric activations (TensorRT's requirement).
@@ -148,7 +178,7 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, rea
         raise ExportError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
              "percentile": CalibrationMethod.Percentile}[method]
-    reader.rewind()
+    reader = _StridedFeeds(source)
     extra = {"ActivationSymmetric": True, "WeightSymmetric": True,
              "CalibStridedMinMax": _largest_divisor_at_most(len(reader), stride)}
     if method == "percentile":
@@ -194,7 +224,7 @@ def _quiet_onnxruntime_quantization():
 
 
 @contextlib.contextmanager
-def _progress(reader: "FrameCalibrationReader", desc: str):
+def _progress(reader: "_StridedFeeds", desc: str):
     """Tick a progress bar (on stderr, which ORT does not write to) for each calibration frame."""
     from tqdm import tqdm
 

@@ -120,9 +120,9 @@ class MixedSampler:
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Two float32 NCHW arrays in [0, 1]: rainy and clean."""
         pairs = [self.sample() for _ in range(n)]
-        rainy = np.stack([p[0] for p in pairs]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-        clean = np.stack([p[1] for p in pairs]).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
-        return rainy, clean
+        from .runtime.frames import hwc_to_nchw_float
+
+        return hwc_to_nchw_float(np.stack([p[0] for p in pairs])), hwc_to_nchw_float(np.stack([p[1] for p in pairs]))
 
 
 # --------------------------------------------------------------------------- folders

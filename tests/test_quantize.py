@@ -122,3 +122,22 @@ def test_fixed_size_graph_gets_ranges_from_a_dynamic_twin(tiny_model, tiny_onnx,
     big = load_calibration_frames(find_calibration_dir(), 128, 192)[0]
     x = np.ascontiguousarray((big.astype(np.float32) / 255).transpose(2, 0, 1)[None])
     assert np.abs(_run(q, x) - _run(fixed, x)).mean() < 0.02
+
+
+def test_any_calibration_source_works_and_is_left_untouched(tiny_onnx, frames, tmp_path):
+    # onnxruntime's CalibrationDataReader shape: get_next() only, no __len__/set_range.
+    class Feeds:
+        def __init__(self):
+            self.items = [{"rainy": FrameCalibrationReader(frames, "rainy", False).feed(i)["rainy"]} for i in range(3)]
+            self.calls = 0
+
+        def get_next(self):
+            self.calls += 1
+            return self.items.pop(0) if self.items else None
+
+    src = Feeds()
+    q = quantize_int8(tiny_onnx["float"], tmp_path / "q.onnx", src, "minmax")
+    assert q.is_file() and src.calls == 4 and not hasattr(src, "on_frame")
+    reader = FrameCalibrationReader(frames, "rainy", False)
+    quantize_int8(tiny_onnx["float"], tmp_path / "q2.onnx", reader, "minmax")
+    assert reader.get_next() is not None  # the caller's reader was not consumed or modified

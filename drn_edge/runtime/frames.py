@@ -64,7 +64,13 @@ def from_uint8(out: np.ndarray, like: np.dtype) -> np.ndarray:
 
 def bgr_batch_to_nchw_rgb(batch_bgr: np.ndarray) -> np.ndarray:
     """uint8 NHWC BGR -> float32 NCHW RGB in [0, 1] (for engines exported with float I/O)."""
-    x = np.ascontiguousarray(batch_bgr[..., ::-1].transpose(0, 3, 1, 2), dtype=np.float32)
+    return hwc_to_nchw_float(batch_bgr[..., ::-1])
+
+
+def hwc_to_nchw_float(images: np.ndarray) -> np.ndarray:
+    """uint8 (N)HWC -> float32 NCHW in [0, 1], channel order kept: the one such conversion in drn-edge."""
+    batch = images[None] if images.ndim == 3 else images
+    x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
     x *= np.float32(1 / 255)
     return x
 
@@ -72,9 +78,7 @@ def bgr_batch_to_nchw_rgb(batch_bgr: np.ndarray) -> np.ndarray:
 def rgb_to_nchw_float(rgb: np.ndarray, multiple: int = MULTIPLE) -> np.ndarray:
     """HxWx3 uint8 RGB -> 1x3xH'xW' float32 in [0, 1], reflect-padded to a multiple (the float graph input)."""
     h, w = padded_size(rgb.shape[0], rgb.shape[1], multiple)
-    x = np.ascontiguousarray(pad_to(rgb, h, w).transpose(2, 0, 1)[None], dtype=np.float32)
-    x *= np.float32(1 / 255)
-    return x
+    return hwc_to_nchw_float(pad_to(rgb, h, w))
 
 
 def nchw_rgb_to_bgr_batch(out: np.ndarray) -> np.ndarray:
