@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["PRECISIONS", "onnx_name", "plan_name", "PRUNED_CHECKPOINT", "artifact_path"]
+__all__ = ["PRECISIONS", "onnx_name", "plan_name", "PRUNED_CHECKPOINT", "SHIPPED_CHECKPOINT", "SHIPPED_EDGE_CHECKPOINT",
+           "artifact_path"]
 
 PRECISIONS = ("fp32", "fp16", "int8")
 _ONNX = {"fp32": "drn.onnx", "fp16": "drn.fp16.onnx", "int8": "drn.int8.onnx"}
 PRUNED_CHECKPOINT = "drn.pruned.safetensors"
+SHIPPED_CHECKPOINT = Path(__file__).parent / "weights" / "drn_base.safetensors"
+SHIPPED_EDGE_CHECKPOINT = Path(__file__).parent / "weights" / "drn_edge.safetensors"
 
 
 def _check(precision: str) -> str:

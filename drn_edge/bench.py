@@ -275,6 +275,14 @@ class BenchRequest:
     batch: int = 1
 
 
+def _torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def reference_checkpoint(engine_path: str) -> str | None:
     """The FP32 checkpoint an engine came from, followed through its sidecars; None: the shipped one.
 
@@ -282,7 +290,7 @@ def reference_checkpoint(engine_path: str) -> str | None:
     reference, and comparing it with the wrong model would mislead: that is an error.
     """
     from ._atomic import sha256_file
-    from .checkpoint import SHIPPED_CHECKPOINT
+    from .artifacts import SHIPPED_CHECKPOINT
     from .sidecar import read_sidecar
 
     path = Path(engine_path)
@@ -333,17 +341,15 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
             raise DrnEdgeError(f"engines were built for different sizes {sorted(sizes)}; compare engines of one size")
         h, w = sizes.pop() if sizes else (req.height, req.width)
         ref_ckpt = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines else None)
-        torch_ok = True
-        if req.pytorch_baseline:
-            try:
-                if req.threads:
-                    import torch
+        torch_ok = _torch_available()
+        if not torch_ok:
+            log("note: torch is not installed: no PyTorch baseline row and no FP32 reference (fidelity vs clean only)")
+        if req.pytorch_baseline and torch_ok:
+            if req.threads:
+                import torch
 
-                    torch.set_num_threads(req.threads)
-                candidates.insert(0, torch_candidate(ref_ckpt))
-            except ImportError:
-                torch_ok = False
-                log("note: torch is not installed: no PyTorch baseline row and no FP32 reference")
+                torch.set_num_threads(req.threads)
+            candidates.insert(0, torch_candidate(ref_ckpt))
         gpu_mem = gpu_memory_used_mb()
         frames = eval_set(h, w, req.eval_dir) if req.fidelity else []
         for folder in req.pairs:

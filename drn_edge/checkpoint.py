@@ -15,7 +15,7 @@ from ._atomic import atomic_path, loads_bounded
 from .errors import CheckpointError, ConfigError
 from .model import DRN, DRNConfig
 
-SHIPPED_CHECKPOINT = Path(__file__).parent / "weights" / "drn_base.safetensors"
+from .artifacts import SHIPPED_CHECKPOINT  # noqa: E402,F401
 CONFIG_KEY = "drn_config"
 INFO_KEY = "drn_info"
 FORMAT = "drn-edge/1"

@@ -13,7 +13,7 @@ from typing import Any
 
 from .artifacts import PRECISIONS
 from .errors import ExportError
-from .onnx_export import INPUT_NAME, ExportSpec
+from .onnx_spec import INPUT_NAME, ExportSpec
 
 __all__ = ["ModelSource", "Calibration", "PlanRequest", "ExportRequest", "Preset", "build_request", "preset_names",
            "BACKENDS", "CALIB_METHODS"]

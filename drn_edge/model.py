@@ -33,7 +33,7 @@ __all__ = [
     "count_params",
 ]
 
-MULTIPLE = 8  # three 2x2 pools: frame height and width must be multiples of 8
+from .onnx_spec import MULTIPLE  # noqa: E402  (one fact: three 2x2 pools need multiples of 8)
 # Bounds on configs read from files: a checkpoint header must not be able to ask for gigabytes.
 MAX_WIDTH = 1024
 MAX_CONVS_PER_BLOCK = 16

@@ -16,7 +16,7 @@ from ._atomic import sha256_file
 from .artifacts import PRUNED_CHECKPOINT, artifact_path
 from .errors import ExportError
 from .export_request import ExportRequest
-from .onnx_export import ExportSpec, INPUT_NAME
+from .onnx_spec import INPUT_NAME, ExportSpec
 from .sidecar import read_sidecar, update_sidecar, write_sidecar
 
 def ensure_output_dir(path: str) -> Path:
@@ -174,7 +174,8 @@ def _prune(st: _Export) -> None:
 
 
 def _export_fp32(st: _Export) -> None:
-    from .onnx_export import check_parity, export_onnx, io_description
+    from .onnx_export import check_parity, export_onnx
+    from .onnx_spec import io_description
 
     fp32 = artifact_path(st.out, "fp32")
     export_onnx(st.model, fp32, st.req.spec)

@@ -63,6 +63,19 @@ def jetson_l4t_release() -> str | None:
         return None
 
 
+SUPPORTED_TENSORRT = (10, 11)  # 10.3 is JetPack 6's; 11.x is strongly typed only
+
+
+def check_tensorrt_version(version: str) -> None:
+    try:
+        major, minor = (int(v) for v in version.split(".")[:2])
+    except ValueError:
+        raise ExportError(f"cannot read the TensorRT version {version!r}") from None
+    if major not in SUPPORTED_TENSORRT or (major == 10 and minor < 3):
+        raise ExportError(f"TensorRT {version} is not supported: drn-edge needs TensorRT 10.3 or later 10.x (JetPack 6, "
+                          "x86 CUDA 12) or 11.x (x86 CUDA 13). Install a supported version (see the README's table)")
+
+
 def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, settings: PlanSettings,
                log=print) -> dict:
     """Build and write PLAN atomically with PLAN.json; return the sidecar record."""
@@ -70,12 +83,21 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
         import tensorrt as trt
     except ImportError:
         raise MissingDependencyError("tensorrt", "tensorrt", "building a TensorRT plan") from None
-    from .onnx_export import io_description
+    from .onnx_spec import io_description
     from .runtime.tensorrt_backend import current_gpu
 
-    gpu = current_gpu()
+    check_tensorrt_version(trt.__version__)
     major = int(trt.__version__.split(".")[0])
     legacy_flags = major < 11 and hasattr(trt.BuilderFlag, "FP16")
+    if not legacy_flags:
+        # Strongly typed (TensorRT 11): precision comes from the ONNX alone. A request the ONNX cannot
+        # express is refused, never built as FP32 and labelled otherwise.
+        onnx_precision = (read_sidecar(onnx_path, required=False) or {}).get("precision")
+        if onnx_precision != settings.precision:
+            raise ExportError(f"TensorRT {trt.__version__} builds strongly typed networks: a {settings.precision} plan "
+                              f"needs a {settings.precision} ONNX, but '{onnx_path}' is {onnx_precision or 'unknown'}; "
+                              f"export it with drn-export --{settings.precision} and build from that file")
+    gpu = current_gpu()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0 if legacy_flags else (1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
@@ -109,7 +131,13 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
     if settings.timing_cache:
         blob = Path(settings.timing_cache).read_bytes() if Path(settings.timing_cache).is_file() else b""
         cache = config.create_timing_cache(blob)
-        config.set_timing_cache(cache, ignore_mismatch=False)
+        if not config.set_timing_cache(cache, ignore_mismatch=False):
+            # A cache from another GPU or TensorRT version is rejected: build without it, and do not
+            # write the stale one back over the file.
+            log(f"note: timing cache '{settings.timing_cache}' was made by another GPU or TensorRT version; "
+                "building without it and starting a fresh cache")
+            cache = config.create_timing_cache(b"")
+            config.set_timing_cache(cache, ignore_mismatch=False)
     log(f"building TensorRT {trt.__version__} plan ({settings.precision}, {settings.height}x{settings.width}, "
         f"batch<={settings.max_batch}) on {gpu['name']} ...")
     serialized = builder.build_serialized_network(network, config)

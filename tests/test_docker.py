@@ -68,3 +68,14 @@ def test_non_jetson_images_skip_the_check_and_dispatch():
     out = _entry(["frobnicate"], expect=None)
     assert out.returncode == 2 and "unknown command 'frobnicate'" in out.stderr
     assert "commands:" in _entry([], expect=None).stdout
+
+
+def test_pinned_versions_exist_and_jetson_build_checks_its_commands():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "docker"
+    x86 = (root / "Dockerfile.x86").read_text()
+    assert "onnxruntime-gpu==1.20.1" not in x86  # never published (1.20.0 and 1.20.2 exist)
+    jetson = (root / "Dockerfile.jetson").read_text()
+    for needed in ("drn-export --help", "drn-derain --help", "drn-bench --help", "'torch' not in sys.modules"):
+        assert needed in jetson

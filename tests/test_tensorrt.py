@@ -42,3 +42,4 @@ def test_plan_from_other_tensorrt_version_is_refused(tiny_onnx, tmp_path):
 @pytest.fixture
 def bgr_frame(frame_rgb):
     return np.ascontiguousarray(frame_rgb[..., ::-1])
+

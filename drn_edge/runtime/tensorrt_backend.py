@@ -38,16 +38,39 @@ def import_cudart():
 
 
 def cuda_check(result):
-    """cuda-python returns (err, *values); turn a non-zero err into an EngineError."""
+    """cuda-python returns (err, *values); turn a non-zero err into an EngineError naming the error."""
     err, *values = result if isinstance(result, tuple) else (result,)
     if int(err) != 0:
-        raise EngineError(f"CUDA call failed: {err}")
+        raise EngineError(f"CUDA call failed: {_cuda_error_text(err)}")
     return values[0] if len(values) == 1 else values
+
+
+def _cuda_error_text(err) -> str:
+    """'cudaErrorMemoryAllocation (out of memory)' rather than a bare number."""
+    try:
+        cudart = import_cudart()
+        name = cudart.cudaGetErrorName(err)[1]
+        text = cudart.cudaGetErrorString(err)[1]
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        return f"{name} ({text})"
+    except Exception:  # no driver, or an old binding: the number is all there is
+        return f"error {int(err)}"
+
+
+def call_cuda(fn, *args):
+    """A cuda-python call whose own failures (cuda-python 12.6 raises RuntimeError without a driver) stay EngineErrors."""
+    try:
+        return cuda_check(fn(*args))
+    except EngineError:
+        raise
+    except RuntimeError as exc:
+        raise EngineError(f"CUDA is not usable here: {exc}; check the NVIDIA driver (nvidia-smi)") from None
 
 
 def current_gpu() -> dict:
     cudart = import_cudart()
-    props = cuda_check(cudart.cudaGetDeviceProperties(0))
+    props = call_cuda(cudart.cudaGetDeviceProperties, 0)
     name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
     return {"name": name.strip("\x00 "), "compute_capability": f"{props.major}.{props.minor}"}
 
@@ -118,7 +141,7 @@ class _Context:
         self.shape = None
         self.buffers: list = []
         self.use_cuda_graph = use_cuda_graph
-        self.graph_exec = None
+        self.graph_exec, self.graph = None, None
         self.start_event = cuda_check(cudart.cudaEventCreate())
         self.end_event = cuda_check(cudart.cudaEventCreate())
         self.h2d_event = cuda_check(cudart.cudaEventCreate())    # after the copy in
@@ -127,23 +150,37 @@ class _Context:
         self.last_split_ms: dict[str, float] | None = None
 
     def _allocate(self, in_shape: tuple[int, ...]) -> None:
+        """Buffers for one input shape. On any failure nothing stale survives: no buffers, no shape, no graph,
+        so the next frame allocates afresh instead of running TensorRT into freed memory."""
         trt, cudart = self.trt, self.cudart
         self._free_buffers()
-        self.context.set_input_shape(self.io.input_name, in_shape)
-        out_shape = tuple(self.context.get_tensor_shape(self.io.output_name))
+        self._destroy_graph()
+        self.shape = None
         self.host, self.device = {}, {}
-        for name, shape in ((self.io.input_name, in_shape), (self.io.output_name, out_shape)):
-            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
-            nbytes = int(np.prod(shape)) * dtype.itemsize
-            host_ptr = cuda_check(cudart.cudaMallocHost(nbytes))
-            dev_ptr = cuda_check(cudart.cudaMalloc(nbytes))
-            self.buffers.append((host_ptr, dev_ptr))
-            buf = (ctypes.c_byte * nbytes).from_address(int(host_ptr))
-            self.host[name] = np.frombuffer(buf, dtype=dtype).reshape(shape)
-            self.device[name] = (int(dev_ptr), nbytes)
-            self.context.set_tensor_address(name, int(dev_ptr))
+        try:
+            if not self.context.set_input_shape(self.io.input_name, in_shape):
+                raise EngineError(f"TensorRT rejected input shape {in_shape} (outside the plan's optimization profile)")
+            out_shape = tuple(self.context.get_tensor_shape(self.io.output_name))
+            for name, shape in ((self.io.input_name, in_shape), (self.io.output_name, out_shape)):
+                dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+                nbytes = int(np.prod(shape)) * dtype.itemsize
+                host_ptr = cuda_check(cudart.cudaMallocHost(nbytes))
+                try:
+                    dev_ptr = cuda_check(cudart.cudaMalloc(nbytes))
+                except BaseException:
+                    cudart.cudaFreeHost(host_ptr)
+                    raise
+                self.buffers.append((host_ptr, dev_ptr))
+                buf = (ctypes.c_byte * nbytes).from_address(int(host_ptr))
+                self.host[name] = np.frombuffer(buf, dtype=dtype).reshape(shape)
+                self.device[name] = (int(dev_ptr), nbytes)
+                if not self.context.set_tensor_address(name, int(dev_ptr)):
+                    raise EngineError(f"TensorRT rejected the device address of tensor '{name}'")
+        except BaseException:
+            self._free_buffers()
+            self.host, self.device = {}, {}
+            raise
         self.shape = in_shape
-        self.graph_exec = None
 
     def _enqueue(self) -> None:
         cudart = self.cudart
@@ -165,11 +202,7 @@ class _Context:
         cuda_check(cudart.cudaEventRecord(self.start_event, self.stream))
         if self.use_cuda_graph:
             if self.graph_exec is None:
-                mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
-                cuda_check(cudart.cudaStreamBeginCapture(self.stream, mode))
-                self._enqueue()
-                graph = cuda_check(cudart.cudaStreamEndCapture(self.stream))
-                self.graph_exec = cuda_check(cudart.cudaGraphInstantiate(graph, 0))
+                self._capture()
             cuda_check(cudart.cudaGraphLaunch(self.graph_exec, self.stream))
         else:
             self._enqueue()
@@ -183,6 +216,29 @@ class _Context:
                               "d2h": elapsed(self.exec_event, self.end_event)}
         return self.host[self.io.output_name].copy()
 
+    def _capture(self) -> None:
+        """Capture the enqueue as a CUDA graph; capture is always ended, even when enqueueing fails
+        (a stream left in capture mode would fail every later call), and a failed capture leaves no graph."""
+        cudart = self.cudart
+        mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
+        cuda_check(cudart.cudaStreamBeginCapture(self.stream, mode))
+        try:
+            self._enqueue()
+        except BaseException:
+            err, graph = cudart.cudaStreamEndCapture(self.stream)
+            if int(err) == 0 and graph:
+                cudart.cudaGraphDestroy(graph)
+            raise
+        self.graph = cuda_check(cudart.cudaStreamEndCapture(self.stream))
+        self.graph_exec = cuda_check(cudart.cudaGraphInstantiate(self.graph, 0))
+
+    def _destroy_graph(self) -> None:
+        if getattr(self, "graph_exec", None) is not None:
+            self.cudart.cudaGraphExecDestroy(self.graph_exec)
+        if getattr(self, "graph", None) is not None:
+            self.cudart.cudaGraphDestroy(self.graph)
+        self.graph_exec, self.graph = None, None
+
     def _free_buffers(self) -> None:
         for host_ptr, dev_ptr in self.buffers:
             self.cudart.cudaFreeHost(host_ptr)
@@ -190,6 +246,7 @@ class _Context:
         self.buffers = []
 
     def close(self) -> None:
+        self._destroy_graph()
         self._free_buffers()
         self.cudart.cudaEventDestroy(self.start_event)
         self.cudart.cudaEventDestroy(self.h2d_event)
@@ -205,6 +262,13 @@ class TensorRTBackend:
     def __init__(self, path: str | os.PathLike, use_cuda_graph: bool = False):
         checked = verify_plan_file(path)  # before importing TensorRT: a bad sidecar is reported even without it
         trt, cudart = import_tensorrt(), import_cudart()
+        from ..errors import ExportError
+        from ..tensorrt_build import check_tensorrt_version
+
+        try:
+            check_tensorrt_version(trt.__version__)
+        except ExportError as exc:
+            raise EngineError(str(exc)) from None
         self.record, data = verify_plan(path, trt.__version__, current_gpu(), checked)
         self.trt, self.cudart = trt, cudart
         self.logger = trt.Logger(trt.Logger.WARNING)

@@ -1,0 +1,63 @@
+"""What an exported DRN graph looks like (names, I/O modes, sizes, the TensorRT op list), without torch.
+
+The plan builder, the bench and the runtime read graphs; only onnx_export (which writes them) needs torch.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import ExportError
+
+MULTIPLE = 8  # three 2x2 pools: frame height and width must be multiples of 8
+
+# Ops TensorRT's ONNX parser (10.x) supports that this graph may use. MaxUnpool, MaxPool with an
+# indices output and ScatterND are deliberately absent: the parser rejects them.
+TENSORRT_OPS = frozenset({
+    "Add", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "DequantizeLinear", "Div", "Equal",
+    "Expand", "Gather", "Identity", "MatMul", "Mul", "QuantizeLinear", "ReduceMax", "Relu", "Reshape", "Round",
+    "Shape", "Slice", "Squeeze", "Sub", "Transpose", "Unsqueeze",
+})
+IO_MODES = ("float", "uint8")
+INPUT_NAME = {"float": "rainy", "uint8": "frame_bgr"}
+OUTPUT_NAME = {"float": "derained", "uint8": "derained_bgr"}
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What the ONNX graph looks like: fixed or dynamic HxW, frame I/O, opset."""
+
+    height: int | None = None
+    width: int | None = None
+    io: str = "float"
+    opset: int = 17
+
+    def __post_init__(self) -> None:
+        if (self.height is None) != (self.width is None):
+            raise ExportError("give both --height and --width for a fixed-size export, or neither for dynamic size")
+        for name, v in (("height", self.height), ("width", self.width)):
+            if v is not None and (v < MULTIPLE or v % MULTIPLE):
+                raise ExportError(f"{name} must be a positive multiple of {MULTIPLE} (three 2x2 pools), got {v}; "
+                                  f"use {max(MULTIPLE, v + (-v) % MULTIPLE)} and let the runtime pad frames")
+        if self.io not in IO_MODES:
+            raise ExportError(f"io must be one of {IO_MODES}, got {self.io!r}")
+        if self.opset < 17:
+            raise ExportError(f"opset must be >= 17, got {self.opset}")
+
+    @property
+    def fixed(self) -> bool:
+        return self.height is not None
+
+
+def io_description(path: str | os.PathLike) -> dict:
+    """Names, dtypes and shapes (None for dynamic) of the graph's inputs and outputs."""
+    import onnx
+
+    g = onnx.load(str(path), load_external_data=False)
+
+    def desc(v):
+        t = v.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+        return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": dims}
+
+    return {"inputs": [desc(v) for v in g.graph.input], "outputs": [desc(v) for v in g.graph.output]}
