@@ -124,3 +124,18 @@ def test_grid_uses_the_users_pairs(tiny_onnx, tmp_path):
     img = cv2.imread(str(grid))
     # three Rain200H rows (fitted to 32x48, shown 240 high plus a 26 px label bar each)
     assert img.shape[0] == 3 * (240 + 26)
+
+
+def test_gpu_check_script_runs_its_cpu_paths(tmp_path):
+    # The GPU check cannot run here; its measuring script can, on the CPU, with tiny settings.
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    res = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_check.py"), "--sizes", "32x48", "--frames", "2",
+                          "--warmup", "1", "--device", "cpu", "--no-compile", "--out", str(tmp_path)], capture_output=True, text=True,
+                         timeout=600, cwd=root, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads((tmp_path / "pytorch_cuda.json").read_text())
+    assert data["device"] == "cpu" and any(r["variant"] == "fp32" and r["median_ms"] > 0 for r in data["rows"])
+    assert "| drn_base | 32x48 | fp32 |" in (tmp_path / "pytorch_cuda.md").read_text()
