@@ -290,7 +290,7 @@ def reference_checkpoint(engine_path: str) -> str | None:
     reference, and comparing it with the wrong model would mislead: that is an error.
     """
     from ._atomic import sha256_file
-    from .artifacts import SHIPPED_CHECKPOINT
+    from .artifacts import SHIPPED_MODELS
     from .sidecar import read_sidecar
 
     path = Path(engine_path)
@@ -303,8 +303,9 @@ def reference_checkpoint(engine_path: str) -> str | None:
         if src.get("kind") == "checkpoint":
             if candidate.is_file():
                 return str(candidate)
-            if SHIPPED_CHECKPOINT.is_file() and src.get("sha256") == sha256_file(SHIPPED_CHECKPOINT):
-                return None
+            for shipped in SHIPPED_MODELS.values():
+                if shipped.is_file() and src.get("sha256") == sha256_file(shipped):
+                    return str(shipped)
             raise DrnEdgeError(
                 f"'{engine_path}' was exported from checkpoint '{src.get('file')}' (sha256 {str(src.get('sha256'))[:12]}...), "
                 "which is neither next to it nor the shipped model; pass --checkpoint PATH for the FP32 reference, "

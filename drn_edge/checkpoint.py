@@ -15,7 +15,7 @@ from ._atomic import atomic_path, loads_bounded
 from .errors import CheckpointError, ConfigError
 from .model import DRN, DRNConfig
 
-from .artifacts import SHIPPED_CHECKPOINT  # noqa: E402,F401
+from .artifacts import SHIPPED_CHECKPOINT, resolve_checkpoint  # noqa: E402,F401
 CONFIG_KEY = "drn_config"
 INFO_KEY = "drn_info"
 FORMAT = "drn-edge/1"
@@ -96,8 +96,10 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DRN, dict, dict[str, torch
 
 
 def load_model(path: str | os.PathLike | None = None) -> DRN:
-    """The shipped trained DRN (path=None) or the model in another drn-edge checkpoint, in eval mode on CPU."""
-    if path is None and not SHIPPED_CHECKPOINT.is_file():
-        raise CheckpointError(f"the shipped checkpoint {SHIPPED_CHECKPOINT} is missing; reinstall drn-edge")
-    model, _, _ = load_checkpoint(SHIPPED_CHECKPOINT if path is None else path)
+    """The shipped trained DRN (path=None or 'drn_base'), the shipped edge variant ('drn_edge'), or the model in
+    another drn-edge checkpoint, in eval mode on CPU."""
+    path = resolve_checkpoint(path)
+    if path.parent == SHIPPED_CHECKPOINT.parent and not path.is_file():
+        raise CheckpointError(f"the shipped checkpoint {path} is missing; reinstall drn-edge")
+    model, _, _ = load_checkpoint(path)
     return model

@@ -131,6 +131,7 @@ class Preset:
     workspace_gib: float = 2.0
     dla_core: int | None = None
     backend: str = "auto"
+    checkpoint: str | None = None   # e.g. "drn_edge": the shipped edge variant (a --checkpoint you give wins)
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -159,11 +160,12 @@ def build_request(preset: Preset | None, given: dict[str, Any]) -> tuple[ExportR
     notes: list[str] = []
     base: dict[str, Any] = {}
     if preset:
-        base = {"size": (preset.height, preset.width) if preset.height else None, "io": preset.io,
+        base = {"checkpoint": preset.checkpoint,
+                "size": (preset.height, preset.width) if preset.height else None, "io": preset.io,
                 "prune": preset.prune, "workspace_gib": preset.workspace_gib, "dla_core": preset.dla_core,
                 "backend": preset.backend}
         for key, value in given.items():
-            if key in base and base[key] != value:
+            if key in base and base[key] is not None and base[key] != value:
                 notes.append(f"--{key.replace('_gib', '').replace('_', '-')} {_show(value)} overrides preset "
                              f"{preset.name}'s {_show(base[key])}")
     eff = {**base, **given}

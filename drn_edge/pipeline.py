@@ -155,13 +155,14 @@ def _check_inputs(st: _Export) -> None:
 
 
 def _load_source(st: _Export) -> None:
-    from .checkpoint import SHIPPED_CHECKPOINT, load_checkpoint
+    from .artifacts import resolve_checkpoint
+    from .checkpoint import load_checkpoint
 
     if st.req.threads:
         import torch
 
         torch.set_num_threads(st.req.threads)
-    st.ckpt = Path(st.req.model.checkpoint) if st.req.model.checkpoint else SHIPPED_CHECKPOINT
+    st.ckpt = resolve_checkpoint(st.req.model.checkpoint)
     st.model = st.source_model = load_checkpoint(st.ckpt)[0]
     st.source = {"file": st.ckpt.name, "sha256": sha256_file(st.ckpt), "kind": "checkpoint"}
     _require_finite_weights(st.model, st.ckpt)

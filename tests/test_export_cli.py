@@ -138,20 +138,20 @@ def test_unwritable_output_folder_is_a_clear_error(tiny_checkpoint, tmp_path, ca
 
 def test_preset_request_is_printed_and_recorded(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "o"
-    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--preset", "cpu", "--size", "64x96",
+    rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--preset", "x86-gpu", "--size", "64x96", "--prune", "0.5",
                       "--finetune-steps", "2", "--threads", "1"])
     assert rc == 0
     text = capsys.readouterr().out
     # The effective request is printed before the work, with what overrode the preset.
     assert text.index("export request (after preset and flags)") < text.index("wrote ")
-    assert "size        64x96" in text and "--size 64x96 overrides preset cpu's 360x640" in text
+    assert "size        64x96" in text and "--size 64x96 overrides preset x86-gpu's 720x1280" in text
     assert "remove 50% of channels, then 2 fine-tune steps" in text
     # Fidelity against the unpruned source as well as the pruned model's own FP32.
     assert "source-fp32" in text and "vs source" in text
     rec = read_sidecar(out / "drn.onnx")
-    assert rec["preset"] == "cpu" and rec["pruning"]["ratio"] == 0.5 and rec["fidelity"]["drop_vs_source_db"] is not None
+    assert rec["preset"] == "x86-gpu" and rec["pruning"]["ratio"] == 0.5 and rec["fidelity"]["drop_vs_source_db"] is not None
     # Next steps for the target: drn-export --onnx there, and the trtexec line with the input name and shapes.
-    assert f"drn-export --onnx {out / 'drn.onnx'}" in text
+    assert f"drn-export --onnx {out / 'drn.fp16.onnx'}" in text and " --fp16 " in text
     assert "trtexec --onnx=" in text and "--minShapes=frame_bgr:1x64x96x3" in text
 
 

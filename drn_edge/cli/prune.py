@@ -13,7 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drn-prune", description=(
         "Remove a fraction of every layer's channels (pool and unpool kept coupled) and write the smaller model. "
         "Example: drn-prune --ratio 0.45 --round-to 2 --out runs/edge/pruned.safetensors"))
-    p.add_argument("--checkpoint", help="checkpoint to prune (default: the shipped drn_base)")
+    p.add_argument("--checkpoint", help="checkpoint to prune, or drn_base / drn_edge (default: drn_base)")
     p.add_argument("--ratio", type=float, required=True, help="fraction of channels to remove, in (0, 1)")
     p.add_argument("--round-to", type=int, default=8,
                    help="kept channel counts are multiples of this (8 suits TensorRT kernels; 2 or 4 reach smaller "
