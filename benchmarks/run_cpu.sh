@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Reproduce the committed CPU benchmark tables (benchmarks/results/cpu/): the shipped model and a 30 %-pruned
-# one, FP32 / FP16 / INT8 on ONNX Runtime's CPU provider plus PyTorch eager, at 360x640 and 720x1280.
-# About 25 minutes on the 2-core development machine. Usage: bash benchmarks/run_cpu.sh [OUT_DIR]
+# Reproduce the committed CPU benchmark tables (benchmarks/results/cpu/): the shipped drn_base and drn_edge,
+# FP32 / FP16 / INT8 on ONNX Runtime's CPU provider plus PyTorch eager, at 360x640 and 720x1280, with fidelity on
+# the bundled held-out frames and the Rain200H pairs in ../shared. About 20 minutes on the 2-core development
+# machine. Usage: bash benchmarks/run_cpu.sh [OUT_DIR]   (FRAMES_360 / FRAMES_720 set the timed frames)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results/cpu}"
@@ -9,15 +10,12 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 for size in 360x640 720x1280; do
-  h="${size%x*}"; w="${size#*x}"
-  drn-export --out "$work/base-$size" --height "$h" --width "$w" --io uint8 --fp16 --int8 --calib-size 240x320
-  drn-export --out "$work/p30-$size" --height "$h" --width "$w" --io uint8 --fp16 --int8 --calib-size 240x320 \
-    --prune 0.3 --finetune-steps "${FINETUNE_STEPS:-400}"
-  frames=20; [[ "$size" == 720x1280 ]] && frames=10
-  for model in base p30; do
+  frames="${FRAMES_360:-20}"; [[ "$size" == 720x1280 ]] && frames="${FRAMES_720:-8}"
+  for model in drn_base drn_edge; do
     d="$work/$model-$size"
+    drn-export --checkpoint "$model" --out "$d" --size "$size" --io uint8 --fp16 --int8 --no-fidelity --backend onnx
     drn-bench --engine "$d/drn.onnx" --engine "$d/drn.fp16.onnx" --engine "$d/drn.int8.onnx" \
-      --frames "$frames" --warmup 3 --pairs ../shared/eval/rain200h --no-progress \
+      --frames "$frames" --warmup 2 --pairs ../shared/eval/rain200h --no-progress \
       --json "$out/$model-$size.json" --markdown "$out/$model-$size.md" \
       --plot "$out/$model-$size-latency.png" --grid "$out/$model-$size-grid.jpg"
   done

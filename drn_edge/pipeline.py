@@ -17,7 +17,7 @@ from .artifacts import PRUNED_CHECKPOINT, artifact_path
 from .errors import ExportError
 from .export_request import ExportRequest
 from .onnx_spec import INPUT_NAME, ExportSpec
-from .sidecar import read_sidecar, update_sidecar, write_sidecar
+from .sidecar import INCOMPLETE_MARKER, read_sidecar, update_sidecar, write_sidecar
 
 def ensure_output_dir(path: str) -> Path:
     """Create the output folder and prove it is writable before any minutes are spent."""
@@ -133,9 +133,12 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
     t0 = time.time()
     log("export request (after preset and flags):\n" + req.describe())
     st = _Export(req, ensure_output_dir(req.out_dir), log)
+    marker = st.out / INCOMPLETE_MARKER
+    marker.write_text("drn-export is writing this folder; if this file stays, that export did not finish\n")
     for stage in (_check_inputs, _load_source, _prune, _export_fp32, _export_fp16, _export_int8, _record_sidecars,
                   _measure_fidelity, _build_plans, _flag_stale, _next_steps):
         stage(st)
+    marker.unlink(missing_ok=True)
     log(f"done in {time.time() - t0:.1f} s")
     return st.result
 

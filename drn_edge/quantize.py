@@ -62,15 +62,19 @@ def load_calibration_frames(folder: str | os.PathLike, height: int, width: int) 
     """Every image in `folder` as HxWx3 uint8 RGB resized to (height, width); all unreadable files named at once."""
     import cv2
 
+    from .errors import ImageError
+    from .imageio import read_rgb
+
     frames, bad = [], []
     for path in list_images(folder):
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None or img.size == 0:
+        try:
+            img = read_rgb(path)
+        except ImageError:
             bad.append(path.name)
             continue
         if img.shape[:2] != (height, width):
             img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-        frames.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+        frames.append(img)
     if bad:
         raise CalibrationError(f"cannot decode {len(bad)} calibration image(s) in '{folder}': {', '.join(bad)}; "
                                "remove or replace them")

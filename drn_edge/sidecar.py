@@ -9,6 +9,7 @@ from ._atomic import loads_bounded, sha256_file, write_json
 from .errors import EngineError
 
 SIDECAR_FORMAT = "drn-edge-artifact/1"
+INCOMPLETE_MARKER = ".drn-export-incomplete"  # present while drn-export writes a folder
 
 
 def sidecar_path(artifact: str | os.PathLike) -> Path:
@@ -45,10 +46,23 @@ def read_sidecar(artifact: str | os.PathLike, required: bool = True) -> dict[str
 
 def verify_artifact(artifact: str | os.PathLike, required: bool = True) -> dict[str, Any] | None:
     """Check ARTIFACT against its sidecar's sha256 before anything parses the artifact."""
-    record = read_sidecar(artifact, required)
+    incomplete = (Path(artifact).parent / INCOMPLETE_MARKER).exists()
+    try:
+        record = read_sidecar(artifact, required)
+    except EngineError:
+        if incomplete:
+            raise EngineError(f"'{artifact}' comes from an export that did not finish (interrupted?) and has no "
+                              "sidecar; re-run drn-export for this folder") from None
+        raise
     if record is None:
+        if incomplete:
+            raise EngineError(f"'{artifact}' comes from an export that did not finish (interrupted?) and has no "
+                              "sidecar; re-run drn-export for this folder")
         return None
     actual = sha256_file(artifact)
+    if actual != record["sha256"] and (Path(artifact).parent / INCOMPLETE_MARKER).exists():
+        raise EngineError(f"'{artifact}' comes from an export that did not finish (interrupted?): its sidecar is from "
+                          "another run. Re-run drn-export for this folder")
     if actual != record["sha256"]:
         raise EngineError(
             f"'{artifact}' does not match its sidecar: sha256 {actual[:16]}... != recorded {record['sha256'][:16]}...; "

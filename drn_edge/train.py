@@ -143,6 +143,9 @@ def check_output(cfg: TrainConfig) -> None:
                           "afresh over it, or choose another --out")
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise OutputError(f"--out '{cfg.out}' is a file, not a folder")
+    from ._atomic import check_writable
+
+    check_writable(last)  # before any training: a folder that cannot be written fails now, not at the first save
 
 
 def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> Path:

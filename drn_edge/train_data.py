@@ -23,6 +23,7 @@ __all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler",
 
 VIDEO_FRAME_STEP = 15       # one frame in 15 from a training video: consecutive frames add little
 LEGACY_PRESET_SHARE = 0.15  # the low/medium/high evaluation preset is one family member among others
+NO_RAIN_SHARE = 0.08        # some frames without rain: the network must leave clean content alone
 
 
 class TrainSource(Protocol):
@@ -66,7 +67,10 @@ class SyntheticRainSource:
             img = cv2.resize(img, (max(crop, round(w * f)), max(crop, round(h * f))), interpolation=cv2.INTER_AREA)
         (clean,) = _random_crop(rng, crop, img)
         frame_h = float(np.exp(rng.uniform(np.log(240), np.log(1080))))
-        if rng.random() < LEGACY_PRESET_SHARE:
+        draw = rng.random()
+        if draw < NO_RAIN_SHARE:
+            return clean.copy(), clean
+        if draw < NO_RAIN_SHARE + LEGACY_PRESET_SHARE:
             level = ("low", "medium", "high")[int(rng.integers(3))]
             rainy = synthesize(clean, level, seed=int(rng.integers(2**31)), scale=frame_h * 16 / 9 / REFERENCE_SIZE)
             return rainy, clean

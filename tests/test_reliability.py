@@ -201,3 +201,49 @@ def test_cli_bad_values_get_an_error_line(args, message, tmp_path):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     res = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_sigterm_leaves_no_partial_files_and_interrupted_exports_say_so(tiny_checkpoint, tiny_onnx, tmp_path):
+    import os
+    import shutil
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "drn_edge.cli.export", "--checkpoint", str(tiny_checkpoint),
+                             "--out", str(out), "--int8", "--calib-size", "64x96"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while not (out / "drn.onnx").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert not list(out.glob("*.partial")) and not list(out.glob(".*.partial"))
+    assert (out / ".drn-export-incomplete").exists()
+    # An artifact of the interrupted folder, with another run's sidecar beside it: "did not finish", not "tampered".
+    shutil.copy(tiny_onnx["float"], out / "other.onnx")
+    shutil.copy(str(tiny_onnx["float"]) + ".json", out / "other.onnx.json")
+    (out / "other.onnx").write_bytes((out / "other.onnx").read_bytes() + b"\0")
+    with pytest.raises(EngineError, match="did not finish"):
+        DerainEngine(out / "other.onnx")
+
+
+def test_cli_size_error_names_the_cli_flag(tiny_onnx, tmp_path, capsys):
+    from drn_edge.cli.derain import main
+
+    img = _img(tmp_path / "in" / "x.png")  # 16x24, the engine is fixed 64x96
+    assert main([str(img), "--engine", str(tiny_onnx["uint8_fixed"]), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "pass --resize" in err and "resize=True" not in err
+
+
+def test_resize_letterboxes_instead_of_stretching(tiny_onnx):
+    # A wide 32x96 frame into the 64x96 engine: letterboxed, content keeps its aspect ratio; a uniform
+    # frame stays uniform, and the output has the input's size.
+    frame = np.full((32, 96, 3), 120, np.uint8)
+    frame[:, :48] = 30
+    with DerainEngine(tiny_onnx["uint8_fixed"], resize=True) as engine:
+        out = engine(frame)
+    assert out.shape == frame.shape
+    left, right = out[:, :40].astype(int).mean(), out[:, 56:].astype(int).mean()
+    assert right - left > 40  # the left/right halves stay where they were: no vertical stretch smearing them

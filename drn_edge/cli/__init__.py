@@ -12,6 +12,7 @@ def friendly_errors(main):
 
     @functools.wraps(main)
     def wrapper(argv=None):
+        _exit_cleanly_on_sigterm()
         try:
             return main(argv)
         except DrnEdgeError as exc:
@@ -22,6 +23,20 @@ def friendly_errors(main):
             return 130
 
     return wrapper
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (docker stop, kill) unwinds like Ctrl-C, so temp files are removed and no .partial is left behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def size_option(parser, help_text: str) -> None:

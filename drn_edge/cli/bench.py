@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1, help="also measure throughput on batches of N frames (default: %(default)s)")
     p.add_argument("--frames", type=int, default=30, help="timed frames per engine (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=5, help="warm-up frames (default: %(default)s)")
-    p.add_argument("--warmup-seconds", type=float, default=1.0, help="and at least this long (default: %(default)s)")
+    p.add_argument("--warmup-seconds", type=float, default=1.0, help="and at least this many seconds (default: %(default)s)")
     p.add_argument("--fps", type=float, default=30.0, help="deadline for miss counting; 0 to disable (default: %(default)s)")
     p.add_argument("--no-pytorch", action="store_true", help="no PyTorch eager baseline row (default: included)")
     p.add_argument("--checkpoint", help="FP32 reference checkpoint (default: found from the engine's sidecars, else shipped)")

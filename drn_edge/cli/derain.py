@@ -14,19 +14,19 @@ def build_parser() -> argparse.ArgumentParser:
         "Derain images, folders, a video file or a camera. "
         "Example: drn-derain --engine drn_export/drn.int8.onnx rainy.mp4 --out clean.mp4 --side-by-side"))
     p.add_argument("inputs", nargs="*", help="image files, folders of images, or one video file")
-    p.add_argument("--camera", type=int, help="read from this camera index instead of files")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames (camera or video)")
+    p.add_argument("--camera", type=int, help="read from this camera index instead of files (default: none)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames, camera or video (default: all)")
     p.add_argument("--engine", default="drn_export/drn.onnx", help="engine file: .onnx or .plan (default: %(default)s)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default: %(default)s)")
     p.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: ONNX Runtime's choice)")
-    p.add_argument("--out", required=True, help="output folder for images, or output video file for a video/camera")
+    p.add_argument("--out", required=True, help="output folder for images, or output video file for a video/camera (required)")
     p.add_argument("--suffix", default="", help="append this to output image names, e.g. _derained (default: none)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files (inputs are never replaced)")
-    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images instead of stopping")
-    p.add_argument("--side-by-side", action="store_true", help="write input | output panels")
-    p.add_argument("--show-rain", action="store_true", help="with --side-by-side, add the removed rain layer as a third panel")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files; inputs are never replaced (default: off)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable images instead of stopping (default: off)")
+    p.add_argument("--side-by-side", action="store_true", help="write input | output panels (default: off)")
+    p.add_argument("--show-rain", action="store_true", help="with --side-by-side, add the removed rain layer as a third panel (default: off)")
     p.add_argument("--resize", action="store_true",
-                   help="letterbox frames into a fixed-size engine's size (aspect ratio kept) and back")
+                   help="letterbox frames into a fixed-size engine's size (aspect ratio kept) and back (default: off)")
     return p
 
 

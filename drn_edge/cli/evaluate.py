@@ -16,18 +16,18 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="a .safetensors checkpoint, or drn_base / drn_edge for the shipped models "
                      "(default: drn_base)")
-    src.add_argument("--engine", help="an exported artifact (.onnx, or .plan on a GPU machine) instead of a checkpoint")
+    src.add_argument("--engine", help="an exported artifact (.onnx, or .plan on a GPU machine) instead of a checkpoint (default: none)")
     p.add_argument("--road", action="append", default=[], metavar="DIR",
-                   help="more clean held-out frames to rain on (repeatable), e.g. ../shared/data/road/research_only/tusimple_lanenet")
+                   help="more clean held-out frames to rain on (repeatable), e.g. ../shared/data/road/research_only/tusimple_lanenet (default: none)")
     p.add_argument("--pairs", action="append", default=[], metavar="DIR",
-                   help="paired rainy/clean set (repeatable), e.g. ../shared/eval/rain200h")
-    p.add_argument("--real", metavar="DIR", help="real rainy frames without ground truth: write a rainy|derained grid")
+                   help="paired rainy/clean set (repeatable), e.g. ../shared/eval/rain200h (default: none)")
+    p.add_argument("--real", metavar="DIR", help="real rainy frames without ground truth: write a rainy|derained grid (default: none)")
     p.add_argument("--grid", default="drn_eval_real.jpg", help="where --real writes its grid (default: %(default)s)")
     p.add_argument("--sizes", default="360x640,720x1280", help="HxW sizes of the held-out tables (default: %(default)s)")
-    p.add_argument("--no-generators", action="store_true", help="skip the per-generator table (the slowest part)")
-    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--no-generators", action="store_true", help="skip the per-generator table, the slowest part (default: included)")
+    p.add_argument("--json", help="also write the results to this JSON file (default: none)")
     p.add_argument("--threads", type=int, help="torch / ONNX Runtime CPU threads (default: the library's choice)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
     return p
 
 

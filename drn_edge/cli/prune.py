@@ -14,12 +14,13 @@ def build_parser() -> argparse.ArgumentParser:
         "Remove a fraction of every layer's channels (pool and unpool kept coupled) and write the smaller model. "
         "Example: drn-prune --ratio 0.45 --round-to 2 --out runs/edge/pruned.safetensors"))
     p.add_argument("--checkpoint", help="checkpoint to prune, or drn_base / drn_edge (default: drn_base)")
-    p.add_argument("--ratio", type=float, required=True, help="fraction of channels to remove, in (0, 1)")
+    p.add_argument("--ratio", type=float, required=True, help="fraction of channels to remove, in (0, 1) (required)")
     p.add_argument("--round-to", type=int, default=8,
                    help="kept channel counts are multiples of this (8 suits TensorRT kernels; 2 or 4 reach smaller "
                         "models) (default: %(default)s)")
-    p.add_argument("--out", required=True, help="the pruned checkpoint (.safetensors) to write")
-    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("--out", required=True, help="the pruned checkpoint (.safetensors) to write (required)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: off)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     return p
 
 
@@ -41,6 +42,10 @@ def main(argv=None) -> int:
     if out.exists() and not args.overwrite:
         raise DrnEdgeError(f"'{out}' exists; pass --overwrite to replace it")
     check_writable(out)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     model = load_model(args.checkpoint)
     pruned, report = prune(model, args.ratio, round_to=args.round_to)
     save_checkpoint(pruned, out, {"pruned_from": args.checkpoint or "shipped", "prune": report.as_dict(),

@@ -18,28 +18,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=d.out, help="output folder; OUT/last.safetensors is the checkpoint (default: %(default)s)")
     p.add_argument("--model", default=d.model, choices=sorted(MODEL_FACTORIES), help="architecture (default: %(default)s)")
-    p.add_argument("--init", default=None, help="start from this checkpoint's weights and config (e.g. a pruned model)")
+    p.add_argument("--init", default=None, help="start from this checkpoint's weights (into --model when the shapes fit, else its own architecture, e.g. a pruned model) (default: none)")
     p.add_argument("--steps", type=int, default=d.steps, help="total optimizer steps (default: %(default)s)")
     p.add_argument("--batch", type=int, default=d.batch, help="crops per step and process (default: %(default)s)")
     p.add_argument("--crop", type=int, default=d.crop, help="crop size, a multiple of 8 (default: %(default)s)")
     p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate, cosine decay (default: %(default)s)")
-    p.add_argument("--val-every", type=int, default=d.val_every, help="validate on held-out photos every N steps")
-    p.add_argument("--save-every", type=int, default=d.save_every, help="write OUT/last.safetensors every N steps")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors (an error if there is none)")
-    p.add_argument("--overwrite", action="store_true", help="start afresh even if OUT/last.safetensors exists")
+    p.add_argument("--val-every", type=int, default=d.val_every, help="validate on held-out frames every N steps (default: %(default)s)")
+    p.add_argument("--save-every", type=int, default=d.save_every, help="write OUT/last.safetensors every N steps (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="data and init seed (default: %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors (an error if there is none) (default: off)")
+    p.add_argument("--overwrite", action="store_true", help="start afresh even if OUT/last.safetensors exists (default: off)")
     p.add_argument("--clean", action="append", default=[], metavar="DIR",
-                   help="folder (or video) of clean frames to train on under synthetic rain; repeatable")
+                   help="folder (or video) of clean frames to train on under synthetic rain; repeatable (default: none)")
     p.add_argument("--pairs", action="append", default=[], metavar="DIR",
-                   help="paired rainy/clean set (input/+target/, rain/+norain/, or *rain.*/*gt.* names); repeatable")
+                   help="paired rainy/clean set (input/+target/, rain/+norain/, or *rain.*/*gt.* names); repeatable "
+                        "(default: none)")
     p.add_argument("--weights", default=None, metavar="W,W,..",
                    help="sampling weight per source: the bundled data first (unless --no-default-data), then each "
                         "--clean, then each --pairs (default: bundled data 1, each other source 1)")
-    p.add_argument("--no-default-data", action="store_true", help="train only on --clean/--pairs sources")
-    p.add_argument("--val-pairs", default=None, metavar="DIR", help="also validate on this paired set")
-    p.add_argument("--minutes", type=float, default=None, help="stop and save after this many minutes of training")
+    p.add_argument("--no-default-data", action="store_true", help="train only on --clean/--pairs sources (default: off)")
+    p.add_argument("--val-pairs", default=None, metavar="DIR", help="also validate on this paired set (default: none)")
+    p.add_argument("--minutes", type=float, default=None, help="stop and save after this many minutes of training (default: no limit)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
     return p
 
 
