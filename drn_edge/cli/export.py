@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="a .safetensors checkpoint, or drn_base / drn_edge for the shipped models "
                      "(default: drn_base)")
-    src.add_argument("--onnx", help="only build a TensorRT plan from this drn*.onnx (on the GPU machine)")
+    src.add_argument("--onnx", help="only build a TensorRT plan from this drn*.onnx, on the GPU machine (default: none)")
     p.add_argument("--out", help="output folder (default: drn_export)")
     p.add_argument("--preset", help=f"target preset ({', '.join(preset_names())}): sets size, I/O, precision, pruning "
                    "and plan settings; options you give override it (default: none)")
@@ -24,9 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--io", choices=("float", "uint8"), help="graph I/O: float NCHW RGB, or uint8 NHWC BGR frames with "
                    "the conversion in the graph (default: float, or the preset's)")
     p.add_argument("--opset", type=int, help="ONNX opset, at least 17 (default: 17)")
-    p.add_argument("--fp16", action="store_true", default=None, help="also write drn.fp16.onnx (and an FP16 plan)")
+    p.add_argument("--fp16", action="store_true", default=None,
+                   help="also write drn.fp16.onnx and an FP16 plan (default: off, or the preset's precision)")
     p.add_argument("--int8", action="store_true", default=None,
-                   help="also write drn.int8.onnx, calibrated (and an INT8 plan)")
+                   help="also write drn.int8.onnx, calibrated, and an INT8 plan (default: off, or the preset's precision)")
     p.add_argument("--prune", type=float, help="fraction of channels to remove before export, e.g. 0.3 (default: none, "
                    "or the preset's)")
     p.add_argument("--finetune-steps", type=int, help="fine-tune steps after pruning (default: 300)")
