@@ -23,7 +23,7 @@ __all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler",
 
 VIDEO_FRAME_STEP = 15       # one frame in 15 from a training video: consecutive frames add little
 LEGACY_PRESET_SHARE = 0.15  # the low/medium/high evaluation preset is one family member among others
-NO_RAIN_SHARE = 0.08        # some frames without rain: the network must leave clean content alone
+NO_RAIN_SHARE = 0.2         # some frames without rain: the network must leave clean content alone
 
 
 class TrainSource(Protocol):
