@@ -2,7 +2,8 @@
 # Reproduce the committed CPU benchmark tables (benchmarks/results/cpu/): the shipped drn_base and drn_edge,
 # FP32 / FP16 / INT8 on ONNX Runtime's CPU provider plus PyTorch eager, at 360x640 and 720x1280, with fidelity on
 # the bundled held-out frames and the Rain200H pairs in ../shared. About 20 minutes on the 2-core development
-# machine. Usage: bash benchmarks/run_cpu.sh [OUT_DIR]   (FRAMES_360 / FRAMES_720 set the timed frames)
+# machine. No image grid is committed: it would show the Rain200H pairs, which may not be redistributed
+# (add --grid FILE to look at one locally). Usage: bash benchmarks/run_cpu.sh [OUT_DIR]   (FRAMES_360 / FRAMES_720 set the timed frames)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results/cpu}"
@@ -17,7 +18,7 @@ for size in 360x640 720x1280; do
     drn-bench --engine "$d/drn.onnx" --engine "$d/drn.fp16.onnx" --engine "$d/drn.int8.onnx" \
       --frames "$frames" --warmup 2 --pairs ../shared/eval/rain200h --no-progress \
       --json "$out/$model-$size.json" --markdown "$out/$model-$size.md" \
-      --plot "$out/$model-$size-latency.png" --grid "$out/$model-$size-grid.jpg"
+      --plot "$out/$model-$size-latency.png"
   done
 done
 echo "results in $out"

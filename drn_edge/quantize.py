@@ -20,7 +20,7 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .errors import CalibrationError, ExportError
-from .imageio import IMAGE_SUFFIXES, is_image
+from .imageio import IMAGE_SUFFIXES
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration_data"  # package data: works from a wheel
@@ -46,16 +46,19 @@ def find_calibration_dir() -> Path:
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
+    """imageio.list_images, with what an empty or missing calibration folder means for INT8."""
+    from .errors import ImageError
+    from .imageio import list_images as list_image_files
+
     folder = Path(folder)
     if not folder.is_dir():
         raise CalibrationError(f"calibration folder '{folder}' does not exist or is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image(p))
-    if not files:
+    try:
+        return list_image_files(folder)
+    except ImageError:
         raise CalibrationError(
             f"calibration folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}); an empty set cannot "
-            "give INT8 scales. Add frames from your camera (a few dozen, in the weather you expect)"
-        )
-    return files
+            "give INT8 scales. Add frames from your camera (a few dozen, in the weather you expect)") from None
 
 
 def load_calibration_frames(folder: str | os.PathLike, height: int, width: int) -> list[np.ndarray]:
