@@ -180,8 +180,13 @@ def measure_fidelity(c: Candidate, frames: list, refs: list[np.ndarray] | None) 
     """evaluate.fidelity per group for one candidate; returns the table and the RGB outputs (for the grid)."""
     from .evaluate import fidelity
 
-    outs = [np.ascontiguousarray(c.derain(np.ascontiguousarray(f.rainy[..., ::-1]))[..., ::-1]) for f in frames]
+    outs = rgb_outputs(c, frames)
     return fidelity(frames, outs, refs), outs
+
+
+def rgb_outputs(c: Candidate, frames: list) -> list[np.ndarray]:
+    """The candidate's output for every frame, as RGB (the candidates take and return BGR)."""
+    return [np.ascontiguousarray(c.derain(np.ascontiguousarray(f.rainy[..., ::-1]))[..., ::-1]) for f in frames]
 
 
 # --------------------------------------------------------------------------- environment
@@ -358,7 +363,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
         refs = None
         if req.fidelity and torch_ok and (req.pytorch_baseline or ref_ckpt):
             base = candidates[0] if req.pytorch_baseline else torch_candidate(ref_ckpt)
-            refs = measure_fidelity(base, frames, None)[1]
+            refs = rgb_outputs(base, frames)
         timing_frame = np.ascontiguousarray((frames or eval_set(h, w))[len(frames) // 2 if frames else 4].rainy[..., ::-1])
         deadline = 1000.0 / req.fps if req.fps else None
         rows = []

@@ -15,7 +15,7 @@ from .errors import ImageError
 from .eval_frames import EvalFrame
 from .metrics import psnr, ssim, uqi
 
-__all__ = ["DeRain", "PSNR_CAP_DB", "torch_derain", "engine_derain", "rgb_to_tensor", "scores", "fidelity", "evaluate",
+__all__ = ["DeRain", "PSNR_CAP_DB", "torch_derain", "rgb_to_tensor", "scores", "fidelity", "evaluate",
            "evaluate_pairs", "evaluation_suite", "SUITE_SIZES"]
 
 DeRain = Callable[[np.ndarray], np.ndarray]  # HxWx3 uint8 RGB -> HxWx3 uint8 RGB
@@ -35,11 +35,6 @@ def torch_derain(model, device: str = "cpu") -> DeRain:
         return (y * 255.0 + 0.5).astype(np.uint8)
 
     return run
-
-
-def engine_derain(engine) -> DeRain:
-    """A DerainEngine (any backend) as a uint8 RGB -> uint8 RGB function."""
-    return engine.derain_rgb
 
 
 def rgb_to_tensor(rgb: np.ndarray, device: str = "cpu"):

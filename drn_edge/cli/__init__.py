@@ -39,6 +39,9 @@ def _exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+CHECKPOINT_HELP = "a .safetensors checkpoint, or drn_base / drn_edge for the shipped models (default: drn_base)"
+
+
 def size_option(parser, help_text: str) -> None:
     """--size HxW, with --height/--width kept as deprecated aliases for one release."""
     parser.add_argument("--size", help=help_text)

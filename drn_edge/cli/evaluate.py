@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import friendly_errors
+from . import CHECKPOINT_HELP, friendly_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,9 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(--pairs) at native size; "
         "and a grid image of real rainy frames (--real). Fixed seeds: numbers reproduce."))
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", help="a .safetensors checkpoint, or drn_base / drn_edge for the shipped models "
-                     "(default: drn_base)")
-    src.add_argument("--engine", help="an exported artifact (.onnx, or .plan on a GPU machine) instead of a checkpoint (default: none)")
+    src.add_argument("--checkpoint", help=CHECKPOINT_HELP)
+    src.add_argument("--engine", help="an exported artifact (.onnx, or .plan on a GPU machine) instead of a checkpoint "
+                     "(default: none)")
     p.add_argument("--road", action="append", default=[], metavar="DIR",
                    help="more clean held-out frames to rain on (repeatable), e.g. ../shared/data/road/research_only/tusimple_lanenet (default: none)")
     p.add_argument("--pairs", action="append", default=[], metavar="DIR",

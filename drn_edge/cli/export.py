@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import friendly_errors, parse_size, size_option
+from . import CHECKPOINT_HELP, friendly_errors, parse_size, size_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,8 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Export a DRN checkpoint (default: the shipped one) to ONNX, FP16/INT8 ONNX and TensorRT plans. "
         "Example: drn-export --int8   |   drn-export --preset jetson-orin-nano --int8"))
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", help="a .safetensors checkpoint, or drn_base / drn_edge for the shipped models "
-                     "(default: drn_base)")
+    src.add_argument("--checkpoint", help=CHECKPOINT_HELP)
     src.add_argument("--onnx", help="only build a TensorRT plan from this drn*.onnx, on the GPU machine (default: none)")
     p.add_argument("--out", help="output folder (default: drn_export)")
     p.add_argument("--preset", help=f"target preset ({', '.join(preset_names())}): sets size, I/O, precision, pruning "
