@@ -120,7 +120,9 @@ def _initial_model(cfg: TrainConfig) -> DRN:
     model = MODEL_FACTORIES[cfg.model]()
     if not cfg.init:
         return model
-    loaded = load_checkpoint(cfg.init)[0]
+    from .artifacts import resolve_checkpoint
+
+    loaded = load_checkpoint(resolve_checkpoint(cfg.init))[0]  # a path, or drn_base / drn_edge
     mine, theirs = model.state_dict(), loaded.state_dict()
     if mine.keys() == theirs.keys() and all(mine[k].shape == theirs[k].shape for k in mine):
         model.load_state_dict(theirs)
