@@ -129,9 +129,19 @@ def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: 
 
 
 def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain: bool, max_frames: int | None,
-                 source: str) -> int:
-    """Frames of `capture` -> `out_path` with the input's fps and (where OpenCV can write it) its codec."""
+                 source: str, live: bool = False) -> int:
+    """Frames of `capture` -> `out_path` with the input's fps and (where OpenCV can write it) its codec.
+
+    Runs through the streaming runtime, so reading, inference and writing overlap. A file (live=False)
+    loses no frame: the reader waits for the engine, and an engine failure stops the job. A camera
+    (live=True) never waits: when the engine falls behind the oldest waiting frame is dropped, and a
+    failed frame is written raw (passthrough); the progress bar shows both.
+    """
+    import itertools
+
     import cv2
+
+    from .runtime.streaming import StreamRunner, frames_of
 
     if not capture.isOpened():
         raise ImageError(f"cannot open {source}")
@@ -142,37 +152,65 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
     fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)) or cv2.VideoWriter_fourcc(*"mp4v")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
-    writer, count = None, 0
+    state: dict = {"writer": None, "count": 0, "failure": None}
+
+    def write(result) -> None:
+        if state["failure"] is not None:
+            return
+        try:
+            img = panel(result.source, result.frame, show_rain) if side_by_side else result.frame
+            if state["writer"] is None:
+                state["writer"] = _open_writer(tmp, out_path, fourcc, fps, img.shape[:2])
+            state["writer"].write(img)
+            state["count"] += 1
+            bar.update(1)
+            stats = stream.stats()
+            if stats.dropped or stats.passed_through:
+                bar.set_postfix(dropped=stats.dropped, raw=stats.passed_through, refresh=False)
+        except BaseException as exc:  # stop reading; re-raised below
+            state["failure"] = exc
+            stream.close_input()
+
+    frames = itertools.islice(frames_of(capture), max_frames) if max_frames else frames_of(capture)
     try:
         with _progress(total, "derain") as bar:
-            while max_frames is None or count < max_frames:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                out = engine(frame)
-                img = panel(frame, out, show_rain) if side_by_side else out
-                if writer is None:
-                    h, w = img.shape[:2]
-                    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (w, h))
-                    if not writer.isOpened():  # the input's codec cannot be written here: fall back, and say so
-                        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                        print(f"note: cannot write the input codec {_fourcc_text(fourcc)!r}; writing mp4v", file=sys.stderr)
-                    if not writer.isOpened():
-                        raise OutputError(f"cannot write video '{out_path}'; use a .mp4 or .avi output name")
-                writer.write(img)
-                count += 1
-                bar.update(1)
-        if writer is None:
-            raise ImageError(f"{source} has no readable frames")
-        writer.release()
+            runner = StreamRunner(engine, on_error="passthrough" if live else "stop")
+            try:
+                stream = runner.add_source("video", frames, write, live=live, keep_source=side_by_side)
+                runner.wait()
+            finally:
+                stats = runner.close()["video"]
+        if state["failure"] is not None:
+            raise state["failure"]
+        if state["writer"] is None:
+            raise ImageError(f"{source} has no readable frames" + (f" ({stats.error})" if stats.error else ""))
+        if stats.error:
+            print(f"note: {source} ended early: {stats.error}", file=sys.stderr)
+        if stats.dropped or stats.passed_through:
+            print(f"note: {stats.dropped} frame(s) dropped and {stats.passed_through} written raw because the engine "
+                  "fell behind or failed", file=sys.stderr)
+        state["writer"].release()
         os.replace(tmp, out_path)
     finally:
-        if writer is not None:
-            writer.release()
+        if state["writer"] is not None:
+            state["writer"].release()
         capture.release()
         if tmp.exists():
             tmp.unlink()
-    return count
+    return state["count"]
+
+
+def _open_writer(tmp: Path, out_path: Path, fourcc: int, fps: float, size: tuple[int, int]):
+    import cv2
+
+    h, w = size
+    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (w, h))
+    if not writer.isOpened():  # the input's codec cannot be written here: fall back, and say so
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        print(f"note: cannot write the input codec {_fourcc_text(fourcc)!r}; writing mp4v", file=sys.stderr)
+    if not writer.isOpened():
+        raise OutputError(f"cannot write video '{out_path}'; use a .mp4 or .avi output name")
+    return writer
 
 
 def _fourcc_text(code: int) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import ImageError
 
-__all__ = ["LEVELS", "RainLevel", "rain_layer", "synthesize", "apply_rain"]
+__all__ = ["LEVELS", "RainLevel", "rain_layer", "synthesize", "apply_rain"]  # + RainClip, rain_clip (lazy)
 
 
 @dataclass(frozen=True)
@@ -122,3 +122,12 @@ def _synthesize_family(img: np.ndarray, level: str, seed: int | None, scale: flo
         return rainy
     layer = np.clip((rainy.astype(np.float32) - img.astype(np.float32)).max(axis=2) / 255.0, 0, 1)
     return rainy, layer
+
+
+def __getattr__(name: str):
+    """Rain over clips lives in drn_edge.rain_video; reachable from here as drn_edge.rain.RainClip / rain_clip."""
+    if name in ("RainClip", "rain_clip"):
+        from . import rain_video
+
+        return getattr(rain_video, name)
+    raise AttributeError(f"module 'drn_edge.rain' has no attribute {name!r}")

@@ -36,3 +36,18 @@ def test_bench_without_torch_runs_to_the_end(tiny_onnx, tmp_path):
 
     row = json.loads(out.read_text())["rows"][0]
     assert set(row["fidelity"]) == {"low", "medium", "high"} and "psnr_vs_fp32" not in row["fidelity"]["medium"]
+
+
+def test_video_and_stream_benches_need_no_torch(tiny_onnx, tmp_path):
+    from tests.test_video_bench import _clean_clip
+
+    clip = _clean_clip(tmp_path / "c.mp4", frames=3)
+    engine = str(tiny_onnx["float"])
+    res = _run("from drn_edge.cli.bench import main\n"
+               f"assert main(['--video', {str(clip)!r}, '--video-frames', '3', '--engine', {engine!r}, '--size', '96x128', "
+               "'--no-progress']) == 0\n"
+               f"assert main(['--streams', '2', '--fps', '10', '--seconds', '0.5', '--engine', {engine!r}, "
+               "'--size', '32x48', '--no-progress']) == 0\n"
+               "assert 'torch' not in sys.modules")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "no PyTorch eager row" in res.stdout and "cam1" in res.stdout

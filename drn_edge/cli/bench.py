@@ -8,7 +8,9 @@ from . import friendly_errors, parse_size, size_option
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..rain_family import GENERATORS
     from ..runtime.engine import BACKENDS
+    from ..runtime.stream_stats import OVERLOAD_POLICIES
 
     p = argparse.ArgumentParser(prog="drn-bench", description=(
         "Latency (end-to-end and engine-only) and fidelity drop of engines, side by side in one process. "
@@ -38,6 +40,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", help="write an image grid rainy | engines | clean, from --pairs or --eval frames when "
                    "given (default: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
+    v = p.add_argument_group("video (temporal stability)", "drn-bench --video CLEAN_CLIP: moving rain over a clean "
+                             "clip, per-frame PSNR/SSIM and flicker per engine; --plot, --grid, --json, --markdown "
+                             "then describe the clip")
+    v.add_argument("--video", help="clean video clip to rain on and derain (default: none)")
+    v.add_argument("--video-frames", type=int, default=60, help="frames of the clip to use (default: %(default)s)")
+    v.add_argument("--rain", default="medium", choices=("low", "medium", "high"), help="rain level (default: %(default)s)")
+    v.add_argument("--rain-generator", default="streaks", choices=GENERATORS,
+                   help="rain family member; 'particles' was never trained on (default: %(default)s)")
+    v.add_argument("--seed", type=int, default=0, help="rain seed (default: %(default)s)")
+    v.add_argument("--side-by-side", help="write rainy | engines | clean as a video, .mp4 (default: none)")
+    s = p.add_argument_group("streams (several cameras)", "drn-bench --streams N: N cameras at --fps each for "
+                             "--seconds into one engine through the streaming runtime")
+    s.add_argument("--streams", type=int, help="number of camera streams (default: none)")
+    s.add_argument("--seconds", type=float, default=10.0, help="how long the cameras run (default: %(default)s)")
+    s.add_argument("--policy", default="drop-oldest", choices=OVERLOAD_POLICIES,
+                   help="what a full stream queue does with its oldest frame (default: %(default)s)")
+    s.add_argument("--queue", type=int, default=2, help="frames waiting per stream (default: %(default)s)")
     return p
 
 
@@ -86,10 +105,18 @@ def main(argv=None) -> int:
         raise DrnEdgeError(f"--fps must be a positive number (or 0 to count no deadline), got {args.fps}")
     if args.batch < 1 or (args.threads is not None and args.threads < 1) or args.warmup < 0:
         raise DrnEdgeError("--batch and --threads must be at least 1, --warmup at least 0")
-    for out in (args.json, args.markdown, args.plot, args.grid):
+    for out in (args.json, args.markdown, args.plot, args.grid, args.side_by_side):
         if out:
             check_writable(out)
     h, w = parse_size(args, "frame") or (360, 640)
+    if args.video and args.streams:
+        raise DrnEdgeError("--video and --streams are separate benchmarks; run them one at a time")
+    if args.side_by_side and not args.video:
+        raise DrnEdgeError("--side-by-side writes the --video benchmark's clip; add --video CLEAN_CLIP")
+    if args.video:
+        return _video(args, engines, h, w)
+    if args.streams is not None:
+        return _streams(args, engines, h, w)
     req = BenchRequest(engines=tuple(engines), backend=args.backend, height=h, width=w, threads=args.threads,
                        batch=args.batch,
                        frames=args.frames, warmup=args.warmup, warmup_seconds=args.warmup_seconds,
@@ -109,6 +136,56 @@ def main(argv=None) -> int:
         plot_latency(report, args.plot)
     if args.grid:
         image_grid(result, args.grid)
+    return 0
+
+
+def _video(args, engines: list[str], h: int, w: int) -> int:
+    from .._atomic import write_bytes, write_json
+    from ..video_bench import (VideoBenchRequest, first_frames_image, format_video_table, plot_video, run_video_bench,
+                               video_markdown, write_side_by_side)
+
+    req = VideoBenchRequest(clip=args.video, engines=tuple(engines), backend=args.backend, height=h, width=w,
+                            frames=args.video_frames, level=args.rain, generator=args.rain_generator, seed=args.seed,
+                            threads=args.threads, pytorch_baseline=not args.no_pytorch, checkpoint=args.checkpoint,
+                            progress=not args.no_progress)
+    result = run_video_bench(req)
+    print(format_video_table(result.report))
+    if args.json:
+        write_json(args.json, result.report)
+    if args.markdown:
+        write_bytes(args.markdown, video_markdown(result.report).encode())
+    if args.plot:
+        plot_video(result.report, args.plot)
+    if args.grid:
+        first_frames_image(result, args.grid)
+    if args.side_by_side:
+        write_side_by_side(result, args.side_by_side)
+    return 0
+
+
+def _streams(args, engines: list[str], h: int, w: int) -> int:
+    from .._atomic import write_bytes, write_json
+    from ..errors import DrnEdgeError
+    from ..stream_bench import StreamBenchRequest, format_stream_table, plot_streams, run_stream_bench, stream_markdown
+
+    if len(engines) != 1:
+        raise DrnEdgeError(f"--streams measures one engine at a time; give exactly one --engine (got {len(engines)})")
+    if args.streams < 1 or args.seconds <= 0 or args.fps <= 0 or args.queue < 1:
+        raise DrnEdgeError("--streams and --queue must be at least 1, --seconds and --fps above 0")
+    if args.grid:
+        raise DrnEdgeError("--grid is not produced by --streams (no fidelity is measured); use --plot for latency over time")
+    report = run_stream_bench(StreamBenchRequest(engine=engines[0], streams=args.streams, fps=args.fps,
+                                                 seconds=args.seconds, height=h, width=w, backend=args.backend,
+                                                 threads=args.threads, policy=args.policy, queue_size=args.queue,
+                                                 progress=not args.no_progress))
+    print(format_stream_table(report))
+    if args.plot:
+        plot_streams(report, args.plot)
+    report.pop("samples")
+    if args.json:
+        write_json(args.json, report)
+    if args.markdown:
+        write_bytes(args.markdown, stream_markdown(report).encode())
     return 0
 
 

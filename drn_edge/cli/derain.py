@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         with DerainEngine(args.engine, backend=args.backend, resize=args.resize, threads=args.threads) as engine:
             if args.camera is not None:
                 n = derain_video(engine, cv2.VideoCapture(args.camera), out, args.side_by_side, args.show_rain,
-                                 args.max_frames, f"camera {args.camera}")
+                                 args.max_frames, f"camera {args.camera}", live=True)
             elif video is not None:
                 n = derain_video(engine, cv2.VideoCapture(str(video)), out, args.side_by_side, args.show_rain,
                                  args.max_frames, f"video '{video}'")

@@ -2,5 +2,8 @@
 from __future__ import annotations
 
 from .engine import BACKENDS, DerainEngine, EngineStats, open_backend
+from .stream_stats import StreamResult, StreamStats
+from .streaming import Stream, StreamRunner
 
-__all__ = ["DerainEngine", "EngineStats", "BACKENDS", "open_backend"]
+__all__ = ["DerainEngine", "EngineStats", "BACKENDS", "open_backend", "StreamRunner", "Stream", "StreamResult",
+           "StreamStats"]

@@ -1,0 +1,97 @@
+"""What a stream delivers and what it counts (drn_edge.runtime.streaming). Torch-free, numpy only."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["StreamResult", "StreamStats", "StreamCounters", "OVERLOAD_POLICIES", "ERROR_POLICIES", "LATENCY_WINDOW"]
+
+OVERLOAD_POLICIES = ("drop-oldest", "passthrough")  # what a full per-stream queue does with its oldest frame
+ERROR_POLICIES = ("passthrough", "drop", "stop")     # what a failed or timed-out batch does with its frames
+LATENCY_WINDOW = 20000  # latencies kept per stream for the percentiles (memory stays flat on long runs)
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """One delivered frame. `derained` False: the raw frame, because of `reason` ('overload', 'error', 'timeout')."""
+
+    stream: str
+    index: int               # the frame's position in its stream (0, 1, ...); delivered in this order
+    frame: np.ndarray
+    derained: bool
+    reason: str | None
+    capture_time: float      # time.monotonic() when the frame was submitted
+    latency_ms: float        # submit -> delivery
+    source: np.ndarray | None = None  # the input frame, for streams added with keep_source=True
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """A snapshot of one stream's counters. After close(): frames_in == frames_out + dropped."""
+
+    name: str
+    frames_in: int
+    frames_out: int          # delivered: derained + passed_through
+    derained: int
+    passed_through: int      # delivered raw: overload (policy passthrough) or engine failure (on_error passthrough)
+    dropped: int             # never delivered: overload (drop-oldest), engine failure (on_error drop/stop), shutdown
+    errors: int              # frames hit by an engine failure (any policy)
+    timeouts: int            # of which: the batch took longer than timeout_ms
+    sink_errors: int         # sink calls that raised (the frame still counts as delivered)
+    in_flight: int           # accepted, not yet delivered or dropped
+    fps: float               # delivered frames per second since the first frame came in
+    latency_ms: dict         # min / median / p99 / max over the last LATENCY_WINDOW delivered frames
+    closed: bool
+    error: str | None        # why the stream stopped early (a source that raised, on_error="stop")
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class StreamCounters:
+    """Thread-safe counters of one stream (written by the capture, inference and delivery threads)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.lock = threading.Lock()
+        self.frames_in = self.derained = self.passed_through = self.dropped = 0
+        self.errors = self.timeouts = self.sink_errors = 0
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.first_in: float | None = None
+        self.last_out: float | None = None
+        self.closed = False
+        self.error: str | None = None
+
+    def accepted(self, now: float) -> None:
+        with self.lock:
+            self.frames_in += 1
+            if self.first_in is None:
+                self.first_in = now
+
+    def delivered(self, derained: bool, latency_ms: float, now: float) -> None:
+        with self.lock:
+            if derained:
+                self.derained += 1
+            else:
+                self.passed_through += 1
+            self.latencies.append(latency_ms)
+            self.last_out = now
+
+    def snapshot(self) -> StreamStats:
+        with self.lock:
+            out = self.derained + self.passed_through
+            lat = np.asarray(self.latencies, dtype=np.float64)
+            span = (self.last_out - self.first_in) if (self.last_out and self.first_in) else 0.0
+            latency = ({"min": float(lat.min()), "median": float(np.median(lat)), "p99": float(np.percentile(lat, 99)),
+                        "max": float(lat.max())} if lat.size else {})
+            return StreamStats(self.name, self.frames_in, out, self.derained, self.passed_through, self.dropped,
+                               self.errors, self.timeouts, self.sink_errors, self.frames_in - out - self.dropped,
+                               out / span if span > 0 else 0.0, latency, self.closed, self.error)
+
+
+def now() -> float:
+    return time.monotonic()
