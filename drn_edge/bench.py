@@ -5,11 +5,6 @@ absolute times from different runs. The JSON report follows drn_edge/bench_schem
 """
 from __future__ import annotations
 
-import os
-import platform
-import resource
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from .bench_env import environment, gpu_memory_used_mb, peak_rss_mb  # noqa: F401  (re-exported)
 from .errors import DrnEdgeError
 
 SCHEMA_VERSION = 1
@@ -55,6 +51,25 @@ def engine_candidate(path: str, backend: str, label: str | None = None, threads:
         compute=engine.run_graph,
         compute_ms=lambda: engine.last_compute_ms, split_ms=lambda: engine.last_split_ms,
         info=info, close=engine.close)
+
+
+def engine_candidates(paths, backend: str, threads: int | None = None) -> list[Candidate]:
+    """One candidate per engine file; engines of the same file name are labelled with their folder too."""
+    names = [Path(p).name for p in paths]
+    out: list[Candidate] = []
+    try:
+        for p in paths:
+            label = None
+            if names.count(Path(p).name) > 1:
+                label = f"{Path(p).parent.name}/{Path(p).name}"
+            out.append(engine_candidate(p, backend, label, threads))
+            if label:
+                out[-1].label += " [" + out[-1].info["backend"].split(":")[-1].replace("ExecutionProvider", "") + "]"
+    except BaseException:
+        for c in out:
+            c.close()
+        raise
+    return out
 
 
 def torch_candidate(checkpoint: str | None, device: str = "cpu") -> Candidate:
@@ -189,76 +204,6 @@ def rgb_outputs(c: Candidate, frames: list) -> list[np.ndarray]:
     return [np.ascontiguousarray(c.derain(np.ascontiguousarray(f.rainy[..., ::-1]))[..., ::-1]) for f in frames]
 
 
-# --------------------------------------------------------------------------- environment
-def _cmd(args: list[str]) -> str | None:
-    try:
-        out = subprocess.run(args, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def environment() -> dict:
-    from .tensorrt_build import jetson_l4t_release
-
-    env: dict = {"python": platform.python_version(), "machine": platform.machine(), "system": platform.platform()}
-    cpu = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    env["cpu"] = cpu or platform.processor() or None
-    env["cores"] = os.cpu_count()
-    env["cores_usable"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    versions = {}
-    for mod in ("numpy", "cv2", "onnxruntime", "onnx", "torch", "tensorrt"):
-        if mod in ("torch", "tensorrt") and mod not in sys.modules:
-            try:
-                __import__(mod)
-            except ImportError:
-                continue
-        m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except ImportError:
-                continue
-        versions[mod] = getattr(m, "__version__", "?")
-    env["versions"] = versions
-    try:
-        import onnxruntime
-
-        env["onnxruntime_providers"] = onnxruntime.get_available_providers()
-    except ImportError:
-        pass
-    if "torch" in sys.modules:
-        env["torch_threads"] = sys.modules["torch"].get_num_threads()
-    env["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS")
-    smi = _cmd(["nvidia-smi", "--query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,memory.total,driver_version",
-                "--format=csv,noheader"])
-    env["gpu"] = smi
-    env["jetson_l4t"] = jetson_l4t_release()
-    env["jetson_power_mode"] = _cmd(["nvpmodel", "-q"]) if env["jetson_l4t"] else None
-    return env
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def gpu_memory_used_mb() -> float | None:
-    try:
-        from .runtime.tensorrt_backend import cuda_check, import_cudart
-
-        free, total = cuda_check(import_cudart().cudaMemGetInfo())
-        return (total - free) / 2**20
-    except Exception:
-        return None
-
-
 # --------------------------------------------------------------------------- the run
 @dataclass(frozen=True)
 class BenchRequest:
@@ -338,9 +283,8 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
     rss0 = peak_rss_mb()
     sizes = set()
     try:
-        for e in req.engines:
-            c = engine_candidate(e, req.backend, threads=req.threads)
-            candidates.append(c)
+        candidates += engine_candidates(req.engines, req.backend, req.threads)
+        for c in candidates:
             if c.info["fixed_size"]:
                 sizes.add(tuple(c.info["fixed_size"]))
         if len(sizes) > 1:

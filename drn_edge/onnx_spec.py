@@ -61,3 +61,17 @@ def io_description(path: str | os.PathLike) -> dict:
         return {"name": v.name, "dtype": onnx.helper.tensor_dtype_to_np_dtype(t.elem_type).name, "shape": dims}
 
     return {"inputs": [desc(v) for v in g.graph.input], "outputs": [desc(v) for v in g.graph.output]}
+
+
+def graph_precision(path: str | os.PathLike) -> str:
+    """What an ONNX file computes in, read from the graph itself: 'int8' (Q/DQ nodes), 'fp16' (FP16 weights), else 'fp32'.
+
+    A strongly typed TensorRT build (11.x) takes its precision from exactly this, whatever was asked."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in model.graph.node):
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer):
+        return "fp16"
+    return "fp32"

@@ -44,7 +44,8 @@ def _camera_frames(h: int, w: int, streams: int) -> list[list[np.ndarray]]:
 
 
 def run_stream_bench(req: StreamBenchRequest, log=print) -> dict:
-    from .bench import engine_candidate, environment, peak_rss_mb
+    from .bench import engine_candidate
+    from .bench_env import environment, peak_rss_mb
     from .runtime.streaming import StreamRunner
 
     if req.streams < 1 or req.fps <= 0 or req.seconds <= 0:

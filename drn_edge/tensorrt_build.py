@@ -92,11 +92,14 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
     if not legacy_flags:
         # Strongly typed (TensorRT 11): precision comes from the ONNX alone. A request the ONNX cannot
         # express is refused, never built as FP32 and labelled otherwise.
-        onnx_precision = (read_sidecar(onnx_path, required=False) or {}).get("precision")
+        from .onnx_spec import graph_precision
+
+        onnx_precision = graph_precision(onnx_path)
         if onnx_precision != settings.precision:
+            how = "drn-export (FP32 is its default)" if settings.precision == "fp32" else f"drn-export --{settings.precision}"
             raise ExportError(f"TensorRT {trt.__version__} builds strongly typed networks: a {settings.precision} plan "
-                              f"needs a {settings.precision} ONNX, but '{onnx_path}' is {onnx_precision or 'unknown'}; "
-                              f"export it with drn-export --{settings.precision} and build from that file")
+                              f"needs a {settings.precision} ONNX, but '{onnx_path}' computes in {onnx_precision}; "
+                              f"export one with {how} and build from that file")
     gpu = current_gpu()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)

@@ -87,7 +87,8 @@ def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
 
 
 def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
-    from .bench import _torch_available, engine_candidate, environment, reference_checkpoint, torch_candidate
+    from .bench import _torch_available, engine_candidates, reference_checkpoint, torch_candidate
+    from .bench_env import environment
     from .rain_video import RainClip
     from .temporal import clip_motion, warping_errors
 
@@ -98,9 +99,8 @@ def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
     candidates = []
     try:
         sizes = set()
-        for e in req.engines:
-            c = engine_candidate(e, req.backend, threads=req.threads)
-            candidates.append(c)
+        candidates += engine_candidates(req.engines, req.backend, req.threads)
+        for c in candidates:
             if c.info["fixed_size"]:
                 sizes.add(tuple(c.info["fixed_size"]))
         if len(sizes) > 1:

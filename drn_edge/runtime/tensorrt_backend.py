@@ -230,7 +230,11 @@ class _Context:
                 cudart.cudaGraphDestroy(graph)
             raise
         self.graph = cuda_check(cudart.cudaStreamEndCapture(self.stream))
-        self.graph_exec = cuda_check(cudart.cudaGraphInstantiate(self.graph, 0))
+        try:
+            self.graph_exec = cuda_check(cudart.cudaGraphInstantiate(self.graph, 0))
+        except BaseException:
+            self._destroy_graph()  # the next frame captures afresh; the failed graph must not leak
+            raise
 
     def _destroy_graph(self) -> None:
         if getattr(self, "graph_exec", None) is not None:
