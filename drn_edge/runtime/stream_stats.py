@@ -1,14 +1,17 @@
-"""What a stream delivers and what it counts (drn_edge.runtime.streaming). Torch-free, numpy only."""
+"""A stream of drn_edge.runtime.streaming: its handle, what it delivers, what it counts. Torch-free, numpy only."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["StreamResult", "StreamStats", "StreamCounters", "OVERLOAD_POLICIES", "ERROR_POLICIES", "LATENCY_WINDOW"]
+__all__ = ["Stream", "StreamResult", "StreamStats", "StreamCounters", "OVERLOAD_POLICIES", "ERROR_POLICIES", "LATENCY_WINDOW",
+           "frames_of"]
 
 OVERLOAD_POLICIES = ("drop-oldest", "passthrough")  # what a full per-stream queue does with its oldest frame
 ERROR_POLICIES = ("passthrough", "drop", "stop")     # what a failed or timed-out batch does with its frames
@@ -95,3 +98,52 @@ class StreamCounters:
 
 def now() -> float:
     return time.monotonic()
+
+
+Sink = Callable[[StreamResult], None]
+
+
+class Stream:
+    """One camera's handle: submit frames from the capture loop; results go to the sink."""
+
+    def __init__(self, runner, name: str, sink: Sink, policy: str, queue_size: int, keep_source: bool):
+        self.name, self.policy, self.queue_size, self.keep_source = name, policy, queue_size, keep_source
+        self._runner, self._sink = runner, sink
+        self.counters = StreamCounters(name)
+        self._queue: deque[tuple[int, np.ndarray, float]] = deque()
+        self._seq = itertools.count()
+        self._ended = False            # no more input (source finished, close_input(), or stopped)
+        self._stopped = False          # stopped by an engine failure (on_error="stop"): nothing more is delivered
+        self._reader: threading.Thread | None = None
+
+    def submit(self, frame: np.ndarray, capture_time: float | None = None) -> bool:
+        """Queue a frame (never blocks). False: the stream is closed. A bad frame raises ImageError/EngineError here."""
+        return self._runner._accept(self, frame, capture_time, wait=False)
+
+    def close_input(self) -> None:
+        """No more frames from this stream; what is queued is still derained and delivered."""
+        with self._runner._cond:
+            self._ended = True
+            self._runner._cond.notify_all()
+
+    def stats(self) -> StreamStats:
+        return self.counters.snapshot()
+
+    @property
+    def done(self) -> bool:
+        """Input ended and every accepted frame delivered or dropped."""
+        s = self.counters.snapshot()
+        return self._ended and s.in_flight == 0
+
+
+def frames_of(source) -> Iterable[np.ndarray]:
+    read = getattr(source, "read", None)
+    if callable(read) and not hasattr(source, "__iter__"):
+        def gen():
+            while True:
+                ok, frame = read()
+                if not ok:
+                    return
+                yield frame
+        return gen()
+    return iter(source)

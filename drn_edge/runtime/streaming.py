@@ -5,8 +5,9 @@ wait for inference, latency must not grow when the engine falls behind, and what
 derained must be counted. So the work runs in stages, one thread each, with bounded queues:
 
     capture (Stream.submit, or a source thread)  -> per-stream queue of `queue_size` frames
-    scheduler: oldest frame of each waiting stream, round robin; same-size frames batched up to the
-               engine's max_batch; pre-processing (padding, layout)
+    scheduler: when the engine can take a batch soon (one running + pipeline_depth prepared), the oldest
+               frame of each waiting stream, round robin; same-size frames of several streams batched up
+               to the engine's max_batch; pre-processing (padding, layout)
     inference: engine.run_graph (optionally under timeout_ms)
     delivery:  post-processing (crop, layout), then the stream's sink, in capture order
 
@@ -15,61 +16,31 @@ delivers it raw. submit() never blocks. Engine failure (an exception, a bad outp
 timeout_ms): on_error "passthrough" delivers the batch's frames raw, "drop" drops them, "stop"
 closes the streams in that batch and close() re-raises; the runner keeps serving other streams.
 Every submitted frame ends as exactly one of delivered-derained, delivered-raw or dropped.
+
+Latency bound under overload: a frame waits at most queue_size frame periods in its stream queue,
+then at most (pipeline_depth + 1) batch times (the batch running and those prepared ahead) plus its
+own batch. pipeline_depth=0 prepares each batch just in time (lowest latency); 1 (the default)
+overlaps pre-processing with inference (more throughput where inference is fast, e.g. TensorRT).
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import queue
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Callable, Iterable
+from typing import Iterable
 
 import numpy as np
 
 from ..errors import EngineError, FrameTimeout, InferenceError
 from . import frames as F
-from .stream_stats import ERROR_POLICIES, OVERLOAD_POLICIES, StreamCounters, StreamResult, StreamStats, now
+from .stream_stats import (ERROR_POLICIES, OVERLOAD_POLICIES, Sink, Stream, StreamResult, StreamStats, frames_of,
+                           now)
 
 __all__ = ["StreamRunner", "Stream", "frames_of", "StreamResult", "StreamStats", "OVERLOAD_POLICIES", "ERROR_POLICIES"]
 log = logging.getLogger("drn_edge.runtime")
 POLL_S = 0.05
-Sink = Callable[[StreamResult], None]
-
-
-class Stream:
-    """One camera's handle: submit frames from the capture loop; results go to the sink."""
-
-    def __init__(self, runner: "StreamRunner", name: str, sink: Sink, policy: str, queue_size: int, keep_source: bool):
-        self.name, self.policy, self.queue_size, self.keep_source = name, policy, queue_size, keep_source
-        self._runner, self._sink = runner, sink
-        self.counters = StreamCounters(name)
-        self._queue: deque[tuple[int, np.ndarray, float]] = deque()
-        self._seq = itertools.count()
-        self._ended = False            # no more input (source finished, close_input(), or stopped)
-        self._stopped = False          # stopped by an engine failure (on_error="stop"): nothing more is delivered
-        self._reader: threading.Thread | None = None
-
-    def submit(self, frame: np.ndarray, capture_time: float | None = None) -> bool:
-        """Queue a frame (never blocks). False: the stream is closed. A bad frame raises ImageError/EngineError here."""
-        return self._runner._accept(self, frame, capture_time, wait=False)
-
-    def close_input(self) -> None:
-        """No more frames from this stream; what is queued is still derained and delivered."""
-        with self._runner._cond:
-            self._ended = True
-            self._runner._cond.notify_all()
-
-    def stats(self) -> StreamStats:
-        return self.counters.snapshot()
-
-    @property
-    def done(self) -> bool:
-        """Input ended and every accepted frame delivered or dropped."""
-        s = self.counters.snapshot()
-        return self._ended and s.in_flight == 0
 
 
 class StreamRunner:
@@ -88,8 +59,8 @@ class StreamRunner:
             raise EngineError(f"timeout_ms must be a finite number of milliseconds > 0 (or None), got {timeout_ms!r}")
         if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
             raise EngineError(f"max_batch must be a positive integer (or None: the engine's), got {max_batch!r}")
-        if not isinstance(pipeline_depth, int) or pipeline_depth < 1:
-            raise EngineError(f"pipeline_depth must be a positive integer, got {pipeline_depth!r}")
+        if not isinstance(pipeline_depth, int) or pipeline_depth < 0:
+            raise EngineError(f"pipeline_depth must be an integer >= 0, got {pipeline_depth!r}")
         self.engine, self.on_error, self.timeout_ms = engine, on_error, timeout_ms
         self.max_batch = min(max_batch or engine.max_batch, engine.max_batch)
         self._streams: dict[str, Stream] = {}
@@ -98,9 +69,12 @@ class StreamRunner:
         self._cond = threading.Condition()
         self._closing = False
         self._failure: BaseException | None = None
-        self._infer_q: queue.Queue = queue.Queue(maxsize=pipeline_depth)
+        self._infer_q: queue.Queue = queue.Queue()
+        # Batches taken from the stream queues and not yet run: the one running plus `pipeline_depth` prepared ahead.
+        # Frames wait in their stream queues until then, where the overload policy keeps them fresh.
+        self._batch_slots = threading.Semaphore(pipeline_depth + 1)
         self._deliver_q: queue.Queue = queue.Queue()
-        self._post_slots = threading.Semaphore(pipeline_depth)  # batches waiting for delivery: bounded
+        self._post_slots = threading.Semaphore(pipeline_depth + 1)  # batches waiting for delivery: bounded
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="drn-stream-engine") if timeout_ms else None
         self._threads = [threading.Thread(target=t, name=f"drn-stream-{t.__name__.strip('_')}", daemon=True)
                          for t in (self._schedule, self._infer, self._deliver)]
@@ -128,12 +102,14 @@ class StreamRunner:
         return stream
 
     def add_source(self, name: str, source, sink: Sink, live: bool = True, fps: float | None = None,
-                   policy: str = "drop-oldest", queue_size: int = 2, keep_source: bool = False) -> Stream:
+                   policy: str = "drop-oldest", queue_size: int = 2, keep_source: bool = False,
+                   start_after: float = 0.0) -> Stream:
         """A stream fed by its own reader thread from `source`: an iterable of frames, or an object with read() ->
         (ok, frame) such as cv2.VideoCapture. live=True: frames arrive at their own pace (optionally `fps`) and the
-        overload policy applies; live=False (a file): the reader waits for room, so no frame is dropped."""
+        overload policy applies; live=False (a file): the reader waits for room, so no frame is dropped.
+        start_after (s) delays the first paced frame (free-running cameras are not in phase)."""
         stream = self.add_stream(name, sink, policy, queue_size, keep_source)
-        stream._reader = threading.Thread(target=self._read_source, args=(stream, source, live, fps),
+        stream._reader = threading.Thread(target=self._read_source, args=(stream, source, live, fps, start_after),
                                           name=f"drn-stream-source-{name}", daemon=True)
         stream._reader.start()
         return stream
@@ -145,10 +121,10 @@ class StreamRunner:
     def stats(self) -> dict[str, StreamStats]:
         return {name: s.stats() for name, s in self._streams.items()}
 
-    def _read_source(self, stream: Stream, source, live: bool, fps: float | None) -> None:
+    def _read_source(self, stream: Stream, source, live: bool, fps: float | None, start_after: float) -> None:
         frames: Iterable = frames_of(source)
         period = 1.0 / fps if fps else None
-        next_tick = now()
+        next_tick = now() + start_after
         try:
             for frame in frames:
                 if self._closing or stream._ended:
@@ -197,42 +173,40 @@ class StreamRunner:
 
     # ------------------------------------------------------------------ stages
     def _take_batch(self) -> list[tuple[Stream, int, np.ndarray, float]]:
-        """Oldest frame of each waiting stream, round robin, same size as the first, up to max_batch."""
-        waiting = [s for s in self._order if s._queue]
-        if not waiting:
+        """The oldest frame of each waiting stream (one per stream: a longer batch would only make every frame in it
+        wait longer), round robin, same size as the first, up to max_batch."""
+        if not any(s._queue for s in self._order):
             return []
         start = self._rr % len(self._order)
         ordered = [s for s in self._order[start:] + self._order[:start] if s._queue]
         self._rr += 1
         size = ordered[0]._queue[0][1].shape
         batch: list = []
-        while len(batch) < self.max_batch:
-            took = False
-            for s in ordered:
-                if s._queue and s._queue[0][1].shape == size and len(batch) < self.max_batch:
-                    seq, frame, t = s._queue.popleft()
-                    batch.append((s, seq, frame, t))
-                    took = True
-            if not took:
-                break
+        for s in ordered:
+            if s._queue[0][1].shape == size and len(batch) < self.max_batch:
+                seq, frame, t = s._queue.popleft()
+                batch.append((s, seq, frame, t))
         return batch
 
     def _schedule(self) -> None:
         while True:
+            while not self._batch_slots.acquire(timeout=POLL_S):
+                pass
             with self._cond:
                 while not any(s._queue for s in self._order) and not self._closing:
                     self._cond.wait(POLL_S)
                 batch = self._take_batch()
                 self._cond.notify_all()  # readers waiting for room
-                if not batch and self._closing:
-                    break
             if not batch:
+                self._batch_slots.release()
+                if self._closing:
+                    break
                 continue
             try:
                 prepared = self.engine.graph_input([b[2] for b in batch])
             except Exception as exc:
                 prepared = exc
-            self._infer_q.put((batch, prepared))  # bounded: waits while inference is busy (capture never does)
+            self._infer_q.put((batch, prepared))  # bounded by the batch slots
         self._infer_q.put(None)
 
     def _run_graph(self, graph_input: np.ndarray) -> np.ndarray:
@@ -257,6 +231,7 @@ class StreamRunner:
                 result = (self._run_graph(prepared[0]), prepared[1])
             except Exception as exc:
                 result = exc
+            self._batch_slots.release()
             while not self._post_slots.acquire(timeout=POLL_S):
                 pass
             self._deliver_q.put(("batch", batch, result, None))
@@ -402,16 +377,3 @@ class StreamRunner:
 
     def __exit__(self, exc_type, *rest) -> None:
         self.close(drain=exc_type is None)
-
-
-def frames_of(source) -> Iterable[np.ndarray]:
-    read = getattr(source, "read", None)
-    if callable(read) and not hasattr(source, "__iter__"):
-        def gen():
-            while True:
-                ok, frame = read()
-                if not ok:
-                    return
-                yield frame
-        return gen()
-    return iter(source)
