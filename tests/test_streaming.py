@@ -41,6 +41,7 @@ class FlakyEngine:
 
     def run_graph(self, batch):
         self.calls += 1
+        self.batch_sizes = getattr(self, "batch_sizes", []) + [len(batch)]
         if self.calls in self.fail_calls:
             raise RuntimeError(f"injected failure on call {self.calls}")
         if self.calls in self.stall_calls:
@@ -113,6 +114,21 @@ def test_overload_four_streams_drops_counted_latency_bounded_memory_flat(engine)
         # bounded: the last frames wait no longer than the first ones did (no queue growing behind them)
         assert max(lat[len(lat) // 2:]) < max(3 * max(lat[: len(lat) // 2]), 500), (lat[:5], lat[-5:])
     assert rss_end - rss_early < 40, f"RSS grew {rss_end - rss_early:.1f} MB over {4 * per_stream} frames"
+
+
+def test_same_size_frames_of_several_cameras_share_a_batch(engine):
+    from drn_edge.runtime.streaming import StreamRunner
+
+    flaky = FlakyEngine(engine, stall_calls={1}, stall_s=0.3)
+    sink = Collector()
+    with StreamRunner(flaky, pipeline_depth=0) as runner:
+        cams = [runner.add_stream(f"cam{i}", sink) for i in range(3)]
+        cams[0].submit(_frames(1)[0])
+        time.sleep(0.1)  # the first batch is running (stalled): the next frames wait together
+        for cam in cams:
+            cam.submit(_frames(1, seed=1)[0])
+    assert flaky.batch_sizes[0] == 1 and 3 in flaky.batch_sizes[1:], flaky.batch_sizes
+    assert sum(len(v) for v in sink.results.values()) == 4
 
 
 def test_overload_passthrough_delivers_every_frame(engine):
