@@ -54,13 +54,14 @@ def engine_candidate(path: str, backend: str, label: str | None = None, threads:
 
 
 def engine_candidates(paths, backend: str, threads: int | None = None) -> list[Candidate]:
-    """One candidate per engine file; engines of the same file name are labelled with their folder too."""
+    """One candidate per engine file; when two share a file name, every label names the folder too."""
     names = [Path(p).name for p in paths]
+    with_folder = len(set(names)) < len(names)
     out: list[Candidate] = []
     try:
         for p in paths:
             label = None
-            if names.count(Path(p).name) > 1:
+            if with_folder:
                 label = f"{Path(p).parent.name}/{Path(p).name}"
             out.append(engine_candidate(p, backend, label, threads))
             if label:

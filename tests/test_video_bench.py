@@ -103,3 +103,24 @@ def test_live_video_drops_oldest_and_says_so(tiny_onnx, tmp_path, capsys):
         n = derain_video(engine, FakeCamera(frames), tmp_path / "live.mp4", False, False, None, "camera 0", live=True)
     assert 0 < n < 200 and (tmp_path / "live.mp4").is_file()
     assert f"{200 - n} frame(s) dropped" in capsys.readouterr().err
+
+
+def test_engines_of_the_same_file_name_are_told_apart_by_folder(tiny_onnx, tmp_path):
+    import shutil
+
+    from drn_edge.bench import engine_candidates
+
+    paths = []
+    for folder in ("drn_base", "drn_edge"):
+        (tmp_path / folder).mkdir()
+        for suffix in ("", ".json"):
+            shutil.copy(str(tiny_onnx["float"]) + suffix, tmp_path / folder / f"drn.onnx{suffix}")
+        paths.append(str(tmp_path / folder / "drn.onnx"))
+    cands = engine_candidates(paths + [str(tiny_onnx["uint8_fixed"])], "auto")
+    try:
+        labels = [c.label for c in cands]
+        assert labels[0].startswith("drn_base/drn.onnx [") and labels[1].startswith("drn_edge/drn.onnx [")
+        assert labels[2].startswith(f"{tiny_onnx['uint8_fixed'].parent.name}/")
+    finally:
+        for c in cands:
+            c.close()
