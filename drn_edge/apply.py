@@ -129,13 +129,13 @@ def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: 
 
 
 def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain: bool, max_frames: int | None,
-                 source: str, live: bool = False) -> int:
+                 source: str, live: bool = False, policy: str = "drop-oldest") -> int:
     """Frames of `capture` -> `out_path` with the input's fps and (where OpenCV can write it) its codec.
 
     Runs through the streaming runtime, so reading, inference and writing overlap. A file (live=False)
     loses no frame: the reader waits for the engine, and an engine failure stops the job. A camera
-    (live=True) never waits: when the engine falls behind the oldest waiting frame is dropped, and a
-    failed frame is written raw (passthrough); the progress bar shows both.
+    (live=True) never waits: when the engine falls behind the oldest waiting frame is dropped (or,
+    with policy="passthrough", written raw), and a failed frame is written raw; the progress bar shows both.
     """
     import itertools
 
@@ -176,7 +176,7 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
         with _progress(total, "derain") as bar:
             runner = StreamRunner(engine, on_error="passthrough" if live else "stop")
             try:
-                stream = runner.add_source("video", frames, write, live=live, keep_source=side_by_side)
+                stream = runner.add_source("video", frames, write, live=live, keep_source=side_by_side, policy=policy)
                 runner.wait()
             finally:
                 stats = runner.close()["video"]

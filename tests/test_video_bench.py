@@ -124,3 +124,15 @@ def test_engines_of_the_same_file_name_are_told_apart_by_folder(tiny_onnx, tmp_p
     finally:
         for c in cands:
             c.close()
+
+
+def test_live_video_passthrough_policy_writes_every_frame(tiny_onnx, tmp_path, capsys):
+    from drn_edge.apply import derain_video
+    from drn_edge.runtime import DerainEngine
+
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (64, 96, 3), dtype=np.uint8) for _ in range(120)]
+    with DerainEngine(tiny_onnx["float"]) as engine:
+        n = derain_video(engine, FakeCamera(frames), tmp_path / "live.mp4", False, False, None, "camera 0", live=True,
+                         policy="passthrough")
+    assert n == 120 and "0 frame(s) dropped and" in capsys.readouterr().err

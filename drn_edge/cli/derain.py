@@ -16,6 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", help="image files, folders of images, or one video file")
     p.add_argument("--camera", type=int, help="read from this camera index instead of files (default: none)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames, camera or video (default: all)")
+    p.add_argument("--policy", default="drop-oldest", choices=("drop-oldest", "passthrough"),
+                   help="--camera only: when the engine falls behind, drop the oldest waiting frame, or write it "
+                        "raw (default: %(default)s)")
     p.add_argument("--engine", default="drn_export/drn.onnx", help="engine file: .onnx or .plan (default: %(default)s)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default: %(default)s)")
     p.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: ONNX Runtime's choice)")
@@ -44,6 +47,8 @@ def main(argv=None) -> int:
         raise ImageError("give image/video inputs or --camera N")
     if args.camera is not None and (args.inputs or args.camera < 0):
         raise DrnEdgeError("--camera takes a camera index >= 0 and no input files")
+    if args.policy != "drop-oldest" and args.camera is None:
+        raise DrnEdgeError("--policy applies to --camera only (a video file loses no frame: the reader waits)")
     if args.max_frames is not None and args.max_frames < 1:
         raise DrnEdgeError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.threads is not None and args.threads < 1:
@@ -62,7 +67,8 @@ def main(argv=None) -> int:
         with DerainEngine(args.engine, backend=args.backend, resize=args.resize, threads=args.threads) as engine:
             if args.camera is not None:
                 n = derain_video(engine, cv2.VideoCapture(args.camera), out, args.side_by_side, args.show_rain,
-                                 args.max_frames, f"camera {args.camera}", live=True)
+                                 args.max_frames, f"camera {args.camera}", live=True,
+                                 policy=args.policy)
             elif video is not None:
                 n = derain_video(engine, cv2.VideoCapture(str(video)), out, args.side_by_side, args.show_rain,
                                  args.max_frames, f"video '{video}'")
