@@ -164,9 +164,9 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
             state["writer"].write(img)
             state["count"] += 1
             bar.update(1)
-            stats = stream.stats()
-            if stats.dropped or stats.passed_through:
-                bar.set_postfix(dropped=stats.dropped, raw=stats.passed_through, refresh=False)
+            counters = stream.counters  # plain counts per frame; a full stats() snapshot sorts the latencies
+            if counters.dropped or counters.passed_through:
+                bar.set_postfix(dropped=counters.dropped, raw=counters.passed_through, refresh=False)
         except BaseException as exc:  # stop reading; re-raised below
             state["failure"] = exc
             stream.close_input()

@@ -73,6 +73,14 @@ def engine_candidates(paths, backend: str, threads: int | None = None) -> list[C
     return out
 
 
+def common_size(candidates: list[Candidate], default: tuple[int, int]) -> tuple[int, int]:
+    """The frame size every candidate can take: the fixed engines' one size, else `default`."""
+    sizes = {tuple(c.info["fixed_size"]) for c in candidates if c.info.get("fixed_size")}
+    if len(sizes) > 1:
+        raise DrnEdgeError(f"engines were built for different sizes {sorted(sizes)}; compare engines of one size")
+    return sizes.pop() if sizes else default
+
+
 def torch_candidate(checkpoint: str | None, device: str = "cpu") -> Candidate:
     """PyTorch eager FP32: the baseline row and the FP32 reference outputs."""
     import torch
@@ -282,15 +290,9 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
         raise DrnEdgeError("nothing to benchmark: give --engine FILE (repeatable) or --compare")
     candidates: list[Candidate] = []
     rss0 = peak_rss_mb()
-    sizes = set()
     try:
         candidates += engine_candidates(req.engines, req.backend, req.threads)
-        for c in candidates:
-            if c.info["fixed_size"]:
-                sizes.add(tuple(c.info["fixed_size"]))
-        if len(sizes) > 1:
-            raise DrnEdgeError(f"engines were built for different sizes {sorted(sizes)}; compare engines of one size")
-        h, w = sizes.pop() if sizes else (req.height, req.width)
+        h, w = common_size(candidates, (req.height, req.width))
         ref_ckpt = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines else None)
         torch_ok = _torch_available()
         if not torch_ok:

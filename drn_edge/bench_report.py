@@ -8,7 +8,7 @@ import numpy as np
 from .bench import BenchResult
 from .errors import DrnEdgeError
 
-__all__ = ["format_table", "to_markdown", "plot_latency", "image_grid"]
+__all__ = ["format_table", "to_markdown", "plot_latency", "image_grid", "pyplot", "save_figure", "write_still"]
 
 
 def format_table(report: dict) -> str:
@@ -86,7 +86,8 @@ def to_markdown(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def plot_latency(report: dict, path: str) -> None:
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend, or a clear error naming the extra that installs it."""
     try:
         import matplotlib
 
@@ -94,8 +95,32 @@ def plot_latency(report: dict, path: str) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         raise DrnEdgeError("--plot needs matplotlib: pip install 'drn-edge[bench]'") from None
+    return plt
+
+
+def save_figure(fig, path: str) -> None:
+    """Write a figure as PNG atomically and free it."""
     from ._atomic import atomic_path
 
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    pyplot().close(fig)
+
+
+def write_still(path: str, image_bgr: np.ndarray) -> None:
+    """An image as .jpg (quality 85, small) or .png, written atomically."""
+    import cv2
+
+    from ._atomic import write_bytes
+
+    suffix = Path(path).suffix.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix in (".jpg", ".jpeg") else []
+    ok, data = cv2.imencode(suffix if suffix in (".png", ".jpg", ".jpeg") else ".png", image_bgr, params)
+    write_bytes(path, data.tobytes())
+
+
+def plot_latency(report: dict, path: str) -> None:
+    plt = pyplot()
     rows = report["rows"]
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(rows) + 1.8))
     samples, labels = [r["latency"]["end_to_end_samples_ms"] for r in rows], [r["label"][:40] for r in rows]
@@ -110,9 +135,7 @@ def plot_latency(report: dict, path: str) -> None:
     h, w = report["size"]
     ax.set_title(f"drn-bench {h}x{w} — {report['environment'].get('cpu') or ''}"[:90], fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _labelled(tile: np.ndarray, label: str, bar: int = 26) -> np.ndarray:
@@ -131,8 +154,6 @@ def image_grid(result: BenchResult, path: str, max_rows: int = 3) -> None:
     """rainy | each engine's output | clean, one row per frame (the medium-rain frames first); .jpg keeps it small."""
     import cv2
 
-    from ._atomic import write_bytes
-
     frames, outputs = result.frames, result.outputs
     if not frames:
         raise DrnEdgeError("--grid needs the fidelity run (do not pass --no-fidelity)")
@@ -147,7 +168,4 @@ def image_grid(result: BenchResult, path: str, max_rows: int = 3) -> None:
         th = 240
         tiles = [cv2.resize(t, (int(t.shape[1] * th / t.shape[0]), th), interpolation=cv2.INTER_AREA) for t in tiles]
         rows.append(np.hstack([_labelled(t, label) for t, label in zip(tiles, labels)]))
-    suffix = Path(path).suffix.lower()
-    params = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(suffix if suffix in (".png", ".jpg", ".jpeg") else ".png", np.vstack(rows), params)
-    write_bytes(path, data.tobytes())
+    write_still(path, np.vstack(rows))

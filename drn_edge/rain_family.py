@@ -191,21 +191,29 @@ def _splashes(h: int, w: int, amount: float, rng: np.random.Generator, s: float)
     return np.clip(blob / (blob.max() + 1e-6), 0, 1) * 0.8
 
 
-def _lens_drops(img: np.ndarray, count: int, rng: np.random.Generator, s: float) -> np.ndarray:
-    h, w = img.shape[:2]
+def _lens_drop_mask(h: int, w: int, count: int, rng: np.random.Generator, s: float) -> np.ndarray | None:
+    """Soft HxWx1 mask of lens drops (None when none fell on this frame or crop)."""
     frame_area = (s * REF_HEIGHT) ** 2 * 16 / 9  # drops are counted per whole 16:9 frame; a crop gets its share
     count = int(rng.poisson(count * min(1.0, h * w / frame_area)))
     if count < 1:
-        return img
-    blurred = cv2.GaussianBlur(img, (0, 0), max(2.0, 4 * s))
+        return None
     mask = np.zeros((h, w), np.float32)
     for _ in range(count):
         r = rng.uniform(4, 22) * s
         cv2.circle(mask, (int(rng.uniform(0, w) * 16), int(rng.uniform(0, h) * 16)), int(r * 16), 1.0, -1,
                    lineType=cv2.LINE_AA, shift=4)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(0.8, 1.5 * s))[..., None]
-    drop = np.clip(blurred * 1.08 + 0.03, 0, 1)
+    return cv2.GaussianBlur(mask, (0, 0), max(0.8, 1.5 * s))[..., None]
+
+
+def _apply_drops(img: np.ndarray, mask: np.ndarray, s: float) -> np.ndarray:
+    """Behind a drop the scene is defocused and a little brighter."""
+    drop = np.clip(cv2.GaussianBlur(img, (0, 0), max(2.0, 4 * s)) * 1.08 + 0.03, 0, 1)
     return img * (1 - mask) + drop * mask
+
+
+def _lens_drops(img: np.ndarray, count: int, rng: np.random.Generator, s: float) -> np.ndarray:
+    mask = _lens_drop_mask(img.shape[0], img.shape[1], count, rng, s)
+    return img if mask is None else _apply_drops(img, mask, s)
 
 
 def render(clean: np.ndarray, spec: RainSpec, rng: np.random.Generator, frame_height: float | None = None) -> np.ndarray:

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from .errors import ImageError
-from .rain_family import (GENERATORS, LEVEL_INTENSITY, REF_HEIGHT, RainSpec, StreakLayer, _line_kernel, _splashes,
-                          _veil_field, sample_spec)
+from .rain_family import (GENERATORS, LEVEL_INTENSITY, REF_HEIGHT, RainSpec, StreakLayer, _apply_drops, _lens_drop_mask,
+                          _line_kernel, _splashes, _veil_field, sample_spec)
 
 __all__ = ["RainClip", "rain_clip", "FALL_PER_FRAME"]
 
@@ -71,7 +71,8 @@ class RainClip:
                       if self.spec.veil > 0 else None)
         self._airlight = np.float32(rng.uniform(0.75, 1.0))
         self._tint = np.float32(rng.uniform(0.85, 1.0))
-        self._drop_mask = self._lens_drop_mask() if self.spec.drops else None
+        # lens drops stay on the lens for the whole clip
+        self._drop_mask = _lens_drop_mask(height, width, self.spec.drops, rng, self._scale) if self.spec.drops else None
         self.frame_index = 0
 
     # ------------------------------------------------------------------ set-up
@@ -97,17 +98,6 @@ class RainClip:
         n = int(rng.poisson(min(0.5, density) * box))
         xs, ys = rng.uniform(-margin, w + margin, n), rng.uniform(-margin, h + margin, n)
         return _MovingLayer(lay, kernel, xs, ys, rng.uniform(0.5, 1.0, n), step, margin)
-
-    def _lens_drop_mask(self) -> np.ndarray:
-        rng, s, h, w = self._rng, self._scale, self.height, self.width
-        frame_area = (s * REF_HEIGHT) ** 2 * 16 / 9
-        count = int(rng.poisson(self.spec.drops * min(1.0, h * w / frame_area)))
-        mask = np.zeros((h, w), np.float32)
-        for _ in range(count):
-            r = rng.uniform(4, 22) * s
-            cv2.circle(mask, (int(rng.uniform(0, w) * 16), int(rng.uniform(0, h) * 16)), int(r * 16), 1.0, -1,
-                       lineType=cv2.LINE_AA, shift=4)
-        return cv2.GaussianBlur(mask, (0, 0), max(0.8, 1.5 * s))[..., None]
 
     # ------------------------------------------------------------------ per frame
     def _advance(self, m: _MovingLayer) -> None:
@@ -165,8 +155,7 @@ class RainClip:
                              f"{getattr(clean, 'shape', None)} {getattr(clean, 'dtype', type(clean).__name__)}")
         img = clean.astype(np.float32) / 255.0
         if self._drop_mask is not None:
-            blurred = cv2.GaussianBlur(img, (0, 0), max(2.0, 4 * self._scale))
-            img = img * (1 - self._drop_mask) + np.clip(blurred * 1.08 + 0.03, 0, 1) * self._drop_mask
+            img = _apply_drops(img, self._drop_mask, self._scale)
         rain = self.layer()[..., None] * self._tint
         out = img + rain if self.spec.blend == "add" else 1 - (1 - img) * (1 - rain)
         if self._veil is not None:

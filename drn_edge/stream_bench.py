@@ -165,14 +165,9 @@ def stream_markdown(report: dict) -> str:
 
 def plot_streams(report: dict, path: str) -> None:
     """Capture-to-output latency of every delivered frame over the run, one colour per stream."""
-    import matplotlib
+    from .bench_report import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ._atomic import atomic_path
-
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = pyplot().subplots(figsize=(8, 3.6))
     for name, pts in report["samples"].items():
         if pts:
             t, lat = zip(*pts)
@@ -184,6 +179,4 @@ def plot_streams(report: dict, path: str) -> None:
                  fontsize=9)
     ax.legend(loc="upper right", markerscale=4, fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -87,7 +87,7 @@ def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
 
 
 def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
-    from .bench import _torch_available, engine_candidates, reference_checkpoint, torch_candidate
+    from .bench import _torch_available, common_size, engine_candidates, reference_checkpoint, torch_candidate
     from .bench_env import environment
     from .rain_video import RainClip
     from .temporal import clip_motion, warping_errors
@@ -98,14 +98,8 @@ def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
         raise DrnEdgeError(f"--video-frames must be at least 2, got {req.frames}")
     candidates = []
     try:
-        sizes = set()
         candidates += engine_candidates(req.engines, req.backend, req.threads)
-        for c in candidates:
-            if c.info["fixed_size"]:
-                sizes.add(tuple(c.info["fixed_size"]))
-        if len(sizes) > 1:
-            raise DrnEdgeError(f"engines were built for different sizes {sorted(sizes)}; compare engines of one size")
-        h, w = sizes.pop() if sizes else (req.height, req.width)
+        h, w = common_size(candidates, (req.height, req.width))
         if req.pytorch_baseline and _torch_available():
             ref = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines else None)
             candidates.insert(0, torch_candidate(ref))
@@ -188,14 +182,9 @@ def video_markdown(report: dict) -> str:
 
 def plot_video(report: dict, path: str) -> None:
     """Per-frame PSNR (top) and warping error (bottom) of every version of the clip."""
-    import matplotlib
+    from .bench_report import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ._atomic import atomic_path
-
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
+    fig, (a1, a2) = pyplot().subplots(2, 1, figsize=(8, 5.5), sharex=True)
     for r in report["rows"]:
         a1.plot(r["per_frame"]["psnr"], label=r["label"][:40])
         a2.plot([np.nan if v is None else v for v in r["per_frame"]["warp_error"]], label=r["label"][:40])
@@ -208,9 +197,7 @@ def plot_video(report: dict, path: str) -> None:
     a1.set_title(f"{Path(report['clip']).name} with moving rain {report['rain']['generator']}/{report['rain']['level']}"
                  f" — {report['environment'].get('cpu')}"[:95], fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _panel(result: VideoBenchResult, i: int, tile_height: int) -> np.ndarray:
@@ -257,13 +244,8 @@ def write_side_by_side(result: VideoBenchResult, path: str) -> None:
 
 def first_frames_image(result: VideoBenchResult, path: str, count: int = 3, step: int = 5) -> None:
     """Frames 0, step, 2*step, ... of the side-by-side video as one still (for a README)."""
-    import cv2
-
-    from ._atomic import write_bytes
+    from .bench_report import write_still
 
     th = min(_tile_height(result, 1600), 240)
     rows = [_panel(result, i, th) for i in range(0, min(len(result.clean), count * step), step)][:count]
-    suffix = Path(path).suffix.lower()
-    params = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix in (".jpg", ".jpeg") else []
-    ok, data = cv2.imencode(suffix if suffix in (".png", ".jpg", ".jpeg") else ".png", np.vstack(rows), params)
-    write_bytes(path, data.tobytes())
+    write_still(path, np.vstack(rows))

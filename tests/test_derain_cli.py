@@ -68,3 +68,11 @@ def test_undecodable_image_and_missing_engine(tiny_onnx, tmp_path, capsys):
 def test_camera_that_cannot_open(tiny_onnx, tmp_path, capsys):
     assert main(["--camera", "97", "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "c.mp4"), "--max-frames", "2"]) == 2
     assert "cannot open camera 97" in capsys.readouterr().err
+
+
+def test_policy_is_for_cameras_only(tiny_onnx, tmp_path, capsys):
+    src = _video(tmp_path / "rainy.mp4", frames=2)
+    assert main([str(src), "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "o.mp4"), "--policy",
+                 "passthrough"]) == 2
+    assert "--policy applies to --camera only" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()

@@ -136,3 +136,32 @@ def test_live_video_passthrough_policy_writes_every_frame(tiny_onnx, tmp_path, c
         n = derain_video(engine, FakeCamera(frames), tmp_path / "live.mp4", False, False, None, "camera 0", live=True,
                          policy="passthrough")
     assert n == 120 and "0 frame(s) dropped and" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--streams", "0"], "--streams and --queue must be at least 1"),
+    (["--streams", "2", "--seconds", "0"], "--seconds and --fps above 0"),
+    (["--streams", "2", "--grid", "g.jpg"], "--grid is not produced by --streams"),
+    (["--video", "CLIP", "--video-frames", "1"], "--video-frames must be at least 2"),
+    (["--video", "NOTAVIDEO"], "cannot open video"),
+])
+def test_bad_video_and_stream_requests_say_what_to_fix(tiny_onnx, tmp_path, capsys, args, message):
+    clip = _clean_clip(tmp_path / "clean.mp4", frames=3)
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all")
+    args = [str(clip) if a == "CLIP" else str(bad) if a == "NOTAVIDEO" else str(tmp_path / a) if a == "g.jpg" else a
+            for a in args]
+    assert main([*args, "--engine", str(tiny_onnx["float"]), "--no-pytorch", "--no-progress", "--size", "96x128"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_plot_without_matplotlib_names_the_extra(tiny_onnx, tmp_path, capsys, monkeypatch):
+    import sys
+
+    clip = _clean_clip(tmp_path / "clean.mp4", frames=3)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    rc = main(["--video", str(clip), "--video-frames", "3", "--engine", str(tiny_onnx["float"]), "--no-pytorch",
+               "--no-progress", "--size", "96x128", "--plot", str(tmp_path / "p.png")])
+    assert rc == 2 and "pip install 'drn-edge[bench]'" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()

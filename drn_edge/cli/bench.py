@@ -77,7 +77,7 @@ def _refuse_stale(path: Path, fp32: Path) -> None:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .._atomic import check_writable, write_bytes, write_json
+    from .._atomic import check_writable
     from ..bench import BenchRequest, run_bench
     from ..bench_report import format_table, image_grid, plot_latency, to_markdown
     from ..errors import DrnEdgeError
@@ -108,6 +108,10 @@ def main(argv=None) -> int:
     for out in (args.json, args.markdown, args.plot, args.grid, args.side_by_side):
         if out:
             check_writable(out)
+    if args.plot:
+        from ..bench_report import pyplot
+
+        pyplot()  # a missing matplotlib is reported before minutes of measuring, not after
     h, w = parse_size(args, "frame") or (360, 640)
     if args.video and args.streams:
         raise DrnEdgeError("--video and --streams are separate benchmarks; run them one at a time")
@@ -128,10 +132,7 @@ def main(argv=None) -> int:
     result = run_bench(req)
     report = result.report
     print(format_table(report))
-    if args.json:
-        write_json(args.json, report)
-    if args.markdown:
-        write_bytes(args.markdown, to_markdown(report).encode())
+    _write_reports(args, report, to_markdown)
     if args.plot:
         plot_latency(report, args.plot)
     if args.grid:
@@ -140,7 +141,6 @@ def main(argv=None) -> int:
 
 
 def _video(args, engines: list[str], h: int, w: int) -> int:
-    from .._atomic import write_bytes, write_json
     from ..video_bench import (VideoBenchRequest, first_frames_image, format_video_table, plot_video, run_video_bench,
                                video_markdown, write_side_by_side)
 
@@ -150,10 +150,7 @@ def _video(args, engines: list[str], h: int, w: int) -> int:
                             progress=not args.no_progress)
     result = run_video_bench(req)
     print(format_video_table(result.report))
-    if args.json:
-        write_json(args.json, result.report)
-    if args.markdown:
-        write_bytes(args.markdown, video_markdown(result.report).encode())
+    _write_reports(args, result.report, video_markdown)
     if args.plot:
         plot_video(result.report, args.plot)
     if args.grid:
@@ -164,7 +161,6 @@ def _video(args, engines: list[str], h: int, w: int) -> int:
 
 
 def _streams(args, engines: list[str], h: int, w: int) -> int:
-    from .._atomic import write_bytes, write_json
     from ..errors import DrnEdgeError
     from ..stream_bench import StreamBenchRequest, format_stream_table, plot_streams, run_stream_bench, stream_markdown
 
@@ -182,11 +178,18 @@ def _streams(args, engines: list[str], h: int, w: int) -> int:
     if args.plot:
         plot_streams(report, args.plot)
     report.pop("samples")
+    _write_reports(args, report, stream_markdown)
+    return 0
+
+
+def _write_reports(args, report: dict, markdown) -> None:
+    """--json and --markdown, the same for every kind of bench."""
+    from .._atomic import write_bytes, write_json
+
     if args.json:
         write_json(args.json, report)
     if args.markdown:
-        write_bytes(args.markdown, stream_markdown(report).encode())
-    return 0
+        write_bytes(args.markdown, markdown(report).encode())
 
 
 if __name__ == "__main__":

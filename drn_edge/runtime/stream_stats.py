@@ -84,6 +84,11 @@ class StreamCounters:
             self.latencies.append(latency_ms)
             self.last_out = now
 
+    def unfinished(self) -> int:
+        """Frames accepted and not yet delivered or dropped (cheap: no percentiles)."""
+        with self.lock:
+            return self.frames_in - self.derained - self.passed_through - self.dropped
+
     def snapshot(self) -> StreamStats:
         with self.lock:
             out = self.derained + self.passed_through
@@ -132,8 +137,7 @@ class Stream:
     @property
     def done(self) -> bool:
         """Input ended and every accepted frame delivered or dropped."""
-        s = self.counters.snapshot()
-        return self._ended and s.in_flight == 0
+        return self._ended and self.counters.unfinished() == 0
 
 
 def frames_of(source) -> Iterable[np.ndarray]:
