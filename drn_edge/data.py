@@ -1,11 +1,9 @@
-"""Clean frames the package ships or finds offline, with a fixed train / calibration / evaluation split.
+"""Clean frames found offline: scikit-image's sample photos, with a fixed train / evaluation split.
 
-- Road frames (drn_edge/road_frames/, permissive licences, see ATTRIBUTION.md there), split by
-  source so no split shares a camera sequence: ``train`` = Udacity CarND-LaneLines-P1 stills and
-  frames of its dashcam clip (MIT); ``calibration`` = comma2k19's example frame (MIT);
-  ``eval`` = Evocargo's two vehicle-camera frames (CC BY 4.0).
-- scikit-image's sample photos ship inside its wheel (no download): TRAIN_PHOTOS for training,
-  HELDOUT_PHOTOS never seen in training, used for evaluation only.
+They ship inside scikit-image's wheel (no download), so every default of drn-edge works with no
+data folder: TRAIN_PHOTOS for training, HELDOUT_PHOTOS never seen in training, used for
+evaluation only. The project ships no third-party frames; road frames are read from a folder the
+user names (``--clean``, ``--road``, ``--calib``), e.g. ``../shared/data/road/permissive``.
 """
 from __future__ import annotations
 
@@ -21,29 +19,6 @@ TRAIN_PHOTOS = (
 )
 HELDOUT_PHOTOS = ("rocket", "coffee", "gravel")
 PHOTO_LICENCE = "scikit-image sample data (public domain / CC0 or permissive; see skimage/data/README.txt)"
-
-
-ROAD_DIR = Path(__file__).parent / "road_frames"
-ROAD_SPLITS = ("train", "calibration", "eval")
-
-
-@functools.lru_cache(maxsize=None)
-def _road_frames(split: str) -> tuple[tuple[str, np.ndarray], ...]:
-    from .imageio import list_images, read_rgb
-
-    frames = []
-    for path in list_images(ROAD_DIR / split):
-        img = read_rgb(path)
-        img.setflags(write=False)
-        frames.append((path.stem, img))
-    return tuple(frames)
-
-
-def road_frames(split: str) -> list[tuple[str, np.ndarray]]:
-    """(name, HxWx3 uint8 RGB) of one split of the bundled road frames."""
-    if split not in ROAD_SPLITS:
-        raise ValueError(f"road split must be one of {ROAD_SPLITS}, got {split!r}")
-    return list(_road_frames(split))
 
 
 @functools.lru_cache(maxsize=None)

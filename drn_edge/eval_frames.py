@@ -3,9 +3,9 @@
 Every fidelity figure drn-edge prints comes from frames made here, with one seed scheme, so the
 same model gives the same number wherever it is measured. Torch-free (the bench runs without torch).
 
-Held-out sources (never trained on, never used for calibration): the bundled road frames' ``eval``
-split and scikit-image's held-out photos, plus any folder of clean frames the caller adds (e.g.
-research-only road frames read from ../shared in benchmarks).
+Held-out sources (never trained on, never used for calibration): scikit-image's held-out photos
+(installed with the package, so every default works from a wheel with no data), plus any folder of
+clean frames the caller adds (road frames read from ../shared with --road / --clean).
 """
 from __future__ import annotations
 
@@ -58,21 +58,26 @@ def fit_to_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def heldout_sources(max_side: int | None = None) -> list[tuple[str, np.ndarray]]:
-    """(name, clean RGB): the bundled road eval split, then the held-out photos; optionally shrunk."""
-    from .data import HELDOUT_PHOTOS, crop_to_multiple, load_photo, road_frames
+    """(name, clean RGB) of the held-out photos; optionally shrunk."""
+    from .data import HELDOUT_PHOTOS, load_photo
 
-    out = road_frames("eval") + [(n, load_photo(n)) for n in HELDOUT_PHOTOS]
-    if max_side:
-        import cv2
+    out = [(n, load_photo(n)) for n in HELDOUT_PHOTOS]
+    return shrink_sources(out, max_side) if max_side else out
 
-        shrunk = []
-        for name, img in out:
-            f = max_side / max(img.shape[:2])
-            if f < 1:
-                img = cv2.resize(img, (int(img.shape[1] * f), int(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
-            shrunk.append((name, np.ascontiguousarray(crop_to_multiple(img))))
-        out = shrunk
-    return out
+
+def shrink_sources(sources: Sequence[tuple[str, np.ndarray]], max_side: int) -> list[tuple[str, np.ndarray]]:
+    """Each source shrunk to at most `max_side` px and cropped to a multiple of 8 (fast validation)."""
+    import cv2
+
+    from .data import crop_to_multiple
+
+    shrunk = []
+    for name, img in sources:
+        f = max_side / max(img.shape[:2])
+        if f < 1:
+            img = cv2.resize(img, (int(img.shape[1] * f), int(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
+        shrunk.append((name, np.ascontiguousarray(crop_to_multiple(img))))
+    return shrunk
 
 
 def clean_dir_sources(folder: str | os.PathLike) -> list[tuple[str, np.ndarray]]:

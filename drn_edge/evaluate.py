@@ -15,12 +15,22 @@ from .errors import ImageError
 from .eval_frames import EvalFrame
 from .metrics import psnr, ssim, uqi
 
-__all__ = ["DeRain", "PSNR_CAP_DB", "torch_derain", "rgb_to_tensor", "scores", "fidelity", "evaluate",
+__all__ = ["DeRain", "PSNR_CAP_DB", "balanced_score", "torch_derain", "rgb_to_tensor", "scores", "fidelity", "evaluate",
            "evaluate_pairs", "evaluation_suite", "SUITE_SIZES"]
 
 DeRain = Callable[[np.ndarray], np.ndarray]  # HxWx3 uint8 RGB -> HxWx3 uint8 RGB
 PSNR_CAP_DB = 100.0  # identical images: PSNR is infinite; every table caps it here (one rule everywhere)
 SUITE_SIZES = ((360, 640), (720, 1280))
+
+
+def balanced_score(gains: dict[str, float]) -> float:
+    """The one checkpoint-selection score: mean gain (dB over the rainy input) across sets and levels,
+    with every set that ends below its rainy input counted a second time (light rain weighs as much
+    as heavy, and no set may be given up for another)."""
+    if not gains:
+        raise ValueError("balanced_score needs at least one set")
+    values = list(gains.values())
+    return float(np.mean(values) + min(0.0, min(values)))
 
 
 def torch_derain(model, device: str = "cpu") -> DeRain:

@@ -16,15 +16,19 @@ the same streaks as the whole frame):
 - ``angle`` (-35..35 deg from vertical) with per-layer wind spread (0..12 deg).
 - ``coverage``: fraction of the frame a layer's streaks cover, 0.3-15 %, up to 40 % in heavy mode.
 - ``veil``: haze opacity 0-0.45, uniform or varying over the frame (low-frequency field or stronger
-  towards the top, where distance is larger on a road camera).
+  towards the top, where distance is larger on a road camera). Off unless asked for (``haze=True``):
+  a model taught to remove a veil it cannot tell from scene brightness darkens every bright or
+  low-contrast frame (measured: clean overcast/dusk/snow frames came back at 28-32 dB).
 - ``splashes`` (small bright blobs on the lower half) and ``drops`` (lens drops: blurred, brightened
   discs), each in a minority of draws.
 - ``blend``: screen (light streaks over bright scenes stay below white) or additive-clip (the
   Rain100/Rain200 convention).
 
 Generators: ``streaks`` (the depth-layer model above), ``photoshop`` (noise, threshold, motion blur:
-the recipe behind Rain100/Rain200), ``heavy`` (dense streaks + veil), ``drops`` (lens drops + light
-streaks) are trained on. ``particles`` (every drop its own anti-aliased segment with its own length,
+the recipe behind Rain100/Rain200), ``heavy`` (dense streaks), ``drops`` (lens drops + light
+streaks), ``long`` (sparse long thin streaks at one angle: the Rain100L look), ``night`` (streaks
+visible only where headlights and street lamps light them) and ``windshield`` (drops on the glass
+and spray thrown up by other vehicles) are trained on. ``particles`` (every drop its own anti-aliased segment with its own length,
 angle and brightness, no convolution kernel) is never trained on: it measures generalization.
 """
 from __future__ import annotations
@@ -37,9 +41,12 @@ import numpy as np
 __all__ = ["RainSpec", "StreakLayer", "TRAIN_GENERATORS", "HELDOUT_GENERATORS", "GENERATORS",
            "sample_spec", "render", "LEVEL_INTENSITY"]
 
-TRAIN_GENERATORS = ("streaks", "photoshop", "heavy", "drops")
+TRAIN_GENERATORS = ("streaks", "photoshop", "heavy", "drops", "long", "night", "windshield")
+TRAIN_WEIGHTS = (0.26, 0.14, 0.1, 0.1, 0.2, 0.1, 0.1)  # how often each generator is drawn in training
 HELDOUT_GENERATORS = ("particles",)
-GENERATORS = TRAIN_GENERATORS + HELDOUT_GENERATORS
+# Order fixes each generator's evaluation seed (eval_frames.frame_seed): new generators go at the end.
+GENERATORS = ("streaks", "photoshop", "heavy", "drops", "particles", "long", "night", "windshield")
+assert set(GENERATORS) == set(TRAIN_GENERATORS + HELDOUT_GENERATORS)
 # Evaluation presets of every generator: one intensity per named level (the `streaks` preset of
 # drn_edge.rain keeps its own tuned parameters).
 LEVEL_INTENSITY = {"low": 0.15, "medium": 0.5, "high": 0.9}
@@ -81,12 +88,18 @@ def _layer(rng: np.random.Generator, depth: float, angle: float, coverage: float
     )
 
 
-def sample_spec(rng: np.random.Generator, generator: str | None = None, intensity: float | None = None) -> RainSpec:
-    """One random draw of the family (or of one `generator`); `intensity` in [0, 1] fixes the amount."""
-    gen = generator or str(rng.choice(TRAIN_GENERATORS, p=(0.45, 0.2, 0.2, 0.15)))
+def sample_spec(rng: np.random.Generator, generator: str | None = None, intensity: float | None = None,
+                haze: bool = False) -> RainSpec:
+    """One random draw of the family (or of one `generator`); `intensity` in [0, 1] fixes the amount.
+
+    Drawn intensities lean light (t = u ** 1.4): light rain is what a car sees most and what a
+    model learns least from, since its L1 signal is small. `haze` adds the atmospheric veil to some
+    draws (all `heavy` ones): an explicit option, off by default (see the module docstring).
+    """
+    gen = generator or str(rng.choice(TRAIN_GENERATORS, p=TRAIN_WEIGHTS))
     if gen not in GENERATORS:
         raise ValueError(f"rain generator must be one of {GENERATORS}, got {gen!r}")
-    t = float(rng.uniform(0, 1) if intensity is None else intensity)
+    t = float(rng.uniform(0, 1) ** 1.4 if intensity is None else intensity)
     angle = float(rng.uniform(-35, 35) if rng.random() < 0.7 else rng.uniform(-10, 10))
     wind = float(rng.uniform(0, 12))
     n_layers = int(rng.integers(1, 5))
@@ -97,17 +110,38 @@ def sample_spec(rng: np.random.Generator, generator: str | None = None, intensit
     layers = tuple(_layer(rng, float(d), angle + float(rng.uniform(-wind, wind)),
                           min(0.4, cov * rng.uniform(0.5, 1.5) / n_layers ** 0.5), bright * rng.uniform(0.8, 1.2))
                    for d in depths)
+    extra: dict = {"generator": gen, "intensity": t}
+    if gen == "long":
+        layers = _long_layers(rng, t, angle)
     veil = 0.0
-    if heavy or rng.random() < 0.35:
+    if haze and (heavy or rng.random() < 0.35):
         veil = float(rng.uniform(0.05, 0.45 if heavy else 0.25) * (0.4 + t))
     veil_mode = str(rng.choice(["uniform", "field", "top"]))
     splashes = float(rng.uniform(0.001, 0.01) * t) if rng.random() < 0.25 else 0.0
     drops = int(rng.integers(3, 25)) if (gen == "drops" or rng.random() < 0.08) else 0
     if gen == "drops":
         layers = layers[:2]
+    if gen == "night":
+        extra["lights"] = int(rng.integers(2, 7))
+    if gen == "windshield":
+        layers = layers[:1]
+        drops = int(rng.integers(10, 60))
+        extra["spray"] = float(rng.uniform(0.06, 0.3) * (0.4 + t))
     style = {"photoshop": "photoshop", "particles": "particles"}.get(gen, "kernel")
     blend = "add" if (gen == "photoshop" or rng.random() < 0.3) else "screen"
-    return RainSpec(layers, min(veil, 0.5), veil_mode, splashes, drops, blend, style, {"generator": gen, "intensity": t})
+    return RainSpec(layers, min(veil, 0.5), veil_mode, splashes, drops, blend, style, extra)
+
+
+def _long_layers(rng: np.random.Generator, t: float, angle: float) -> tuple[StreakLayer, ...]:
+    """Rain100L-like: one or two sparse layers of long (8-30 % of frame height), thin streaks at one angle."""
+    out = []
+    for _ in range(int(rng.integers(1, 3))):
+        out.append(StreakLayer(depth=0.3, width=float(rng.uniform(0.8, 2.0)), length=float(rng.uniform(0.08, 0.3)),
+                               angle=angle + float(rng.uniform(-2, 2)),
+                               coverage=float((0.01 + 0.05 * t) * rng.uniform(0.6, 1.4)),
+                               brightness=float(np.clip((0.35 + 0.5 * t) * rng.uniform(0.8, 1.2), 0.1, 1.0)),
+                               blur=float(rng.uniform(0, 0.8))))
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -216,6 +250,26 @@ def _lens_drops(img: np.ndarray, count: int, rng: np.random.Generator, s: float)
     return img if mask is None else _apply_drops(img, mask, s)
 
 
+def _light_field(h: int, w: int, count: int, rng: np.random.Generator, s: float) -> np.ndarray:
+    """Where headlights and street lamps light the rain at night: a few soft pools, faint elsewhere."""
+    field = np.full((h, w), 0.12, np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for _ in range(count):
+        cy, cx = rng.uniform(0.1 * h, 0.9 * h), rng.uniform(-0.1 * w, 1.1 * w)
+        r = rng.uniform(60, 260) * s
+        field += np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)).astype(np.float32) * rng.uniform(0.6, 1.0)
+    return np.clip(field, 0, 1)
+
+
+def _spray(h: int, w: int, amount: float, rng: np.random.Generator, s: float) -> np.ndarray:
+    """Spray thrown up by wheels: bright, blotchy mist low in the frame (a textured local veil, not a global one)."""
+    noise = cv2.resize(rng.uniform(0, 1, (max(2, h // 24), max(2, w // 24))).astype(np.float32), (w, h),
+                       interpolation=cv2.INTER_CUBIC)
+    noise = cv2.GaussianBlur(noise, (0, 0), max(1.0, 6 * s))
+    low = np.clip(np.linspace(-0.6, 1.4, h, dtype=np.float32), 0, 1)[:, None]
+    return np.clip(noise * low * amount, 0, 0.8)
+
+
 def render(clean: np.ndarray, spec: RainSpec, rng: np.random.Generator, frame_height: float | None = None) -> np.ndarray:
     """Rainy version of a float32 HxWx3 image in [0, 1].
 
@@ -233,6 +287,10 @@ def render(clean: np.ndarray, spec: RainSpec, rng: np.random.Generator, frame_he
         if lay.blur * s > 0.5:
             st = cv2.GaussianBlur(st, (0, 0), lay.blur * s)
         layer = 1 - (1 - layer) * (1 - st)
+    if spec.extra.get("lights"):
+        layer = layer * _light_field(h, w, int(spec.extra["lights"]), rng, s)
+    if spec.extra.get("spray"):
+        layer = 1 - (1 - layer) * (1 - _spray(h, w, float(spec.extra["spray"]), rng, s))
     if spec.splashes:
         layer = 1 - (1 - layer) * (1 - _splashes(h, w, spec.splashes, rng, s))
     tint = np.float32(rng.uniform(0.85, 1.0))

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .eval_frames import heldout_sources, pair_frames, rain_frames
+from .eval_frames import LEVEL_NAMES, clean_dir_sources, heldout_sources, pair_frames, rain_frames, shrink_sources
 from .errors import CheckpointError, DataError, OutputError
-from .evaluate import evaluate, torch_derain
+from .evaluate import balanced_score, evaluate, torch_derain
 from .model import DRN, MODEL_FACTORIES
 from .imageio import read_pairs
 from .train_data import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
@@ -42,17 +42,21 @@ class TrainConfig:
     pairs: tuple[str, ...] = ()      # paired rainy/clean datasets
     weights: tuple[float, ...] = ()  # one per source: bundled default (if used), then clean..., then pairs...
     no_default_data: bool = False    # train only on --clean/--pairs
-    val_pairs: str | None = None     # validate on this paired set too
+    val_pairs: tuple[str, ...] = ()  # paired sets to validate on (each one set of the balanced score)
+    val_road: tuple[str, ...] = ()   # clean held-out frames validated at val_road_size x low/medium/high
+    val_road_size: tuple[int, int] = (720, 1280)
+    val_side: int = 320              # held-out photos are validated shrunk to this longest side (speed)
+    haze: bool = False               # draw the haze veil in some rain examples (see rain_family)
     max_minutes: float | None = None  # stop (and save) after this much wall time
 
 
 def build_sampler(cfg: TrainConfig, seed: int) -> MixedSampler:
     """The training mix: the bundled data unless turned off, then each --clean and --pairs source."""
-    sources, weights = ([], []) if cfg.no_default_data else default_sources()
+    sources, weights = ([], []) if cfg.no_default_data else default_sources(cfg.haze)
     default_weight = [sum(weights)] if weights else []
     if weights:
         sources = [_Mixture(sources, weights)]
-    sources += [SyntheticRainSource(read_clean_dir(c), f"clean:{c}") for c in cfg.clean]
+    sources += [SyntheticRainSource(read_clean_dir(c), f"clean:{c}", cfg.haze) for c in cfg.clean]
     sources += [PairedSource([(r, c) for _, r, c in read_pairs(p)], f"pairs:{p}") for p in cfg.pairs]
     w = list(cfg.weights) if cfg.weights else default_weight + [1.0] * (len(sources) - len(default_weight))
     if len(w) != len(sources):
@@ -97,18 +101,47 @@ def _load_optimizer(opt: torch.optim.Optimizer, extra: dict[str, torch.Tensor]) 
     opt.load_state_dict(sd)
 
 
-def validate(model: DRN, level: str = "medium", val_pairs: list | None = None) -> dict[str, float]:
-    """Held-out PSNR/SSIM/UQI at one rain level (eval_frames' held-out frames, shrunk to 320 px for speed)."""
+class ValidationSets:
+    """What a run validates on, built once: each entry is one set of the balanced score.
+
+    Without --val-road the held-out photos (shrunk to val_side) stand in for road frames at each level.
+    """
+
+    def __init__(self, cfg: TrainConfig):
+        if cfg.val_road:
+            sources = [s for d in cfg.val_road for s in clean_dir_sources(d)]
+            frames = rain_frames(sources, LEVEL_NAMES, size=cfg.val_road_size)
+            h, w = cfg.val_road_size
+            self.frames = [_regroup(f, f"road {w}x{h} {f.group}") for f in frames]
+        else:
+            frames = rain_frames(heldout_sources(max_side=cfg.val_side), LEVEL_NAMES)
+            self.frames = [_regroup(f, f"photos {cfg.val_side}px {f.group}") for f in frames]
+        for d in cfg.val_pairs:
+            self.frames += pair_frames(d, group=f"pairs {Path(d).name}")
+
+    def describe(self) -> str:
+        groups: dict[str, int] = {}
+        for f in self.frames:
+            groups[f.group] = groups.get(f.group, 0) + 1
+        return ", ".join(f"{g} ({n})" for g, n in groups.items())
+
+
+def _regroup(frame, group: str):
+    from dataclasses import replace
+
+    return replace(frame, group=group)
+
+
+def validate(model: DRN, sets: ValidationSets) -> dict:
+    """Gain per validation set and the balanced score (drn_edge.evaluate.balanced_score)."""
     was_training = model.training
     model.eval()
-    derain = torch_derain(model, next(model.parameters()).device)
-    row = evaluate(derain, rain_frames(heldout_sources(max_side=320), (level,)))[0][level]
-    out = {k: row[k] for k in ("psnr", "ssim", "uqi", "rainy_psnr", "rainy_ssim", "rainy_uqi")}
-    if val_pairs:
-        pr = evaluate(derain, val_pairs)[0]["val-pairs"]
-        out |= {"pairs_psnr": pr["psnr"], "pairs_rainy_psnr": pr["rainy_psnr"]}
+    table = evaluate(torch_derain(model, next(model.parameters()).device), sets.frames)[0]
     model.train(was_training)
-    return out
+    gains = {g: row["gain_db"] for g, row in table.items()}
+    return {"gains": gains, "score": balanced_score(gains),
+            "psnr": {g: row["psnr"] for g, row in table.items()},
+            "rainy_psnr": {g: row["rainy_psnr"] for g, row in table.items()}}
 
 
 def _initial_model(cfg: TrainConfig) -> DRN:
@@ -150,6 +183,29 @@ def check_output(cfg: TrainConfig) -> None:
     check_writable(last)  # before any training: a folder that cannot be written fails now, not at the first save
 
 
+def describe_sources(sampler: MixedSampler) -> str:
+    """One line per source: name, frames, sampling share (printed at start-up)."""
+    parts = []
+    for src, p in zip(sampler.sources, sampler.p):
+        inner = getattr(src, "sources", [src])
+        n = sum(len(getattr(s, "images", getattr(s, "pairs", ()))) for s in inner)
+        names = "+".join(getattr(s, "name", type(s).__name__) for s in inner)
+        parts.append(f"{names} ({n} frames, {100 * p:.0f} %)")
+    return "; ".join(parts)
+
+
+def _append_log(path: Path, step: int, loss: float, lr: float, val: dict) -> None:
+    """OUT/log.csv: one row per validation (step, loss, lr, score, gain per set)."""
+    import csv
+
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["step", "loss", "lr", "score"] + [f"gain {g}" for g in val["gains"]])
+        w.writerow([step, f"{loss:.5f}", f"{lr:.3e}", f"{val['score']:.3f}"] + [f"{v:.3f}" for v in val["gains"].values()])
+
+
 def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> Path:
     """Train and return the path of the final checkpoint (OUT/last.safetensors)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -167,7 +223,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     start, extra, info = 0, {}, {}
     check_output(cfg)
     sampler_seed = cfg.seed * 1000 + rank
-    val_pairs = pair_frames(cfg.val_pairs, group="val-pairs") if cfg.val_pairs else None
+    val_sets = ValidationSets(cfg) if rank == 0 else None
     if cfg.resume:
         model, info, extra = load_checkpoint(last)
         start = int(info.get("step", 0))
@@ -184,8 +240,12 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     sampler = build_sampler(cfg, sampler_seed + start * 7919)
+    if rank == 0:
+        print(f"training data: {describe_sources(sampler)}")
+        print(f"validation every {cfg.val_every} steps on: {val_sets.describe()}")
 
     history = info.get("history", [])
+    best_score = float(info.get("best_score", -math.inf))
     elapsed_before = float(info.get("train_seconds", 0.0))
     t0 = time.time()
     bar = None
@@ -212,15 +272,22 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
             bar.set_postfix(loss=f"{loss_ema:.4f}", lr=f"{_lr(cfg, step):.1e}")
         out_of_time = deadline is not None and time.time() > deadline
         is_last = done == cfg.steps or out_of_time
+        new_best = False
         if rank == 0 and (done % cfg.val_every == 0 or is_last):
-            val = validate(model, val_pairs=val_pairs)
-            history.append({"step": done, "loss": loss_ema, **val})
-            msg = f"step {done}: loss {loss_ema:.4f}  held-out medium PSNR {val['rainy_psnr']:.2f} -> {val['psnr']:.2f} dB, SSIM {val['ssim']:.3f}"
-            (bar.write if bar else print)(msg)
-        if rank == 0 and (done % cfg.save_every == 0 or is_last):
+            val = validate(model, val_sets)
+            history.append({"step": done, "loss": loss_ema, "score": val["score"], "gains": val["gains"]})
+            new_best = val["score"] > best_score
+            best_score = max(best_score, val["score"])
+            gains = "  ".join(f"{g} {v:+.2f}" for g, v in val["gains"].items())
+            (bar.write if bar else print)(f"step {done}: loss {loss_ema:.4f}  score {val['score']:+.2f} dB"
+                                          f"{' (best)' if new_best else ''}  gains: {gains}")
+            _append_log(out / "log.csv", done, loss_ema, _lr(cfg, step), val)
+        if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best):
             info = {"step": done, "train_config": asdict(cfg), "train_seconds": elapsed_before + time.time() - t0,
-                    "history": history, "world_size": world}
+                    "history": history, "world_size": world, "best_score": best_score}
             save_checkpoint(model, last, info, _optimizer_tensors(opt))
+            if new_best:
+                save_checkpoint(model, out / "best.safetensors", info)
         if out_of_time:
             (bar.write if bar else print)(f"stopped after {cfg.max_minutes} minutes at step {done}")
             break

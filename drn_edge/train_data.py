@@ -17,13 +17,15 @@ from . import imageio
 from .errors import DataError
 from .rain import REFERENCE_SIZE, synthesize
 from .rain_family import render, sample_spec
+from .scene_negatives import add_scene_negatives
 
 __all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler", "read_clean_dir",
            "default_sources"]
 
 VIDEO_FRAME_STEP = 15       # one frame in 15 from a training video: consecutive frames add little
 LEGACY_PRESET_SHARE = 0.15  # the low/medium/high evaluation preset is one family member among others
-NO_RAIN_SHARE = 0.2         # some frames without rain: the network must leave clean content alone
+NO_RAIN_SHARE = 0.25        # some frames without rain: the network must leave clean content alone
+NEGATIVE_SHARE = 0.4        # examples whose clean frame gets bright non-rain structures (scene_negatives)
 
 
 class TrainSource(Protocol):
@@ -46,11 +48,15 @@ class SyntheticRainSource:
     """Clean frames; each example: random shrink, crop, flip, and one random draw of the rain family.
 
     The rain is sized for a frame of random height between 240 and 1080 px (log-uniform), not for
-    the crop, so one model learns the streaks of 360p to 1080p cameras.
+    the crop, so one model learns the streaks of 360p to 1080p cameras. In NEGATIVE_SHARE of the
+    examples the clean crop first gets bright structures that are scene, not rain (lane markings,
+    glitter, glare, snow, a change of light: drn_edge.scene_negatives). `haze` adds the atmospheric
+    veil to some rain draws (off by default: see drn_edge.rain_family).
     """
 
     images: Sequence[np.ndarray]
     name: str = "clean"
+    haze: bool = False
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -67,6 +73,8 @@ class SyntheticRainSource:
             img = cv2.resize(img, (max(crop, round(w * f)), max(crop, round(h * f))), interpolation=cv2.INTER_AREA)
         (clean,) = _random_crop(rng, crop, img)
         frame_h = float(np.exp(rng.uniform(np.log(240), np.log(1080))))
+        if rng.random() < NEGATIVE_SHARE:
+            clean = add_scene_negatives(clean, rng, frame_h)
         draw = rng.random()
         if draw < NO_RAIN_SHARE:
             return clean.copy(), clean
@@ -74,7 +82,7 @@ class SyntheticRainSource:
             level = ("low", "medium", "high")[int(rng.integers(3))]
             rainy = synthesize(clean, level, seed=int(rng.integers(2**31)), scale=frame_h * 16 / 9 / REFERENCE_SIZE)
             return rainy, clean
-        spec = sample_spec(rng)
+        spec = sample_spec(rng, haze=self.haze)
         rainy = render(clean.astype(np.float32) / 255.0, spec, rng, frame_height=frame_h)
         return (rainy * 255.0 + 0.5).astype(np.uint8), clean
 
@@ -174,10 +182,11 @@ def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> list[np.ndarr
     return images
 
 
-def default_sources() -> tuple[list[TrainSource], list[float]]:
-    """The shipped model's training data: the bundled road frames' train split and scikit-image's photos."""
-    from .data import TRAIN_PHOTOS, load_photo, road_frames
+def default_sources(haze: bool = False) -> tuple[list[TrainSource], list[float]]:
+    """The bundled training data: scikit-image's photos (installed with the package; no third-party frames ship).
 
-    road = SyntheticRainSource([img for _, img in road_frames("train")], "road-train")
-    photos = SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos")
-    return [road, photos], [0.6, 0.4]
+    Road frames come in with --clean (the shipped models' recipe reads ../shared/data/road/permissive).
+    """
+    from .data import TRAIN_PHOTOS, load_photo
+
+    return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze)], [1.0]

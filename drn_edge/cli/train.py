@@ -37,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sampling weight per source: the bundled data first (unless --no-default-data), then each "
                         "--clean, then each --pairs (default: bundled data 1, each other source 1)")
     p.add_argument("--no-default-data", action="store_true", help="train only on --clean/--pairs sources (default: off)")
-    p.add_argument("--val-pairs", default=None, metavar="DIR", help="also validate on this paired set (default: none)")
+    p.add_argument("--val-pairs", action="append", default=[], metavar="DIR",
+                   help="validate on this paired set too (one set of the balanced score); repeatable (default: none)")
+    p.add_argument("--val-road", action="append", default=[], metavar="DIR",
+                   help="validate on these held-out clean frames at 1280x720 under low/medium/high rain, instead of "
+                        "the held-out photos; repeatable (default: none)")
+    p.add_argument("--haze", action="store_true",
+                   help="draw the haze veil in some rain examples (off: a veil remover darkens bright scenes) "
+                        "(default: off)")
     p.add_argument("--minutes", type=float, default=None, help="stop and save after this many minutes of training (default: no limit)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
@@ -77,7 +84,8 @@ def main(argv=None) -> int:
     cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                       val_every=args.val_every, save_every=args.save_every, seed=args.seed, resume=args.resume,
                       overwrite=args.overwrite, init=args.init, clean=tuple(args.clean), pairs=tuple(args.pairs),
-                      weights=weights, no_default_data=args.no_default_data, val_pairs=args.val_pairs,
+                      weights=weights, no_default_data=args.no_default_data, val_pairs=tuple(args.val_pairs),
+                      val_road=tuple(args.val_road), haze=args.haze,
                       max_minutes=args.minutes)
     path = train(cfg, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
