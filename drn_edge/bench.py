@@ -232,6 +232,10 @@ class BenchRequest:
     progress: bool = True
     threads: int | None = None
     batch: int = 1
+    detector: object = None                # a Detector (drn_edge.detection): the downstream detection check
+    detect_frames: tuple[str, ...] = ()
+    detect_max_frames: int = 24
+    labels: str | None = None
 
 
 def _torch_available() -> bool:
@@ -285,6 +289,26 @@ class BenchResult:
     outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
 
 
+def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict], size, log) -> dict:
+    """The detection check over every candidate; the reference is the first FP32 engine, else the PyTorch row."""
+    from .detection.check import detection_check, detection_frames
+
+    frames = detection_frames(req.detect_frames or ((req.eval_dir,) if req.eval_dir else ()),
+                              None if req.labels else size, req.detect_max_frames)
+    labels = None
+    if req.labels:
+        from .detection.labels import load_labels
+
+        labels = load_labels(req.labels, {f.name: f.clean.shape[:2] for f in frames})
+    derainers = {c.label: (lambda rgb, c=c: np.ascontiguousarray(c.derain(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1]))
+                 for c in candidates}
+    fp32 = [r["label"] for r in rows if r.get("precision") == "fp32"]
+    reference = fp32[0] if fp32 else (rows[0]["label"] if rows[0]["label"].startswith("pytorch") else None)
+    log(f"detection check on {len(frames)} rainy frames, {len(derainers)} engine(s) ...")
+    return detection_check(req.detector, frames, derainers, reference=reference, labels=labels,
+                           class_names=getattr(req.detector, "class_names", ()), progress=req.progress)
+
+
 def run_bench(req: BenchRequest, log=print) -> BenchResult:
     if not req.engines and not req.pytorch_baseline:
         raise DrnEdgeError("nothing to benchmark: give --engine FILE (repeatable) or --compare")
@@ -333,6 +357,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
             if req.fidelity and refs is not None and req.pytorch_baseline:
                 base = rows[0]["fidelity"]
                 row["drop_db"] = {lvl: base[lvl]["psnr"] - v["psnr"] for lvl, v in row["fidelity"].items()}
+        detection = _detection(req, candidates, rows, (h, w), log) if req.detector is not None else None
         noisy = [r["label"] for r in rows if r["latency"]["end_to_end_ms"]["cv"] > NOISY_CV]
         warnings = [w for r in rows for w in latency_warnings(r["label"], r["latency"])]
         report = {
@@ -350,6 +375,8 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
                                      "variation): the machine was noisy; rerun on an idle machine before trusting "
                                      "ratios"] if noisy else []),
         }
+        if detection is not None:
+            report["detection"] = detection
         return BenchResult(report, frames, grid_outputs)
     finally:
         for c in candidates:

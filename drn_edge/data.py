@@ -44,45 +44,29 @@ def crop_to_multiple(img: np.ndarray, multiple: int = 8) -> np.ndarray:
     return img[: h - h % multiple, : w - w % multiple]
 
 
-def make_calibration_set(out_dir, count: int = 24, height: int = 240, width: int = 320, seed: int = 77) -> list[dict]:
-    """Write rainy calibration frames (PNG) plus manifest.json, from the road calibration split only.
+def make_calibration_set(out_dir, sources: list[tuple[str, np.ndarray]] | None = None, count: int = 24,
+                         height: int = 240, width: int = 320, seed: int = 77) -> list[dict]:
+    """Write rainy calibration frames (JPEG) plus manifest.json into `out_dir`, for ``drn-export --calib``.
 
-    Random scales, crops and flips of the calibration frames under rain drawn from the whole
-    training family at every intensity (a third each low, medium, high), so the INT8 ranges
-    cover heavy rain too. Disjoint from every evaluation frame by source.
+    `sources`: (name, clean RGB) frames, e.g. your camera's; default: the held-out-free training
+    photos of scikit-image. Rain is drawn from the whole family, a third each at low, medium and
+    high intensity (drn_edge.calibration_ranges.calibration_frames).
     """
     import cv2
 
     from ._atomic import write_json
+    from .calibration_ranges import calibration_frames
     from .imageio import write_image
-    from .rain_family import LEVEL_INTENSITY, render, sample_spec
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    sources = road_frames("calibration")
-    bands = {"low": (0.0, 0.33), "medium": (0.33, 0.67), "high": (0.67, 1.0)}
-    assert set(bands) == set(LEVEL_INTENSITY)
+    if sources is None:
+        sources = [(n, load_photo(n)) for n in TRAIN_PHOTOS]
     entries = []
-    for i in range(count):
-        name, img = sources[i % len(sources)]
-        h, w = img.shape[:2]
-        f = rng.uniform(max(height / h, width / w), 1.0)
-        img = cv2.resize(img, (max(width, round(w * f)), max(height, round(h * f))), interpolation=cv2.INTER_AREA)
-        y, x = rng.integers(img.shape[0] - height + 1), rng.integers(img.shape[1] - width + 1)
-        crop = np.ascontiguousarray(img[y: y + height, x: x + width])
-        if rng.random() < 0.5:
-            crop = np.ascontiguousarray(crop[:, ::-1])
-        level = list(bands)[i % 3]
-        spec = sample_spec(rng, intensity=float(rng.uniform(*bands[level])))
-        rainy = render(crop.astype(np.float32) / 255.0, spec, rng, frame_height=float(img.shape[0]))
-        rainy = (rainy * 255.0 + 0.5).astype(np.uint8)
-        fname = f"calib_{i:02d}_{name}_{level}.jpg"  # JPEG q95, as camera frames arrive
+    for i, (name, level, rainy) in enumerate(calibration_frames(sources, count, height, width, seed)):
+        fname = f"calib_{i:02d}_{name.replace('/', '_')}_{level}.jpg"  # JPEG q95, as camera frames arrive
         write_image(out / fname, cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
-        entries.append({"file": fname, "source": f"drn_edge/road_frames/calibration/{name}.jpg",
-                        "licence": "MIT, Copyright (c) 2018 comma.ai (see drn_edge/road_frames/ATTRIBUTION.md)",
-                        "rain_level": level, "rain_generator": spec.extra["generator"],
-                        "split": "calibration (disjoint from training and evaluation frames by source)"})
+        entries.append({"file": fname, "source": name, "rain_level": level})
     write_json(out / "manifest.json", {"frames": entries, "size": [height, width],
                                        "made_by": f"drn_edge.data.make_calibration_set(count={count}, height={height}, "
                                                   f"width={width}, seed={seed})"})

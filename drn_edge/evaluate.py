@@ -33,6 +33,24 @@ def balanced_score(gains: dict[str, float]) -> float:
     return float(np.mean(values) + min(0.0, min(values)))
 
 
+def suite_score(tables: dict[str, dict]) -> tuple[float, dict[str, float]]:
+    """drn-eval's balanced score: the largest held-out size's levels and every paired set, one gain each."""
+    held = [t for t in tables if t.startswith("held-out ")]
+    gains = {}
+    if held:
+        def area(title: str) -> int:
+            w, h = title.split()[-1].split("x")
+            return int(w) * int(h)
+
+        big = max(held, key=area)
+        gains |= {f"{big} {level}": row["gain_db"] for level, row in tables[big].items()}
+    for title, table in tables.items():
+        if title.startswith("pairs "):
+            rows = list(table.values())
+            gains[title] = float(np.mean([r["gain_db"] for r in rows]))
+    return balanced_score(gains), gains
+
+
 def torch_derain(model, device: str = "cpu") -> DeRain:
     """Wrap a torch DRN as a uint8 RGB -> uint8 RGB function with reflect padding to a multiple of 8."""
     import torch
@@ -83,6 +101,7 @@ def fidelity(frames: Sequence[EvalFrame], outputs: Sequence[np.ndarray],
             row[f"rainy_{k}"] = float(np.mean([r[k] for r in rainy]))
             row[k] = float(np.mean([r[k] for r in out]))
         row["gain_db"] = row["psnr"] - row["rainy_psnr"]
+        row["psnr_min"] = float(min(r["psnr"] for r in out))
         if refs is not None:
             row["psnr_vs_fp32"] = float(np.mean([_capped_psnr(outputs[i], refs[i]) for i in idx]))
         table[group] = row
@@ -114,15 +133,21 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
 
     Held-out frames: the bundled road eval split and held-out photos, plus each of `clean_dirs`.
     """
-    from .eval_frames import clean_dir_sources, heldout_sources, pair_frames, rain_frames
+    from .eval_frames import clean_dir_sources, fit_to_size, heldout_sources, pair_frames, rain_frames
     from .rain_family import GENERATORS
 
-    sources = heldout_sources()
-    for d in clean_dirs:
-        sources += clean_dir_sources(d)
+    from pathlib import Path
+
+    groups = [("photos", heldout_sources())] + [(Path(d).name, clean_dir_sources(d)) for d in clean_dirs]
+    sources = [s for _, group in groups for s in group]
     tables: dict[str, dict] = {}
     for h, w in sizes:
         tables[f"held-out {w}x{h}"] = evaluate(derain, rain_frames(sources, size=(h, w)), progress=progress)[0]
+    # Clean frames must come back unchanged: the output's PSNR against its own (rain-free) input.
+    ch, cw = max(sizes, key=lambda s: s[0] * s[1])
+    clean = [EvalFrame(n, f"clean/{g}", c, c) for g, group in groups for n, img in group
+             for c in [fit_to_size(img, ch, cw)]]
+    tables[f"clean {cw}x{ch}"] = evaluate(derain, clean, progress=progress)[0]
     if generator_size and generators is not False:
         gens = tuple(generators) if generators is not None else GENERATORS
         frames = [f for g in gens for f in rain_frames(sources, ("medium",), generator_size, g)]

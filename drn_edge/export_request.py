@@ -43,7 +43,7 @@ class ModelSource:
 
 @dataclass(frozen=True)
 class Calibration:
-    dir: str | None = None                 # None: the calibration set shipped in the package
+    dir: str | None = None                 # None: the shipped INT8 ranges (shipped checkpoints only)
     method: str = "percentile"
     size: tuple[int, int] | None = None    # None: the export size, else the frames' own size
     keep_float_edges: bool = False
@@ -107,7 +107,7 @@ class ExportRequest:
                  f"  pruning     {prune}"]
         if "int8" in self.precisions:
             c = self.calibration
-            lines.append(f"  calibration {c.dir or 'shipped set'}, {c.method}"
+            lines.append(f"  calibration {c.dir or 'shipped INT8 ranges'}, {c.method}"
                          + (f", at {c.size[0]}x{c.size[1]}" if c.size else "")
                          + (", first/last conv in float" if c.keep_float_edges else ""))
         p = self.plan

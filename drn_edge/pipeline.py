@@ -123,6 +123,7 @@ class _Export:
     ckpt: Path | None = None
     source: dict = field(default_factory=dict)
     calib_dir: Path | None = None
+    shipped_ranges: dict | None = None     # the shipped INT8 ranges of a shipped checkpoint (no --calib)
     trt: tuple[bool, str] = (False, "")
     base_meta: dict = field(default_factory=dict)
     onnx: dict[str, Path] = field(default_factory=dict)   # precision -> ONNX path
@@ -154,7 +155,10 @@ def _check_inputs(st: _Export) -> None:
     if "int8" in st.req.precisions:
         c = st.req.calibration
         st.calib_dir = Path(c.dir) if c.dir else find_calibration_dir()
-        load_calibration_frames(st.calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
+        if st.calib_dir is not None:
+            load_calibration_frames(st.calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
+        else:
+            st.shipped_ranges = _shipped_ranges_for(st.req)
 
 
 def _load_source(st: _Export) -> None:
@@ -216,11 +220,22 @@ def _export_int8(st: _Export) -> None:
     if "int8" not in st.req.precisions:
         return
     c, spec = st.req.calibration, st.req.spec
+    if st.shipped_ranges is not None:
+        prov = st.shipped_ranges["provenance"]
+        st.result.calibration = {"ranges": f"shipped (drn_edge/calibration_ranges/{prov['model']}.json)", **prov}
+        st.log(f"INT8 with the shipped ranges of {prov['model']} ({prov['frames']} permissive road frames at "
+               f"{prov['size'][0]}x{prov['size'][1]} under the rain family, {prov['method']})")
+        p = quantize_int8(st.onnx["fp32"], artifact_path(st.out, "int8"), None, prov["method"], c.keep_float_edges,
+                          ranges=st.shipped_ranges["ort_calibration_cache"][spec.io])
+        st.onnx["int8"] = p
+        st.result.artifacts["int8"] = str(p)
+        st.log(f"wrote {p}")
+        return
     # Default: the calibration frames' own size. The net is fully convolutional, and collecting
     # ranges at 720x1280 would need ~10 GB of intermediate tensors per frame.
     h, w = c.size or load_calibration_frames_size(st.calib_dir)
     frames = load_calibration_frames(st.calib_dir, h, w)
-    st.result.calibration = {"dir": str(st.calib_dir), "sha256": calibration_hash(st.calib_dir), "frames": len(frames),
+    st.result.calibration = {"dir": st.calib_dir.name, "sha256": calibration_hash(st.calib_dir), "frames": len(frames),
                              "size": [h, w], "method": c.method, "keep_float_edges": c.keep_float_edges}
     st.log(f"calibrating INT8 on {len(frames)} frames from {st.calib_dir} at {h}x{w} ({c.method}) ...")
     reader = FrameCalibrationReader(frames, INPUT_NAME[spec.io], spec.io == "uint8")
@@ -322,6 +337,26 @@ def _require_finite_weights(model, ckpt: Path) -> None:
     if bad:
         raise ExportError(f"checkpoint '{ckpt}' has NaN or infinite weights in {len(bad)} tensor(s) (e.g. {bad[0]}); "
                           "training diverged or the file is damaged: export an earlier checkpoint")
+
+
+def _shipped_ranges_for(req: ExportRequest) -> dict:
+    """INT8 without --calib: the shipped ranges, which exist only for an unmodified shipped checkpoint."""
+    from .artifacts import resolve_checkpoint
+    from .calibration_ranges import shipped_ranges
+    from .errors import CalibrationError
+
+    c = req.calibration
+    given = [flag for flag, on in (("--calib-method", c.method != "percentile"), ("--calib-size", c.size)) if on]
+    if given:
+        raise CalibrationError(f"{' and '.join(given)} need --calib DIR: without it the shipped INT8 ranges are used, "
+                               "which were computed once (percentile method)")
+    ckpt = resolve_checkpoint(req.model.checkpoint)
+    record = shipped_ranges(ckpt) if ckpt.is_file() and not req.model.prune_ratio else None
+    if record is None:
+        what = "a pruned model" if req.model.prune_ratio else f"checkpoint '{ckpt.name}'"
+        raise CalibrationError(f"INT8 of {what} needs calibration frames: pass --calib DIR (a few dozen rainy frames "
+                               "from your camera); shipped INT8 ranges exist only for drn_base and drn_edge")
+    return record
 
 
 def load_calibration_frames_size(folder: Path) -> tuple[int, int]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import logging
+import shutil
 import os
 import sys
 import tempfile
@@ -23,7 +25,6 @@ from .errors import CalibrationError, ExportError
 from .imageio import IMAGE_SUFFIXES
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
-DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration_data"  # package data: works from a wheel
 
 
 class CalibrationSource(Protocol):
@@ -32,17 +33,14 @@ class CalibrationSource(Protocol):
     def get_next(self) -> dict[str, np.ndarray] | None: ...
 
 
-def find_calibration_dir() -> Path:
-    """$DRN_CALIBRATION_DIR, else the calibration set shipped inside the package."""
+def find_calibration_dir() -> Path | None:
+    """$DRN_CALIBRATION_DIR (the default --calib), else None: the shipped ranges of a shipped checkpoint."""
     env = os.environ.get("DRN_CALIBRATION_DIR")
     if env:
         if not Path(env).is_dir():
             raise CalibrationError(f"DRN_CALIBRATION_DIR={env} is not a folder")
         return Path(env)
-    for candidate in (DEFAULT_CALIBRATION_DIR,):
-        if candidate.is_dir():
-            return candidate
-    raise CalibrationError("no calibration set found; pass --calib DIR with frames from your camera")
+    return None
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -167,9 +165,10 @@ def conv_node_names(onnx_path: str | os.PathLike) -> list[str]:
     return [n.name for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Conv"]
 
 
-def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, source: CalibrationSource,
+def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, source: CalibrationSource | None,
                   method: str = "percentile", keep_float_edges: bool = False, stride: int = 4,
-                  percentile: float = 99.99, calibration_graph: str | os.PathLike | None = None) -> Path:
+                  percentile: float = 99.99, calibration_graph: str | os.PathLike | None = None,
+                  ranges: dict | None = None, cache_path: str | os.PathLike | None = None) -> Path:
     """Write a QDQ INT8 ONNX: per-channel symmetric weights, symmetric activations (TensorRT's requirement).
 
     Only Conv is quantized: the first-max pool mask (ReduceMax/Equal/MatMul) must stay exact.
@@ -178,6 +177,9 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, sou
     calibration_graph: a dynamic-size export of the same model. Ranges are collected on it at the
     calibration frames' size and applied to `fp32_onnx` (e.g. a fixed 720x1280 graph), because
     collecting at 720x1280 needs ~10 GB of intermediate tensors per frame.
+    ranges: ONNX Runtime's calibration cache of this graph (e.g. the shipped ranges): no calibration
+    runs and `source` may be None; every quantized tensor must have its range.
+    cache_path: also keep the ranges a calibration run computed there (how the shipped ones are made).
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -185,9 +187,10 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, sou
         raise ExportError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
              "percentile": CalibrationMethod.Percentile}[method]
-    reader = _StridedFeeds(source)
-    extra = {"ActivationSymmetric": True, "WeightSymmetric": True,
-             "CalibStridedMinMax": _largest_divisor_at_most(len(reader), stride)}
+    reader = _StridedFeeds(source) if ranges is None else None
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True}
+    if reader is not None:
+        extra["CalibStridedMinMax"] = _largest_divisor_at_most(len(reader), stride)
     if method == "percentile":
         extra["CalibPercentile"] = percentile
 
@@ -203,7 +206,11 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, sou
     out_path = Path(out_path)
     with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory() as work, _quiet_onnxruntime_quantization():
         cache = Path(work) / "ranges.json"
-        if calibration_graph is None:
+        if ranges is not None:
+            _check_ranges_cover(fp32_onnx, ranges)
+            cache.write_text(json.dumps(ranges))
+            run(fp32_onnx, tmp, None, cache)
+        elif calibration_graph is None:
             with _progress(reader, "calibrate"):
                 run(fp32_onnx, tmp, reader, cache)
         else:
@@ -214,7 +221,22 @@ def quantize_int8(fp32_onnx: str | os.PathLike, out_path: str | os.PathLike, sou
             if _count_quantize_nodes(tmp) != _count_quantize_nodes(twin):
                 raise ExportError("calibration ranges did not carry over from the dynamic-size graph to the "
                                   "fixed-size graph; calibrate at the export size with --calib-size HxW")
+        if cache_path is not None and ranges is None:
+            shutil.copyfile(cache, cache_path)
     return out_path
+
+
+def _check_ranges_cover(onnx_path, ranges: dict) -> None:
+    """Every Conv input of the graph must have a range, or INT8 would silently stay float there."""
+    import onnx
+
+    names = {n.input[0] for n in onnx.load(str(onnx_path)).graph.node if n.op_type == "Conv"}
+    data = ranges.get("data") if isinstance(ranges, dict) else None
+    have = set(data) if isinstance(data, dict) else set()
+    missing = sorted(names - have)
+    if missing:
+        raise CalibrationError(f"the INT8 ranges do not cover this graph ({len(missing)} tensors without a range, "
+                               f"e.g. {missing[0]}): they belong to another model or export; calibrate with --calib DIR")
 
 
 @contextlib.contextmanager

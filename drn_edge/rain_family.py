@@ -138,7 +138,7 @@ def _long_layers(rng: np.random.Generator, t: float, angle: float) -> tuple[Stre
     for _ in range(int(rng.integers(1, 3))):
         out.append(StreakLayer(depth=0.3, width=float(rng.uniform(0.8, 2.0)), length=float(rng.uniform(0.08, 0.3)),
                                angle=angle + float(rng.uniform(-2, 2)),
-                               coverage=float((0.01 + 0.05 * t) * rng.uniform(0.6, 1.4)),
+                               coverage=float((0.015 + 0.1 * t) * rng.uniform(0.6, 1.4)),
                                brightness=float(np.clip((0.35 + 0.5 * t) * rng.uniform(0.8, 1.2), 0.1, 1.0)),
                                blur=float(rng.uniform(0, 0.8))))
     return tuple(out)

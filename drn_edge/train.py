@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .eval_frames import LEVEL_NAMES, clean_dir_sources, heldout_sources, pair_frames, rain_frames, shrink_sources
+from .eval_frames import LEVEL_NAMES, clean_dir_sources, heldout_sources, pair_frames, rain_frames
 from .errors import CheckpointError, DataError, OutputError
 from .evaluate import balanced_score, evaluate, torch_derain
 from .model import DRN, MODEL_FACTORIES

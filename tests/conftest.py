@@ -9,7 +9,17 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_EVAL = REPO.parent / "shared" / "eval" / "rain200h"
+SHARED = REPO.parent / "shared"
+SHARED_EVAL = SHARED / "eval" / "rain200h"
+ROAD = SHARED / "data" / "road" / "permissive"
+
+
+def road_dir(name: str) -> Path:
+    """A permissive road folder read from ../shared (never copied into the project); skip when absent."""
+    path = ROAD / name
+    if not path.is_dir():
+        pytest.skip(f"needs ../shared/data/road/permissive/{name} beside the checkout (absent here)")
+    return path
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,8 +43,18 @@ def tiny_model():
 
 
 @pytest.fixture(scope="session")
+def calib_dir(tmp_path_factory):
+    """A small calibration folder: rainy crops of scikit-image photos (what drn-export --calib takes)."""
+    from drn_edge.data import make_calibration_set
+
+    d = tmp_path_factory.mktemp("calib")
+    make_calibration_set(d, count=6, height=64, width=96)
+    return d
+
+
+@pytest.fixture(scope="session")
 def frame_rgb():
-    """A real held-out road frame with medium rain, 64x96 (fast on CPU)."""
+    """A real held-out photo with medium rain, 64x96 (fast on CPU)."""
     from drn_edge.eval_frames import heldout_sources, rain_frames
 
     frame = rain_frames(heldout_sources(max_side=200)[:1], ("medium",))[0]

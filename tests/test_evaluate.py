@@ -22,9 +22,11 @@ def test_frames_are_the_same_every_call_and_differ_by_seed_scheme():
     assert len(seeds) == 5 * 3 * 3
 
 
-def test_held_out_sources_include_road_frames_and_photos():
+def test_held_out_sources_are_the_held_out_photos_only():
+    from drn_edge.data import HELDOUT_PHOTOS, TRAIN_PHOTOS
+
     names = [n for n, _ in heldout_sources()]
-    assert any(n.startswith("evocargo") for n in names) and {"rocket", "coffee", "gravel"} <= set(names)
+    assert names == list(HELDOUT_PHOTOS) and not set(names) & set(TRAIN_PHOTOS)
 
 
 def test_fit_to_size_crops_to_aspect_instead_of_stretching():

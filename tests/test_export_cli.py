@@ -13,15 +13,15 @@ from drn_edge.sidecar import read_sidecar, verify_artifact
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_checkpoint):
+def exported(tmp_path_factory, tiny_checkpoint, calib_dir):
     out = tmp_path_factory.mktemp("export")
     rc = export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--int8", "--fp16",
-                      "--calib-size", "64x96", "--calib-method", "minmax"])
+                      "--calib", str(calib_dir), "--calib-size", "64x96", "--calib-method", "minmax"])
     assert rc == 0
     return out
 
 
-def test_int8_export_writes_artifacts_with_provenance(exported, tiny_checkpoint, capsys):
+def test_int8_export_writes_artifacts_with_provenance(exported, tiny_checkpoint, calib_dir, capsys):
     for name in ("drn.onnx", "drn.fp16.onnx", "drn.int8.onnx"):
         rec = verify_artifact(exported / name)
         assert rec["kind"] == "onnx"
@@ -29,11 +29,10 @@ def test_int8_export_writes_artifacts_with_provenance(exported, tiny_checkpoint,
     assert fp32["source"]["file"] == tiny_checkpoint.name and "parity_vs_pytorch" in fp32
     int8 = read_sidecar(exported / "drn.int8.onnx")
     assert int8["source"]["sha256"] == fp32["sha256"]
-    from drn_edge.quantize import find_calibration_dir, list_images
+    from drn_edge.quantize import list_images
 
-    shipped_frames = len(list_images(find_calibration_dir()))
-    assert shipped_frames >= 16
-    assert int8["calibration"]["frames"] == shipped_frames and len(int8["calibration"]["sha256"]) == 64
+    assert int8["calibration"]["frames"] == len(list_images(calib_dir)) and len(int8["calibration"]["sha256"]) == 64
+    assert int8["calibration"]["dir"] == calib_dir.name  # no absolute local path in a sidecar
     assert fp32["io"]["inputs"][0]["shape"] == [None, 3, None, None]
     for name in ("drn.onnx", "drn.int8.onnx"):
         with DerainEngine(exported / name) as e:
@@ -108,13 +107,14 @@ def test_prune_export_reloads(tiny_checkpoint, tmp_path):
     assert read_sidecar(tmp_path / "drn.onnx")["source"]["file"] == "drn.pruned.safetensors"
 
 
-def test_sigkill_mid_export_leaves_no_truncated_artifact(tiny_checkpoint, tmp_path):
+def test_sigkill_mid_export_leaves_no_truncated_artifact(tiny_checkpoint, calib_dir, tmp_path):
     # Kill drn-export at random points while it writes; whatever exists under a final name must be whole.
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for delay in (1.5, 3.0):
         out = tmp_path / f"run{delay}"
         proc = subprocess.Popen([sys.executable, "-m", "drn_edge.cli.export", "--checkpoint", str(tiny_checkpoint),
-                                 "--out", str(out), "--int8", "--fp16", "--calib-size", "64x96", "--no-fidelity"],
+                                 "--out", str(out), "--int8", "--fp16", "--calib", str(calib_dir), "--calib-size", "64x96",
+                                 "--no-fidelity"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
@@ -173,3 +173,26 @@ def test_triton_with_onnx_needs_a_plan(exported, tmp_path, capsys):
     assert export_main(["--onnx", str(exported / "drn.int8.onnx"), "--out", str(tmp_path / "p"), "--triton",
                         str(tmp_path / "repo")]) == 2
     assert "cannot build a TensorRT plan here" in capsys.readouterr().err and not (tmp_path / "repo").exists()
+
+
+def test_int8_of_a_foreign_checkpoint_needs_calib_and_calib_options_need_calib(tiny_checkpoint, tmp_path, capsys):
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--int8", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs calibration frames: pass --calib DIR" in err and tiny_checkpoint.name in err
+    assert not (tmp_path / "a" / "drn.onnx").exists()
+    assert export_main(["--checkpoint", "drn_edge", "--int8", "--calib-method", "minmax", "--out", str(tmp_path / "b")]) == 2
+    assert "--calib-method" in capsys.readouterr().err and not (tmp_path / "b" / "drn.onnx").exists()
+
+
+def test_int8_of_a_shipped_checkpoint_uses_the_shipped_ranges(tmp_path, capsys):
+    from drn_edge._atomic import sha256_file
+    from drn_edge.artifacts import SHIPPED_EDGE_CHECKPOINT
+
+    assert export_main(["--checkpoint", "drn_edge", "--int8", "--size", "64x96", "--no-fidelity", "--backend", "onnx",
+                        "--out", str(tmp_path)]) == 0
+    assert "shipped ranges of drn_edge" in capsys.readouterr().out
+    cal = read_sidecar(tmp_path / "drn.int8.onnx")["calibration"]
+    assert cal["checkpoint_sha256"] == sha256_file(SHIPPED_EDGE_CHECKPOINT) and cal["frames"] >= 24
+    assert "/" not in json.dumps(cal.get("sources")).replace("\\/", "")  # folder names, no local paths
+    with DerainEngine(tmp_path / "drn.int8.onnx") as e:
+        assert e(__import__("numpy").zeros((64, 96, 3), "uint8")).shape == (64, 96, 3)

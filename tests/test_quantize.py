@@ -4,13 +4,12 @@ import onnxruntime as ort
 import pytest
 
 from drn_edge.errors import CalibrationError, ExportError
-from drn_edge.quantize import (FrameCalibrationReader, calibration_hash, convert_fp16, find_calibration_dir,
-                               load_calibration_frames, quantize_int8)
+from drn_edge.quantize import FrameCalibrationReader, calibration_hash, convert_fp16, load_calibration_frames, quantize_int8
 
 
 @pytest.fixture(scope="module")
-def frames():
-    return load_calibration_frames(find_calibration_dir(), 64, 96)[:4]
+def frames(calib_dir):
+    return load_calibration_frames(calib_dir, 64, 96)[:4]
 
 
 def _run(path, x):
@@ -78,10 +77,10 @@ def test_empty_and_unreadable_calibration_sets(tmp_path):
         load_calibration_frames(tmp_path / "missing", 64, 64)
 
 
-def test_calibration_hash_changes_with_content(tmp_path):
+def test_calibration_hash_changes_with_content(tmp_path, calib_dir):
     import shutil
 
-    src = find_calibration_dir()
+    src = calib_dir
     for p in sorted(src.glob("*.jpg"))[:2]:
         shutil.copy(p, tmp_path / p.name)
     h1 = calibration_hash(tmp_path)
@@ -95,23 +94,48 @@ def test_unknown_method(tiny_onnx, frames, tmp_path):
         quantize_int8(tiny_onnx["float"], tmp_path / "q.onnx", FrameCalibrationReader(frames, "rainy", False), "kl")
 
 
-def test_committed_calibration_manifest_matches_files():
-    import json
-
+def test_made_calibration_manifest_matches_files(calib_dir):
     from drn_edge.quantize import read_manifest
 
-    d = find_calibration_dir()
-    frames = read_manifest(d)
-    assert sorted(e["file"] for e in frames) == sorted(p.name for p in d.glob("*.jpg"))
-    assert all({"source", "licence", "rain_level"} <= set(e) for e in frames)
-    assert json.loads((d / "manifest.json").read_text())["size"] == [240, 320]
+    frames = read_manifest(calib_dir)
+    assert sorted(e["file"] for e in frames) == sorted(p.name for p in calib_dir.glob("*.jpg"))
+    assert all({"source", "rain_level"} <= set(e) for e in frames)
 
 
-def test_fixed_size_graph_gets_ranges_from_a_dynamic_twin(tiny_model, tiny_onnx, tmp_path):
+def test_shipped_ranges_match_the_shipped_checkpoints_and_nothing_else(tiny_checkpoint):
+    from drn_edge._atomic import sha256_file
+    from drn_edge.artifacts import SHIPPED_MODELS
+    from drn_edge.calibration_ranges import shipped_ranges
+
+    for name, ckpt in SHIPPED_MODELS.items():
+        rec = shipped_ranges(ckpt)
+        assert rec is not None, f"no shipped INT8 ranges for {name}: run python -m drn_edge.calibration_ranges"
+        prov = rec["provenance"]
+        assert prov["checkpoint_sha256"] == sha256_file(ckpt) and prov["model"] == name
+        assert prov["frames"] >= 24 and all(s["licence"] for s in prov["sources"])
+        assert set(rec["ort_calibration_cache"]) == {"float", "uint8"}
+    assert shipped_ranges(tiny_checkpoint) is None
+
+
+def test_ranges_that_do_not_cover_the_graph_are_refused(tiny_onnx, frames, tmp_path):
+    import json
+
+    reader = FrameCalibrationReader(frames, "rainy", uint8_bgr_io=False)
+    quantize_int8(tiny_onnx["float"], tmp_path / "a.onnx", reader, "minmax", cache_path=tmp_path / "r.json")
+    ranges = json.loads((tmp_path / "r.json").read_text())
+    quantize_int8(tiny_onnx["float"], tmp_path / "b.onnx", None, "minmax", ranges=ranges)  # the same ranges, no frames
+    assert (tmp_path / "a.onnx").read_bytes() == (tmp_path / "b.onnx").read_bytes()
+    del ranges["data"][sorted(ranges["data"])[0]]
+    with pytest.raises(CalibrationError, match="do not cover this graph.*--calib"):
+        quantize_int8(tiny_onnx["float"], tmp_path / "q.onnx", None, "minmax", ranges=ranges)
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_fixed_size_graph_gets_ranges_from_a_dynamic_twin(tiny_model, tiny_onnx, tmp_path, calib_dir):
     # Calibrate at 64x96 on the dynamic graph, quantize a fixed 128x192 graph from those ranges.
     from drn_edge.onnx_export import ExportSpec, export_onnx
 
-    frames = load_calibration_frames(find_calibration_dir(), 64, 96)[:4]
+    frames = load_calibration_frames(calib_dir, 64, 96)[:4]
     fixed = export_onnx(tiny_model, tmp_path / "fixed.onnx", ExportSpec(128, 192, "float"))
     reader = FrameCalibrationReader(frames, "rainy", uint8_bgr_io=False)
     q = quantize_int8(fixed, tmp_path / "fixed.int8.onnx", reader, "minmax", calibration_graph=tiny_onnx["float"])
@@ -119,7 +143,7 @@ def test_fixed_size_graph_gets_ranges_from_a_dynamic_twin(tiny_model, tiny_onnx,
     scales = lambda p: sorted(float(onnx.numpy_helper.to_array(i).ravel()[0]) for i in onnx.load(str(p)).graph.initializer  # noqa: E731
                               if i.name.endswith("_scale") and onnx.numpy_helper.to_array(i).size == 1)
     assert scales(q) == pytest.approx(scales(direct))  # same activation ranges
-    big = load_calibration_frames(find_calibration_dir(), 128, 192)[0]
+    big = load_calibration_frames(calib_dir, 128, 192)[0]
     x = np.ascontiguousarray((big.astype(np.float32) / 255).transpose(2, 0, 1)[None])
     assert np.abs(_run(q, x) - _run(fixed, x)).mean() < 0.02
 

@@ -203,7 +203,7 @@ def test_cli_bad_values_get_an_error_line(args, message, tmp_path):
     assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
 
 
-def test_sigterm_leaves_no_partial_files_and_interrupted_exports_say_so(tiny_checkpoint, tiny_onnx, tmp_path):
+def test_sigterm_leaves_no_partial_files_and_interrupted_exports_say_so(tiny_checkpoint, tiny_onnx, calib_dir, tmp_path):
     import os
     import shutil
     import signal
@@ -211,7 +211,7 @@ def test_sigterm_leaves_no_partial_files_and_interrupted_exports_say_so(tiny_che
 
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "drn_edge.cli.export", "--checkpoint", str(tiny_checkpoint),
-                             "--out", str(out), "--int8", "--calib-size", "64x96"],
+                             "--out", str(out), "--int8", "--calib", str(calib_dir), "--calib-size", "64x96"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
     while not (out / "drn.onnx").exists() and time.time() < deadline:

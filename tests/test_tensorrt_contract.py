@@ -42,7 +42,7 @@ def standin(request, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory, tiny_checkpoint):
+def exports(tmp_path_factory, tiny_checkpoint, calib_dir):
     """Real drn-export output: dynamic float I/O and fixed 64x96 uint8 I/O, each FP32 + FP16 + INT8."""
     from drn_edge.cli.export import main as export_main
 
@@ -50,7 +50,8 @@ def exports(tmp_path_factory, tiny_checkpoint):
     for io, extra in (("float", []), ("uint8", ["--size", "64x96", "--io", "uint8"])):
         d = tmp_path_factory.mktemp(f"export_{io}")
         assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(d), "--fp16", "--int8", "--no-fidelity",
-                            "--calib-size", "64x96", "--calib-method", "minmax", "--backend", "onnx", *extra]) == 0
+                            "--calib", str(calib_dir), "--calib-size", "64x96", "--calib-method", "minmax", "--backend", "onnx",
+                            *extra]) == 0
         out[io] = d
     return out
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from drn_edge.checkpoint import load_checkpoint
+from drn_edge.evaluate import balanced_score
 from drn_edge.train import TrainConfig, train
 
 
@@ -33,7 +34,11 @@ def test_train_writes_checkpoint_and_resumes(tmp_path):
     path = train(cfg, progress=False)
     model, info, extra = load_checkpoint(path)
     assert info["step"] == 4 and any(k.startswith("optim.") for k in extra)
-    assert info["history"][-1]["step"] == 4 and "psnr" in info["history"][-1]
+    last = info["history"][-1]
+    assert last["step"] == 4 and set(last["gains"]) == {f"photos 320px {lvl}" for lvl in ("low", "medium", "high")}
+    assert last["score"] == pytest.approx(balanced_score(last["gains"]))
+    assert (tmp_path / "best.safetensors").is_file()  # the first validation is the best so far
+    assert (tmp_path / "log.csv").read_text().splitlines()[0].startswith("step,loss,lr,score,gain photos")
     cfg2 = TrainConfig(**{**cfg.__dict__, "steps": 6, "resume": True})
     path2 = train(cfg2, progress=False)
     model2, info2, _ = load_checkpoint(path2)

@@ -31,10 +31,12 @@ def test_wheel_runs_the_defaults_from_an_empty_folder(tmp_path):
          tmp_path, os.environ.copy())
     wheel = next(dist.glob("drn_edge-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("drn_edge/weights/drn_base.safetensors", "drn_edge/calibration_data/manifest.json",
-                   "drn_edge/road_frames/ATTRIBUTION.md", "drn_edge/road_frames/eval/evocargo_seq1_1595.jpg",
+    for needed in ("drn_edge/weights/drn_base.safetensors", "drn_edge/weights/drn_edge.safetensors",
+                   "drn_edge/calibration_ranges/drn_base.json", "drn_edge/calibration_ranges/drn_edge.json",
                    "drn_edge/presets/jetson-orin-nano.json", "drn_edge/bench_schema.json"):
         assert needed in names, needed
+    images = [n for n in names if n.lower().endswith((".jpg", ".jpeg", ".png", ".mp4", ".avi", ".bmp", ".webp"))]
+    assert not images, f"the wheel carries image or video files: {images}"
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)], tmp_path, os.environ.copy())
@@ -52,7 +54,17 @@ def test_wheel_runs_the_defaults_from_an_empty_folder(tmp_path):
     assert str(venv) in where and str(ROOT) not in where  # the wheel, not the checkout
 
     out = _run(["drn-export", "--int8"], work, env)
-    assert "drn_edge/calibration_data" in out and (work / "drn_export" / "drn.int8.onnx").is_file()
+    assert "shipped ranges of drn_base" in out and (work / "drn_export" / "drn.int8.onnx").is_file()
+    out = _run(["drn-export", "--checkpoint", "drn_edge", "--int8", "--out", "edge", "--no-fidelity"], work, env)
+    assert "shipped ranges of drn_edge" in out and (work / "edge" / "drn.int8.onnx").is_file()
+    # A checkpoint that is not a shipped one has no shipped ranges: one clear line naming --calib.
+    _run([str(py), "-c", "from drn_edge.checkpoint import load_checkpoint, save_checkpoint; "
+                         "save_checkpoint(load_checkpoint('" + str(ROOT / "drn_edge" / "weights" / "drn_edge.safetensors")
+          + "')[0], 'mine.safetensors', {'note': 'my own fine-tune'})"], work, env)
+    res = subprocess.run(["drn-export", "--checkpoint", "mine.safetensors", "--int8", "--out", "mine"], cwd=work,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "--calib DIR" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (work / "mine" / "drn.onnx").exists()  # refused before anything was written
     out = _run(["drn-eval", "--sizes", "64x96", "--no-progress"], work, env)
     assert "held-out 96x64" in out and "particles/medium" in out
     cv2.imwrite(str(work / "rainy.png"), np.random.default_rng(0).integers(0, 255, (40, 64, 3), dtype=np.uint8))

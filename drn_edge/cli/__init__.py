@@ -68,3 +68,33 @@ def parse_size(args, what: str) -> tuple[int, int] | None:
     if h < 1 or w < 1:
         raise DrnEdgeError(f"--size must be positive, got {args.size}")
     return h, w
+
+
+def add_detection_options(parser, default_frames: str) -> None:
+    """drn-eval's and drn-bench's detection-check options (one definition for both)."""
+    d = parser.add_argument_group("detection check", "does deraining help the detector after it? COCO AP (pycocotools) of "
+                             "the detector on rainy vs derained frames, against its own boxes on the clean frame "
+                             "(or --labels)")
+    d.add_argument("--detector", metavar="DET.onnx", help="an ONNX object detector (YOLOX, YOLOv5/v8 or NMS-in-graph "
+                   "outputs) (default: none)")
+    d.add_argument("--detector-layout", choices=("yolox", "yolov5", "yolov8", "nms"),
+                   help="the detector's output layout (default: detected from the output shapes)")
+    d.add_argument("--detector-classes", metavar="FILE", help="class names, one per line (default: indices)")
+    d.add_argument("--detect-frames", action="append", default=[], metavar="DIR",
+                   help=f"clean frames with objects to rain on, repeatable (default: {default_frames})")
+    d.add_argument("--detect-max-frames", type=int, default=24, metavar="N",
+                   help="at most N frames, evenly spaced over the folders (default: %(default)s)")
+    d.add_argument("--labels", metavar="PATH", help="ground truth for --detect-frames: COCO JSON or a folder of YOLO "
+                   ".txt files; frames are then used at native size (default: the clean-frame detections)")
+    d.add_argument("--detect-grid", metavar="IMAGE", help="write rainy | derained | clean with boxes (default: none)")
+    d.add_argument("--detect-markdown", metavar="FILE", help="write the detection table as Markdown (default: none)")
+
+
+def load_detector(args):
+    """The --detector as an OnnxDetector, checked before any derain work (a bad file fails first)."""
+    from ..detection.detector import OnnxDetector, load_class_names
+
+    if args.detect_max_frames < 1:
+        raise DrnEdgeError(f"--detect-max-frames must be at least 1, got {args.detect_max_frames}")
+    names = load_class_names(args.detector_classes) if args.detector_classes else ()
+    return OnnxDetector(args.detector, args.detector_layout, names, threads=args.threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import friendly_errors, parse_size, size_option
+from . import add_detection_options, friendly_errors, load_detector, parse_size, size_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, default=30.0, help="deadline for miss counting; 0 to disable (default: %(default)s)")
     p.add_argument("--no-pytorch", action="store_true", help="no PyTorch eager baseline row (default: included)")
     p.add_argument("--checkpoint", help="FP32 reference checkpoint (default: found from the engine's sidecars, else shipped)")
-    p.add_argument("--eval", help="folder of CLEAN images, rained on the fly at low/medium/high (default: the bundled "
-                   "held-out frames)")
+    p.add_argument("--eval", help="folder of CLEAN images, rained on the fly at low/medium/high, e.g. "
+                   "../shared/data/road/permissive/evocargo (default: scikit-image's held-out photos)")
     p.add_argument("--pairs", action="append", default=[], help="paired rainy/clean folder (repeatable), e.g. "
                    "../shared/eval/rain200h (default: none)")
     p.add_argument("--no-fidelity", action="store_true", help="latency only (default: fidelity measured)")
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", help="write an image grid rainy | engines | clean, from --pairs or --eval frames when "
                    "given (default: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
+    add_detection_options(p, "the --eval folder, else the held-out photos")
     v = p.add_argument_group("video (temporal stability)", "drn-bench --video CLEAN_CLIP: moving rain over a clean "
                              "clip, per-frame PSNR/SSIM and flicker per engine; --plot, --grid, --json, --markdown "
                              "then describe the clip")
@@ -105,7 +106,8 @@ def main(argv=None) -> int:
         raise DrnEdgeError(f"--fps must be a positive number (or 0 to count no deadline), got {args.fps}")
     if args.batch < 1 or (args.threads is not None and args.threads < 1) or args.warmup < 0:
         raise DrnEdgeError("--batch and --threads must be at least 1, --warmup at least 0")
-    for out in (args.json, args.markdown, args.plot, args.grid, args.side_by_side):
+    for out in (args.json, args.markdown, args.plot, args.grid, args.side_by_side, args.detect_grid,
+                args.detect_markdown):
         if out:
             check_writable(out)
     if args.plot:
@@ -117,6 +119,9 @@ def main(argv=None) -> int:
         raise DrnEdgeError("--video and --streams are separate benchmarks; run them one at a time")
     if args.side_by_side and not args.video:
         raise DrnEdgeError("--side-by-side writes the --video benchmark's clip; add --video CLEAN_CLIP")
+    if (args.video or args.streams) and args.detector:
+        raise DrnEdgeError("--detector is a check of the frames benchmark; run it without --video/--streams")
+    detector = load_detector(args) if args.detector else None
     if args.video:
         return _video(args, engines, h, w)
     if args.streams is not None:
@@ -126,7 +131,8 @@ def main(argv=None) -> int:
                        frames=args.frames, warmup=args.warmup, warmup_seconds=args.warmup_seconds,
                        fps=args.fps or None, pytorch_baseline=not args.no_pytorch, checkpoint=args.checkpoint,
                        eval_dir=args.eval, pairs=tuple(args.pairs), fidelity=not args.no_fidelity,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, detector=detector, detect_frames=tuple(args.detect_frames),
+                       detect_max_frames=args.detect_max_frames, labels=args.labels)
     if req.height % 8 or req.width % 8:
         print("note: frames are reflect-padded to a multiple of 8 for the engine and cropped back")
     result = run_bench(req)
@@ -137,7 +143,35 @@ def main(argv=None) -> int:
         plot_latency(report, args.plot)
     if args.grid:
         image_grid(result, args.grid)
+    if detector is not None:
+        _detection_outputs(args, result, detector)
     return 0
+
+
+def _detection_outputs(args, result, detector) -> None:
+    from .._atomic import write_bytes
+    from ..detection.check import detection_markdown, format_detection
+
+    report = result.report["detection"]
+    labels = [r["label"] for r in result.report["rows"]]
+    print()
+    print(format_detection(report, labels))
+    if args.detect_markdown:
+        write_bytes(args.detect_markdown, detection_markdown(report, labels).encode())
+    if args.detect_grid:
+        from ..detection.check import detection_frames
+        from ..detection.draw import detection_grid
+
+        medium = [f for f in detection_frames(args.detect_frames or ([args.eval] if args.eval else []),
+                                              tuple(result.report["size"]), args.detect_max_frames)
+                  if f.group == "medium"]
+        engine = args.engine[-1] if args.engine else None
+        if engine:
+            from ..runtime import DerainEngine
+
+            with DerainEngine(engine, color="rgb", threads=args.threads) as e:
+                detection_grid(args.detect_grid, detector, medium, e.derain_rgb, labels[-1], detector.class_names)
+            print(f"wrote {args.detect_grid}: rainy | {labels[-1]} | clean with boxes, medium rain")
 
 
 def _video(args, engines: list[str], h: int, w: int) -> int:

@@ -3,28 +3,30 @@ from __future__ import annotations
 
 import argparse
 
-from . import CHECKPOINT_HELP, friendly_errors
+from . import CHECKPOINT_HELP, add_detection_options, friendly_errors, load_detector
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drn-eval", description=(
-        "PSNR/SSIM/UQI of rainy-vs-clean and derained-vs-clean: held-out frames (bundled road eval split + held-out "
-        "photos, plus --road folders) at 640x360 and 1280x720 under low/medium/high rain; every rain generator of the "
+        "PSNR/SSIM/UQI of rainy-vs-clean and derained-vs-clean: held-out frames (scikit-image's held-out "
+        "photos, plus --road folders of clean road frames) at 640x360 and 1280x720 under low/medium/high rain; every rain generator of the "
         "family at medium rain and the largest --sizes (including 'particles', never trained on); paired sets "
         "(--pairs) at native size; "
-        "and a grid image of real rainy frames (--real). Fixed seeds: numbers reproduce."))
+        "and a grid image of real rainy frames (--real); then the balanced score (mean gain over the largest size's "
+        "levels and every --pairs set, a set below its rainy input counted twice). Fixed seeds: numbers reproduce."))
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help=CHECKPOINT_HELP)
     src.add_argument("--engine", help="an exported artifact (.onnx, or .plan on a GPU machine) instead of a checkpoint "
                      "(default: none)")
     p.add_argument("--road", action="append", default=[], metavar="DIR",
-                   help="more clean held-out frames to rain on (repeatable), e.g. ../shared/data/road/research_only/tusimple_lanenet (default: none)")
+                   help="clean held-out road frames to rain on (repeatable), e.g. ../shared/data/road/permissive/evocargo (default: none)")
     p.add_argument("--pairs", action="append", default=[], metavar="DIR",
                    help="paired rainy/clean set (repeatable), e.g. ../shared/eval/rain200h (default: none)")
     p.add_argument("--real", metavar="DIR", help="real rainy frames without ground truth: write a rainy|derained grid (default: none)")
     p.add_argument("--grid", default="drn_eval_real.jpg", help="where --real writes its grid (default: %(default)s)")
     p.add_argument("--sizes", default="360x640,720x1280", help="HxW sizes of the held-out tables (default: %(default)s)")
     p.add_argument("--no-generators", action="store_true", help="skip the per-generator table, the slowest part (default: included)")
+    add_detection_options(p, "the --road folders, else the held-out photos")
     p.add_argument("--json", help="also write the results to this JSON file (default: none)")
     p.add_argument("--threads", type=int, help="torch / ONNX Runtime CPU threads (default: the library's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
@@ -49,6 +51,12 @@ def parse_sizes(text: str, flag: str = "--sizes") -> list[tuple[int, int]]:
 def format_tables(tables: dict) -> str:
     lines = []
     for title, table in tables.items():
+        if title.startswith("clean "):
+            lines += ["", f"{title} (no rain: output vs its own input, higher is better)",
+                      f"  {'set':<22}{'n':>4}{'PSNR mean':>11}{'worst':>8}{'SSIM':>8}"]
+            lines += [f"  {g[-22:]:<22}{r['n']:>4}{r['psnr']:>11.2f}{r['psnr_min']:>8.2f}{r['ssim']:>8.3f}"
+                      for g, r in table.items()]
+            continue
         lines += ["", title, f"  {'set':<22}{'n':>4}{'PSNR in':>9}{'out':>8}{'gain':>8}{'SSIM in':>9}{'out':>7}"
                   f"{'UQI in':>8}{'out':>7}"]
         for group, r in table.items():
@@ -61,10 +69,12 @@ def format_tables(tables: dict) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .._atomic import check_writable, write_json
-    from ..evaluate import evaluation_suite, real_rain_grid
+    from ..evaluate import evaluation_suite, real_rain_grid, suite_score
 
     sizes = parse_sizes(args.sizes)
-    for out in (args.json, args.grid if args.real else None):
+    detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
+    args.detector_obj = detector
+    for out in (args.json, args.grid if args.real else None, args.detect_grid, args.detect_markdown):
         if out:
             check_writable(out)
     engine = None
@@ -87,6 +97,12 @@ def main(argv=None) -> int:
                                   generator_size=max(sizes, key=lambda s: s[0] * s[1]), progress=not args.no_progress)
         print(f"model: {label}")
         print(format_tables(tables))
+        score, gains = suite_score(tables)
+        worst = min(gains, key=gains.get)
+        print(f"\nbalanced score {score:+.2f} dB over {len(gains)} sets (worst: {worst} {gains[worst]:+.2f} dB)")
+        tables["balanced score"] = {"score": score, "gains": gains}
+        if args.detector:
+            tables["detection"] = _detection(args, derain, label, max(sizes, key=lambda s: s[0] * s[1]))
         if args.real:
             n = real_rain_grid(derain, args.real, args.grid)
             print(f"wrote {args.grid}: {n} real rainy frames, rainy | derained (no ground truth: look, do not score)")
@@ -96,6 +112,34 @@ def main(argv=None) -> int:
     if args.json:
         write_json(args.json, {"model": label, "tables": tables})
     return 0
+
+
+def _detection(args, derain, label: str, size: tuple[int, int]) -> dict:
+    """drn-eval --detector: the check on --detect-frames (or --road, or the held-out photos) at `size`."""
+    from .._atomic import write_bytes
+    from ..detection.check import detection_check, detection_frames, detection_markdown, format_detection
+
+    folders = args.detect_frames or args.road
+    frames = detection_frames(folders, None if args.labels else size, args.detect_max_frames)
+    labels = None
+    if args.labels:
+        from ..detection.labels import load_labels
+
+        labels = load_labels(args.labels, {f.name: f.clean.shape[:2] for f in frames})  # in the frames' own pixels
+    det = args.detector_obj
+    report = detection_check(det, frames, {label: derain}, labels=labels, class_names=det.class_names,
+                             progress=not args.no_progress)
+    print()
+    print(format_detection(report, [label]))
+    if args.detect_markdown:
+        write_bytes(args.detect_markdown, detection_markdown(report, [label]).encode())
+    if args.detect_grid:
+        from ..detection.draw import detection_grid
+
+        medium = [f for f in frames if f.group == "medium"]
+        n = detection_grid(args.detect_grid, det, medium, derain, label, det.class_names)
+        print(f"wrote {args.detect_grid}: {n} frames at medium rain, rainy | derained | clean with boxes")
+    return report
 
 
 if __name__ == "__main__":

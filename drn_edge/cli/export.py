@@ -31,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "or the preset's)")
     p.add_argument("--finetune-steps", type=int, help="fine-tune steps after pruning (default: 300)")
     p.add_argument("--calib", help="folder of calibration frames, ideally rainy frames from your camera "
-                   "(default: the set shipped in the package)")
-    p.add_argument("--calib-method", choices=CALIB_METHODS, help="INT8 range method (default: percentile)")
-    p.add_argument("--calib-size", help="calibrate at HxW, e.g. 240x320 (default: the calibration frames' own size)")
+                   "(default: the INT8 ranges shipped for drn_base and drn_edge; any other checkpoint needs --calib)")
+    p.add_argument("--calib-method", choices=CALIB_METHODS, help="INT8 range method, with --calib (default: percentile)")
+    p.add_argument("--calib-size", help="calibrate at HxW, with --calib, e.g. 240x320 (default: the calibration frames' own size)")
     p.add_argument("--int8-keep-edges", action="store_true", default=None,
                    help="keep the first and last conv in float (default: off)")
     p.add_argument("--backend", choices=BACKENDS, help=(

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
@@ -17,6 +16,7 @@ from ..errors import EngineError, FrameTimeout, ImageError, InferenceError
 from ..sidecar import verify_artifact
 from . import frames as F
 from .backend import Backend
+from .deadline import Deadline
 
 __all__ = ["DerainEngine", "EngineStats", "FrameTimeout", "open_backend", "BACKENDS"]
 log = logging.getLogger("drn_edge.runtime")
@@ -96,9 +96,7 @@ class DerainEngine:
             raise EngineError(f"color must be 'bgr' or 'rgb', got {color!r}")
         if on_error not in ON_ERROR:
             raise EngineError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        if timeout_ms is not None and not (isinstance(timeout_ms, (int, float)) and math.isfinite(timeout_ms)
-                                           and timeout_ms > 0):
-            raise EngineError(f"timeout_ms must be a finite number of milliseconds > 0 (or None), got {timeout_ms!r}")
+        self._deadline = Deadline(timeout_ms)  # validates timeout_ms
         if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < PROBE_SIZE ** 2):
             raise EngineError(f"max_pixels must be an integer >= {PROBE_SIZE ** 2} (or None for no limit), got {max_pixels!r}")
         if not isinstance(max_batch, int) or max_batch < 1:
@@ -120,11 +118,6 @@ class DerainEngine:
         self.timeout_ms = timeout_ms
         # With a timeout, inference runs on worker threads so the caller can stop waiting; a stuck
         # backend ties up at most these workers, and later frames time out instead of queueing forever.
-        self._pool = None
-        if timeout_ms is not None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="drn-engine")
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -133,9 +126,6 @@ class DerainEngine:
 
     def close(self) -> None:
         """Free the session / GPU memory. Safe to call twice."""
-        if getattr(self, "_pool", None) is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         if self._backend is not None:
             self._backend.close()
             self._backend = None
@@ -239,16 +229,7 @@ class DerainEngine:
         return outputs  # type: ignore[return-value]
 
     def _run_with_deadline(self, frames: list[np.ndarray], h: int, w: int) -> list[np.ndarray]:
-        if self._pool is None:
-            return self._run_same_size(frames, h, w)
-        from concurrent.futures import TimeoutError as FutureTimeout
-
-        future = self._pool.submit(self._run_same_size, frames, h, w)
-        try:
-            return future.result(timeout=self.timeout_ms / 1000.0)
-        except FutureTimeout:
-            future.cancel()
-            raise FrameTimeout(f"inference took longer than timeout_ms={self.timeout_ms:g}") from None
+        return self._deadline.run(self._run_same_size, frames, h, w)
 
     def _passthrough(self, frames: list[np.ndarray], exc: BaseException) -> list[np.ndarray]:
         message = f"{type(exc).__name__}: {exc}"

@@ -27,14 +27,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Iterable
 
 import numpy as np
 
 from ..errors import EngineError, FrameTimeout, InferenceError
 from . import frames as F
+from .deadline import Deadline
 from .stream_stats import (ERROR_POLICIES, OVERLOAD_POLICIES, Sink, Stream, StreamResult, StreamStats, frames_of,
                            now)
 
@@ -55,8 +54,7 @@ class StreamRunner:
                  max_batch: int | None = None, pipeline_depth: int = 1):
         if on_error not in ERROR_POLICIES:
             raise EngineError(f"on_error must be one of {ERROR_POLICIES}, got {on_error!r}")
-        if timeout_ms is not None and not (isinstance(timeout_ms, (int, float)) and 0 < timeout_ms < float("inf")):
-            raise EngineError(f"timeout_ms must be a finite number of milliseconds > 0 (or None), got {timeout_ms!r}")
+        self._deadline = Deadline(timeout_ms)  # validates timeout_ms (the same rule as DerainEngine's)
         if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
             raise EngineError(f"max_batch must be a positive integer (or None: the engine's), got {max_batch!r}")
         if not isinstance(pipeline_depth, int) or pipeline_depth < 0:
@@ -75,7 +73,6 @@ class StreamRunner:
         self._batch_slots = threading.Semaphore(pipeline_depth + 1)
         self._deliver_q: queue.Queue = queue.Queue()
         self._post_slots = threading.Semaphore(pipeline_depth + 1)  # batches waiting for delivery: bounded
-        self._pool = ThreadPoolExecutor(2, thread_name_prefix="drn-stream-engine") if timeout_ms else None
         self._threads = [threading.Thread(target=t, name=f"drn-stream-{t.__name__.strip('_')}", daemon=True)
                          for t in (self._schedule, self._infer, self._deliver)]
         for t in self._threads:
@@ -210,14 +207,7 @@ class StreamRunner:
         self._infer_q.put(None)
 
     def _run_graph(self, graph_input: np.ndarray) -> np.ndarray:
-        if self._pool is None:
-            return self.engine.run_graph(graph_input)
-        future = self._pool.submit(self.engine.run_graph, graph_input)
-        try:
-            return future.result(timeout=self.timeout_ms / 1000.0)
-        except FutureTimeout:
-            future.cancel()
-            raise FrameTimeout(f"inference took longer than timeout_ms={self.timeout_ms:g}") from None
+        return self._deadline.run(self.engine.run_graph, graph_input)
 
     def _infer(self) -> None:
         while True:
@@ -358,8 +348,6 @@ class StreamRunner:
                     s._reader.join(max(0.0, deadline - now()))
             for t in self._threads:
                 t.join(max(0.0, deadline - now()))
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
             stuck = [t.name for t in self._threads + [s._reader for s in self._order if s._reader] if t.is_alive()]
             for s in self._order:
                 with s.counters.lock:
