@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -145,14 +146,17 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
 
     if not capture.isOpened():
         raise ImageError(f"cannot open {source}")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    fps, total = capture_rate_and_count(capture, source)
     if max_frames:
         total = min(total or max_frames, max_frames)
     fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)) or cv2.VideoWriter_fourcc(*"mp4v")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.stem}.partial{out_path.suffix}")
-    state: dict = {"writer": None, "count": 0, "failure": None}
+    # A random, exclusively created temp name beside the output (a predictable one could be an input or a
+    # planted symlink); OpenCV picks the container from the suffix, so the name ends in it.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=f".partial{out_path.suffix}", dir=out_path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    state: dict = {"writer": None, "count": 0, "failure": None, "size": None, "interrupted": False}
 
     def write(result) -> None:
         if state["failure"] is not None:
@@ -161,6 +165,11 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
             img = panel(result.source, result.frame, show_rain) if side_by_side else result.frame
             if state["writer"] is None:
                 state["writer"] = _open_writer(tmp, out_path, fourcc, fps, img.shape[:2])
+                state["size"] = img.shape[:2]
+            elif img.shape[:2] != state["size"]:  # a video file has one frame size; never drop frames silently
+                raise ImageError(f"frame {state['count'] + 1} of {source} is {img.shape[0]}x{img.shape[1]} but the "
+                                 f"video began at {state['size'][0]}x{state['size'][1]}; the output keeps one size: "
+                                 "split the input where its size changes")
             state["writer"].write(img)
             state["count"] += 1
             bar.update(1)
@@ -177,15 +186,29 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
             runner = StreamRunner(engine, on_error="passthrough" if live else "stop")
             try:
                 stream = runner.add_source("video", frames, write, live=live, keep_source=side_by_side, policy=policy)
-                runner.wait()
+                try:
+                    runner.wait()
+                except KeyboardInterrupt:
+                    if not live:
+                        raise  # a file interrupted half-way is not a result: nothing is kept
+                    # Ctrl-C / SIGTERM is how a camera recording ends: keep what was derained.
+                    state["interrupted"] = True
+                    stream.close_input()
             finally:
                 stats = runner.close()["video"]
         if state["failure"] is not None:
             raise state["failure"]
         if state["writer"] is None:
             raise ImageError(f"{source} has no readable frames" + (f" ({stats.error})" if stats.error else ""))
+        if stats.error and not live:
+            raise ImageError(f"{source} ended early after {state['count']} frame(s): {stats.error}; nothing was kept")
         if stats.error:
             print(f"note: {source} ended early: {stats.error}", file=sys.stderr)
+        if total and not live and not max_frames and state["count"] < total:
+            print(f"note: {source} declared {total} frames but {state['count']} could be decoded (a truncated file?)",
+                  file=sys.stderr)
+        if state["interrupted"]:
+            print(f"note: recording stopped by an interrupt after {state['count']} frame(s); kept", file=sys.stderr)
         if stats.dropped or stats.passed_through:
             print(f"note: {stats.dropped} frame(s) dropped and {stats.passed_through} written raw because the engine "
                   "fell behind or failed", file=sys.stderr)
@@ -198,6 +221,24 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
         if tmp.exists():
             tmp.unlink()
     return state["count"]
+
+
+MAX_FPS = 1000.0
+
+
+def capture_rate_and_count(capture, source: str) -> tuple[float, int | None]:
+    """The capture's frame rate and frame count, checked: OpenCV reports 0, NaN or inf for some streams."""
+    import math
+
+    import cv2
+
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        print(f"note: {source} reports a frame rate of {fps:g}; writing at 30 fps", file=sys.stderr)
+        fps = 30.0
+    count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+    total = int(count) if math.isfinite(count) and 0 < count < 1e9 else None
+    return fps, total
 
 
 def _open_writer(tmp: Path, out_path: Path, fourcc: int, fps: float, size: tuple[int, int]):

@@ -89,6 +89,10 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[DRN, dict, dict[str, torch
            for k in own if weights[k].shape != own[k].shape]
     if bad:
         raise CheckpointError(f"'{path}' weight shapes do not match its config: {bad[:3]}")
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"'{path}' has NaN or infinite weights in {len(bad)} tensor(s) (e.g. {bad[0]}): training "
+                              "diverged or the file is damaged; use an earlier checkpoint")
     model.load_state_dict(weights)
     model.eval()
     extra = {k: v for k, v in tensors.items() if k not in own}

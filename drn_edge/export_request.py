@@ -24,8 +24,10 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 
 def _check_size(size, flag: str) -> None:
-    if size is not None and (len(size) != 2 or min(size) < 8 or size[0] % 8 or size[1] % 8 or max(size) > 8192):
-        raise ExportError(f"{flag} must be HxW with positive multiples of 8 up to 8192, got {size}")
+    from .onnx_spec import MAX_SIDE
+
+    if size is not None and (len(size) != 2 or min(size) < 8 or size[0] % 8 or size[1] % 8 or max(size) > MAX_SIDE):
+        raise ExportError(f"{flag} must be HxW with positive multiples of 8 up to {MAX_SIDE}, got {size}")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,12 @@ class Calibration:
         if self.method not in CALIB_METHODS:
             raise ExportError(f"--calib-method must be one of {CALIB_METHODS}, got {self.method!r}")
         _check_size(self.size, "--calib-size")
+        from .quantize import CALIB_MAX_PIXELS
+
+        if self.size is not None and self.size[0] * self.size[1] > CALIB_MAX_PIXELS:
+            raise ExportError(f"--calib-size {self.size[0]}x{self.size[1]} is above the calibration cap of "
+                              f"{CALIB_MAX_PIXELS:,} pixels (collecting ranges holds ~13 KB per pixel per frame for "
+                              "drn_base); the ranges carry over to any export size, so calibrate at e.g. 240x320")
 
 
 @dataclass(frozen=True)

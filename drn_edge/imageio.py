@@ -87,11 +87,16 @@ def find_pairs(folder: str | os.PathLike) -> list[tuple[str, Path, Path]]:
             clean = {p.stem: p for p in clean_dir.iterdir() if p.is_file() and is_image(p)}
             return _match(folder, rain, clean, f"{rain_name}/", f"{clean_name}/")
     files = [p for p in folder.iterdir() if p.is_file() and is_image(p)]
-    for rain_tag, gt_tag in NAME_PAIR_TAGS:
+    partial = None
+    for rain_tag, gt_tag in NAME_PAIR_TAGS:  # "_rain" also ends in "rain": a tag pair counts only with both sides
         rain = {p.stem[: -len(rain_tag)]: p for p in files if p.stem.endswith(rain_tag)}
         clean = {p.stem[: -len(gt_tag)]: p for p in files if p.stem.endswith(gt_tag)}
-        if rain or clean:
+        if rain and clean:
             return _match(folder, rain, clean, f"*{rain_tag}.*", f"*{gt_tag}.*")
+        if (rain or clean) and partial is None:
+            partial = (rain, clean, f"*{rain_tag}.*", f"*{gt_tag}.*")
+    if partial is not None:
+        return _match(folder, *partial)
     layouts = ", ".join(f"{a}/ + {b}/" for a, b in PAIR_LAYOUTS)
     raise DataError(f"'{folder}' is not a paired rain dataset: expected {layouts}, or *rain.* / *gt.* name pairs")
 

@@ -22,6 +22,9 @@ IO_MODES = ("float", "uint8")
 INPUT_NAME = {"float": "rainy", "uint8": "frame_bgr"}
 OUTPUT_NAME = {"float": "derained", "uint8": "derained_bgr"}
 
+MAX_SIDE = 4096           # largest frame side any command accepts (drn_edge.cli.parse_hxw uses it too)
+MIN_OPSET, MAX_OPSET = 17, 20
+
 
 @dataclass(frozen=True)
 class ExportSpec:
@@ -34,15 +37,19 @@ class ExportSpec:
 
     def __post_init__(self) -> None:
         if (self.height is None) != (self.width is None):
-            raise ExportError("give both --height and --width for a fixed-size export, or neither for dynamic size")
+            raise ExportError("give --size HxW for a fixed-size export, or no size for a dynamic one")
         for name, v in (("height", self.height), ("width", self.width)):
             if v is not None and (v < MULTIPLE or v % MULTIPLE):
-                raise ExportError(f"{name} must be a positive multiple of {MULTIPLE} (three 2x2 pools), got {v}; "
-                                  f"use {max(MULTIPLE, v + (-v) % MULTIPLE)} and let the runtime pad frames")
+                hint = f"{max(MULTIPLE, v + (-v) % MULTIPLE)}"
+                raise ExportError(f"--size: the {name} must be a positive multiple of {MULTIPLE} (three 2x2 pools), got "
+                                  f"{v}; use {hint} and let the runtime pad frames")
+            if v is not None and v > MAX_SIDE:
+                raise ExportError(f"--size: the {name} {v} is above {MAX_SIDE} px; export at the camera's size")
         if self.io not in IO_MODES:
             raise ExportError(f"io must be one of {IO_MODES}, got {self.io!r}")
-        if self.opset < 17:
-            raise ExportError(f"opset must be >= 17, got {self.opset}")
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise ExportError(f"--opset must be between {MIN_OPSET} and {MAX_OPSET} (what the exporter writes and "
+                              f"TensorRT 10.x parses), got {self.opset}")
 
     @property
     def fixed(self) -> bool:

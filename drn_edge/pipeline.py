@@ -215,7 +215,8 @@ def _export_fp16(st: _Export) -> None:
 
 def _export_int8(st: _Export) -> None:
     from .onnx_export import export_onnx
-    from .quantize import FrameCalibrationReader, calibration_hash, load_calibration_frames, quantize_int8
+    from .quantize import (FEW_CALIBRATION_FRAMES, FrameCalibrationReader, calibration_hash, load_calibration_frames,
+                           quantize_int8)
 
     if "int8" not in st.req.precisions:
         return
@@ -237,7 +238,12 @@ def _export_int8(st: _Export) -> None:
     frames = load_calibration_frames(st.calib_dir, h, w)
     st.result.calibration = {"dir": st.calib_dir.name, "sha256": calibration_hash(st.calib_dir), "frames": len(frames),
                              "size": [h, w], "method": c.method, "keep_float_edges": c.keep_float_edges}
-    st.log(f"calibrating INT8 on {len(frames)} frames from {st.calib_dir} at {h}x{w} ({c.method}) ...")
+    st.log(f"calibrating INT8 on {len(frames)} frames from {st.calib_dir} at {h}x{w} ({c.method}; "
+           f"{'--calib-size' if c.size else 'the first frame, scaled to at most 240x320 pixels'}; every frame is "
+           "resized to it) ...")
+    if len(frames) < FEW_CALIBRATION_FRAMES:
+        st.log(f"warning: only {len(frames)} calibration frames; INT8 ranges from fewer than "
+               f"{FEW_CALIBRATION_FRAMES} frames may clip the rain you did not show them: add frames from your camera")
     reader = FrameCalibrationReader(frames, INPUT_NAME[spec.io], spec.io == "uint8")
     with tempfile.TemporaryDirectory() as work:
         twin = None
@@ -360,17 +366,22 @@ def _shipped_ranges_for(req: ExportRequest) -> dict:
 
 
 def load_calibration_frames_size(folder: Path) -> tuple[int, int]:
-    """Calibrate at the first frame's own size (rounded down to a multiple of 8) when the export is dynamic."""
+    """The calibration size rule: the first frame's size, scaled down (aspect kept) to at most CALIB_MAX_PIXELS,
+    rounded down to a multiple of 8; every frame is resized to it."""
+    import math
+
     import cv2
 
-    from .quantize import list_images
+    from .quantize import CALIB_MAX_PIXELS, list_images
 
     img = cv2.imread(str(list_images(folder)[0]), cv2.IMREAD_COLOR)
     if img is None:
         from .errors import CalibrationError
 
         raise CalibrationError(f"cannot decode calibration image '{list_images(folder)[0]}'")
-    return img.shape[0] - img.shape[0] % 8, img.shape[1] - img.shape[1] % 8
+    h, w = img.shape[:2]
+    f = min(1.0, math.sqrt(CALIB_MAX_PIXELS / (h * w)))
+    return max(8, int(h * f) // 8 * 8), max(8, int(w * f) // 8 * 8)
 
 
 def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, result: ExportResult):

@@ -39,10 +39,14 @@ class PruneReport:
 
 
 def _keep_count(n: int, ratio: float, round_to: int) -> int:
-    keep = (1.0 - ratio) * n
-    if round_to > 1:
-        keep = round_to * round(keep / round_to)
-    return int(min(n, max(round_to if n >= round_to else 1, keep, 1)))
+    """Channels kept of n: at least (1 - ratio) * n, rounded *up* to a multiple of round_to or to n itself
+    (never more removed than asked); a layer narrower than round_to keeps its share, at least one channel."""
+    import math
+
+    want = (1.0 - ratio) * n
+    if n < round_to or round_to <= 1:
+        return int(min(n, max(1, math.ceil(want - 1e-9))))
+    return int(min(n, max(round_to, round_to * math.ceil(want / round_to - 1e-9))))
 
 
 def _filter_norms(conv: nn.Conv2d) -> torch.Tensor:

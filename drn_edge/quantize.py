@@ -25,6 +25,11 @@ from .errors import CalibrationError, ExportError
 from .imageio import IMAGE_SUFFIXES
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+# Calibration runs at the frames' own size scaled down to at most this many pixels (240x320): collecting
+# ranges holds ~13 KB of intermediate tensors per pixel for drn_base, so this bounds it near 1 GB. The net is
+# fully convolutional: the ranges carry over to any export size.
+CALIB_MAX_PIXELS = 240 * 320
+FEW_CALIBRATION_FRAMES = 16  # fewer than this and the INT8 ranges rest on little evidence: warn
 
 
 class CalibrationSource(Protocol):

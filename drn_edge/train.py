@@ -16,7 +16,11 @@ import torch.nn.functional as F
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .eval_frames import LEVEL_NAMES, clean_dir_sources, heldout_sources, pair_frames, rain_frames
-from .errors import CheckpointError, DataError, OutputError
+from .errors import CheckpointError, DataError, DrnEdgeError, OutputError
+
+
+class TrainingDiverged(DrnEdgeError):
+    """The loss became NaN or infinite: no checkpoint is written from such weights."""
 from .evaluate import balanced_score, evaluate, torch_derain
 from .model import DRN, MODEL_FACTORIES
 from .imageio import read_pairs
@@ -167,6 +171,17 @@ def _initial_model(cfg: TrainConfig) -> DRN:
     return loaded
 
 
+def _resume_step(info: dict, cfg: TrainConfig, last: Path) -> int:
+    """The step a checkpoint says it reached, checked: a whole number from 0 to --steps."""
+    step = info.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"'{last}' records step {step!r}, not a whole number >= 0; the file was edited or "
+                              f"damaged: start a new run from its weights with --init {last} --out NEW_FOLDER")
+    if step > cfg.steps:
+        raise CheckpointError(f"'{last}' is at step {step}, past --steps {cfg.steps}: nothing to resume; raise --steps")
+    return step
+
+
 def check_output(cfg: TrainConfig) -> None:
     """Refuse to overwrite a previous run by accident, and to 'resume' from nothing, before any work."""
     last = Path(cfg.out) / "last.safetensors"
@@ -226,14 +241,18 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     val_sets = ValidationSets(cfg) if rank == 0 else None
     if cfg.resume:
         model, info, extra = load_checkpoint(last)
-        start = int(info.get("step", 0))
+        start = _resume_step(info, cfg, last)
     elif model is None:
         model = _initial_model(cfg)
     torch.manual_seed(cfg.seed + rank)
     model = model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     if extra:
-        _load_optimizer(opt, extra)
+        try:
+            _load_optimizer(opt, extra)
+        except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as exc:
+            raise CheckpointError(f"the optimizer state in '{last}' is damaged ({type(exc).__name__}); to keep its "
+                                  f"weights start a new run from them: --init {last} --out NEW_FOLDER") from None
     net = model
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
@@ -244,8 +263,9 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
         print(f"training data: {describe_sources(sampler)}")
         print(f"validation every {cfg.val_every} steps on: {val_sets.describe()}")
 
-    history = info.get("history", [])
-    best_score = float(info.get("best_score", -math.inf))
+    history = info.get("history", []) if isinstance(info.get("history"), list) else []
+    best = info.get("best_score", -math.inf)
+    best_score = float(best) if isinstance(best, (int, float)) and not isinstance(best, bool) else -math.inf
     elapsed_before = float(info.get("train_seconds", 0.0))
     t0 = time.time()
     bar = None
@@ -262,6 +282,10 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
         loss = F.l1_loss(net(rainy), clean)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
+                                   f"after step {start if not history else history[-1]['step']}; lower --lr "
+                                   f"(now {cfg.lr:g}) and --resume or start again")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -283,6 +307,9 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
                                           f"{' (best)' if new_best else ''}  gains: {gains}")
             _append_log(out / "log.csv", done, loss_ema, _lr(cfg, step), val)
         if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best):
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise TrainingDiverged(f"training diverged by step {done} (non-finite weights): '{last}' was not "
+                                       f"replaced; lower --lr (now {cfg.lr:g})")
             info = {"step": done, "train_config": asdict(cfg), "train_seconds": elapsed_before + time.time() - t0,
                     "history": history, "world_size": world, "best_score": best_score}
             save_checkpoint(model, last, info, _optimizer_tensors(opt))

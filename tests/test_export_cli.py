@@ -163,7 +163,15 @@ def test_size_flag_and_deprecated_aliases(tiny_checkpoint, tmp_path, capsys):
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--size", "64x96", "--height", "64", "--width", "96"]) == 2
     assert "not both" in capsys.readouterr().err
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--size", "0x0"]) == 2
-    assert "--size must be positive" in capsys.readouterr().err
+    assert "--size 0x0 is out of range" in capsys.readouterr().err
+    for bad, message in ((["--size", "24000x24000"], "out of range"), (["--size", "8x65536"], "out of range"),
+                         (["--size", "360x641"], "--size: the width must be a positive multiple of 8"),
+                         (["--opset", "99"], "--opset must be between"),
+                         (["--calib-size", "720x1280", "--int8", "--calib", str(tmp_path)], "calibration cap")):
+        assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "b"), *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "b" / "drn.onnx").exists()
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--max-batch", "-1"]) == 2
     assert "--max-batch must be between" in capsys.readouterr().err
 

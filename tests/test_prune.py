@@ -32,14 +32,14 @@ def test_pruned_model_equals_original_with_pruned_filters_zeroed(name, ratio):
 def test_wrong_coupling_would_be_caught():
     # Sanity of the test above: pairing a decoder channel with the wrong encoder mask changes the output.
     model = _perturbed("drn_small")
-    keep = kept_channels(model, 0.3)
+    keep = kept_channels(model, 0.3, round_to=2)
     n = model.decoder[1].transition[0].out_channels
     kept = keep["decoder.1.transition"]
     others = torch.tensor([i for i in range(n) if i not in set(kept.tolist())])
     # Decoder keeps a different channel set than its encoder pool: the zeroed model must now differ.
     keep["decoder.1.transition"] = torch.sort(torch.cat([kept[:-1], others[:1]])).values
     zeroed = zero_pruned_channels(model, keep)
-    pruned, _ = prune(model, 0.3)
+    pruned, _ = prune(model, 0.3, round_to=2)
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert not torch.allclose(pruned(x), zeroed(x), atol=1e-5)
@@ -48,8 +48,12 @@ def test_wrong_coupling_would_be_caught():
 def test_pruned_widths_are_rounded_and_reload_from_config(tmp_path):
     model = _perturbed("drn_base")
     pruned, _ = prune(model, 0.3, round_to=8)
-    widths = [g for b in (*pruned.cfg.encoder, pruned.cfg.bottleneck, *pruned.cfg.decoder) for g in (*b.growth, b.out)]
-    assert all(w % 8 == 0 for w in widths)
+    def widths(m):
+        return [g for b in (*m.cfg.encoder, m.cfg.bottleneck, *m.cfg.decoder) for g in (*b.growth, b.out)]
+
+    # a multiple of 8, or the layer's full width where rounding up reaches it (never more removed than asked)
+    assert all(w % 8 == 0 or w == full for w, full in zip(widths(pruned), widths(model)))
+    assert any(w < full for w, full in zip(widths(pruned), widths(model)))
     path = save_checkpoint(pruned, tmp_path / "p.safetensors")
     reloaded, _, _ = load_checkpoint(path)
     x = torch.rand(1, 3, 24, 32)
@@ -64,3 +68,15 @@ def test_pruned_widths_are_rounded_and_reload_from_config(tmp_path):
 def test_bad_ratio():
     with pytest.raises(ConfigError, match="between 0 and 1"):
         prune(MODEL_FACTORIES["drn_tiny"](), 1.2)
+
+
+def test_small_ratios_remove_no_more_than_asked():
+    from drn_edge.model import drn_base
+
+    model = drn_base()
+    for ratio, round_to in ((0.01, 8), (0.01, 2), (0.1, 8), (0.3, 4)):
+        _, report = prune(model, ratio, round_to=round_to)
+        removed = 1 - report.params_after / report.params_before
+        assert removed <= 1 - (1 - ratio) ** 2 + 1e-9, (ratio, round_to, removed)  # params scale ~ kept in x kept out
+    _, report = prune(model, 0.01, round_to=8)
+    assert report.params_after == report.params_before  # 1 % of a 12-channel layer rounds up to keeping it whole

@@ -58,15 +58,22 @@ def parse_size(args, what: str) -> tuple[int, int] | None:
             raise DrnEdgeError(f"give both --height and --width (better: --size HxW) for a fixed {what} size")
         print("note: --height/--width are deprecated and will be removed in the next release; use "
               f"--size {args.height}x{args.width}", file=sys.stderr)
-        return args.height, args.width
+        return check_hxw(args.height, args.width, "--height/--width")
     if args.size is None:
         return None
     try:
         h, w = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise DrnEdgeError(f"--size takes HxW, e.g. 720x1280; got {args.size!r}") from None
-    if h < 1 or w < 1:
-        raise DrnEdgeError(f"--size must be positive, got {args.size}")
+    return check_hxw(h, w, "--size")
+
+
+def check_hxw(h: int, w: int, flag: str) -> tuple[int, int]:
+    """The one bound on frame sizes of every command: 8 to MAX_SIDE px a side."""
+    from ..onnx_spec import MAX_SIDE
+
+    if not (8 <= h <= MAX_SIDE and 8 <= w <= MAX_SIDE):
+        raise DrnEdgeError(f"{flag} {h}x{w} is out of range: each side must be 8 to {MAX_SIDE} px")
     return h, w
 
 

@@ -115,6 +115,8 @@ def main(argv=None) -> int:
 
         pyplot()  # a missing matplotlib is reported before minutes of measuring, not after
     h, w = parse_size(args, "frame") or (360, 640)
+    if args.seed < 0:
+        raise DrnEdgeError(f"--seed must be >= 0, got {args.seed}")
     if args.video and args.streams:
         raise DrnEdgeError("--video and --streams are separate benchmarks; run them one at a time")
     if args.side_by_side and not args.video:

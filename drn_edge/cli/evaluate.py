@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import CHECKPOINT_HELP, add_detection_options, friendly_errors, load_detector
+from . import CHECKPOINT_HELP, add_detection_options, check_hxw, friendly_errors, load_detector
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,9 +42,7 @@ def parse_sizes(text: str, flag: str = "--sizes") -> list[tuple[int, int]]:
             h, w = (int(v) for v in part.lower().split("x"))
         except ValueError:
             raise DrnEdgeError(f"{flag} takes HxW sizes separated by commas (e.g. 360x640,720x1280), got {text!r}") from None
-        if h < 8 or w < 8 or h * w > 4096 * 4096:
-            raise DrnEdgeError(f"{flag}: {h}x{w} is out of range (8 to 4096 per side)")
-        sizes.append((h, w))
+        sizes.append(check_hxw(h, w, flag))
     return sizes
 
 

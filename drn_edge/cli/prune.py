@@ -5,6 +5,7 @@ Fine-tune the result with `drn-train --init PRUNED --out DIR`: pruning alone cos
 from __future__ import annotations
 
 import argparse
+import sys
 
 from . import friendly_errors
 
@@ -50,9 +51,13 @@ def main(argv=None) -> int:
     pruned, report = prune(model, args.ratio, round_to=args.round_to)
     save_checkpoint(pruned, out, {"pruned_from": args.checkpoint or "shipped", "prune": report.as_dict(),
                                   "round_to": args.round_to})
-    print(f"pruned {args.ratio:.0%} (multiples of {args.round_to}): params {report.params_before:,} -> "
-          f"{report.params_after:,}, GMAC per 1280x720 frame {report.macs_720p_before / 1e9:.1f} -> "
-          f"{report.macs_720p_after / 1e9:.1f}")
+    removed = 1 - report.params_after / report.params_before
+    print(f"asked to remove {args.ratio:.0%} of channels (kept counts rounded up to multiples of {args.round_to}): "
+          f"removed {removed:.1%} of the parameters, {report.params_before:,} -> {report.params_after:,}; GMAC per "
+          f"1280x720 frame {report.macs_720p_before / 1e9:.1f} -> {report.macs_720p_after / 1e9:.1f}")
+    if removed < args.ratio / 2:
+        print(f"note: the layers are too narrow for --round-to {args.round_to} to remove {args.ratio:.0%}; a smaller "
+              "--round-to (2 or 1) gets closer", file=sys.stderr)
     print(f"wrote {out}; fine-tune it: drn-train --init {out} --out runs/pruned --steps 1500 --lr 5e-4")
     return 0
 

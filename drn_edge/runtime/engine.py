@@ -27,6 +27,17 @@ BACKENDS = ("auto", "tensorrt", "onnxruntime-trt", "onnxruntime-cuda", "onnxrunt
 ON_ERROR = ("raise", "passthrough")
 
 
+@dataclass(frozen=True)
+class FrameMeta:
+    """What the engine carries from pre- to post-processing of one batch: the frames' size, whether they
+    were letterboxed into a fixed-size engine, and each frame's dtype (outputs come back in it)."""
+
+    height: int
+    width: int
+    needs_resize: bool
+    dtypes: tuple
+
+
 @dataclass
 class EngineStats:
     frames: int = 0
@@ -207,7 +218,7 @@ class DerainEngine:
         for i, f in enumerate(checked):
             groups.setdefault(f.shape[:2], []).append(i)
         for (h, w), idxs in groups.items():
-            self._target_size(h, w)  # a size the engine cannot take is a setup error: it always raises
+            self.target_size(h, w)  # a size the engine cannot take is a setup error: it always raises
             for start in range(0, len(idxs), self.max_batch):
                 chunk = idxs[start : start + self.max_batch]
                 try:
@@ -253,7 +264,7 @@ class DerainEngine:
                             "error: %s", self.path.name, count, self.stats.passthrough, message)
         return [f.copy() for f in frames]
 
-    def _target_size(self, h: int, w: int) -> tuple[int, int, bool]:
+    def target_size(self, h: int, w: int) -> tuple[int, int, bool]:
         """(engine height, engine width, needs_resize) for a frame of h x w."""
         io = self.io
         if io.height is None:
@@ -269,10 +280,10 @@ class DerainEngine:
             "or pass resize=True to letterbox frames into the engine size"
         )
 
-    def graph_input(self, frames: list[np.ndarray]) -> tuple[np.ndarray, tuple]:
+    def graph_input(self, frames: list[np.ndarray]) -> tuple[np.ndarray, "FrameMeta"]:
         """Frames (same size) -> the batch the graph takes, plus what finish() needs to undo padding/resizing."""
         h, w = frames[0].shape[:2]
-        th, tw, needs_resize = self._target_size(h, w)
+        th, tw, needs_resize = self.target_size(h, w)
         prepared = []
         for f in frames:
             f = F.to_uint8(f)
@@ -286,7 +297,7 @@ class DerainEngine:
             prepared.append(F.pad_to(f, th, tw))
         batch = np.stack(prepared)
         batch = np.ascontiguousarray(batch) if self.io.uint8_bgr else F.bgr_batch_to_nchw_rgb(batch)
-        return batch, (h, w, needs_resize, frames[0].dtype)
+        return batch, FrameMeta(h, w, needs_resize, tuple(f.dtype for f in frames))
 
     @property
     def last_compute_ms(self) -> float | None:
@@ -302,12 +313,12 @@ class DerainEngine:
         """The backend alone on a prepared batch (what drn-bench times as engine compute), output checked."""
         return self._check_output(self._require().run(batch), batch.shape)
 
-    def finish(self, out: np.ndarray, meta: tuple) -> list[np.ndarray]:
-        h, w, needs_resize, dtype = meta
+    def finish(self, out: np.ndarray, meta: "FrameMeta") -> list[np.ndarray]:
+        h, w, needs_resize = meta.height, meta.width, meta.needs_resize
         if not self.io.uint8_bgr:
             out = F.nchw_rgb_to_bgr_batch(out)
         results = []
-        for o in out:
+        for o, dtype in zip(out, meta.dtypes):  # each frame comes back in its own dtype
             if needs_resize:
                 import cv2
 

@@ -149,7 +149,7 @@ class StreamRunner:
     def _accept(self, stream: Stream, frame, capture_time: float | None, wait: bool) -> bool:
         checked = F.check_frame(frame, None, self.engine.max_pixels)  # bad input raises in the caller's thread
         checked = np.array(checked, copy=True)  # capture loops often reuse their buffer for the next frame
-        self.engine._target_size(*checked.shape[:2])  # a size the engine cannot take: EngineError, at once
+        self.engine.target_size(*checked.shape[:2])  # a size the engine cannot take: EngineError, at once
         t = now() if capture_time is None else capture_time
         with self._cond:
             while wait and len(stream._queue) >= stream.queue_size and not (self._closing or stream._ended):

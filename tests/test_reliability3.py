@@ -1,0 +1,198 @@
+"""Reliability round 3: the red team's defects, each with the probe that found it (small frames, stand-in cameras)."""
+import math
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from drn_edge.errors import CheckpointError, FrameTimeout, ImageError
+from drn_edge.runtime import DerainEngine
+
+
+class _Camera:
+    """A stand-in cv2.VideoCapture: `frames` of the given sizes, then end; optional hooks per frame."""
+
+    def __init__(self, sizes, fps=15.0, count=None, on_read=None):
+        self.sizes, self.i, self.fps, self.count, self.on_read = list(sizes), 0, fps, count, on_read
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        if prop == cv2.CAP_PROP_FPS:
+            return self.fps
+        if prop == cv2.CAP_PROP_FRAME_COUNT:
+            return self.count if self.count is not None else len(self.sizes)
+        if prop == cv2.CAP_PROP_FOURCC:
+            return cv2.VideoWriter_fourcc(*"mp4v")
+        return 0.0
+
+    def read(self):
+        if self.on_read:
+            self.on_read(self.i)
+        if self.i >= len(self.sizes):
+            return False, None
+        h, w = self.sizes[self.i]
+        self.i += 1
+        return True, np.full((h, w, 3), (self.i * 7) % 255, np.uint8)
+
+    def release(self):
+        pass
+
+
+def _frames_in(path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+def test_defect2_a_stuck_call_under_timeout_leaves_no_thread_that_blocks_exit():
+    from drn_edge.runtime.deadline import Deadline
+
+    release = threading.Event()
+    d = Deadline(30)
+    t0 = time.monotonic()
+    with pytest.raises(FrameTimeout):
+        d.run(release.wait, 30)  # a call stuck for 30 s
+    assert time.monotonic() - t0 < 2 and d.abandoned == 1
+    stuck = [t for t in threading.enumerate() if t.name == "drn-deadline"]
+    assert stuck and all(t.daemon for t in stuck)  # the interpreter can exit past it
+    release.set()
+
+
+def test_defect2_engine_close_returns_after_a_stuck_call(tiny_onnx):
+    release = threading.Event()
+    e = DerainEngine(tiny_onnx["float"], timeout_ms=50, on_error="passthrough")
+    real = e._backend.run
+    e._backend.run = lambda x: (release.wait(30), real(x))[1]
+    frame = np.zeros((32, 48, 3), np.uint8)
+    assert np.array_equal(e(frame), frame) and e.stats.timeouts == 1
+    t0 = time.monotonic()
+    e.close()
+    assert time.monotonic() - t0 < 2
+    release.set()
+
+
+def test_defect1_camera_recording_is_kept_on_interrupt(tiny_onnx, tmp_path, capsys):
+    from drn_edge.apply import derain_video
+
+    def interrupt(i):
+        if i == 20:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, delivered to the main thread
+        time.sleep(0.005)
+
+    out = tmp_path / "rec.mp4"
+    with DerainEngine(tiny_onnx["float"]) as e:
+        n = derain_video(e, _Camera([(32, 48)] * 400, on_read=interrupt), out, False, False, None, "camera 0",
+                         live=True)
+    assert 0 < n < 400 and _frames_in(out) == n
+    assert "stopped by an interrupt" in capsys.readouterr().err
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_defect1_a_video_file_interrupted_keeps_nothing(tiny_onnx, tmp_path):
+    from drn_edge.apply import derain_video
+
+    def interrupt(i):
+        if i == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.005)
+
+    out = tmp_path / "clip.mp4"
+    with DerainEngine(tiny_onnx["float"]) as e, pytest.raises(KeyboardInterrupt):
+        derain_video(e, _Camera([(32, 48)] * 400, on_read=interrupt), out, False, False, None, "video 'x'")
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_defect7_a_frame_size_change_is_an_error_not_silently_dropped_frames(tiny_onnx, tmp_path):
+    from drn_edge.apply import derain_video
+
+    out = tmp_path / "v.mp4"
+    with DerainEngine(tiny_onnx["float"]) as e, pytest.raises(ImageError, match="frame 6 .* is 40x64 but the video began"):
+        derain_video(e, _Camera([(32, 48)] * 5 + [(40, 64)] * 5), out, False, False, None, "video 'x'")
+    assert not out.exists() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_defect16_inf_and_nan_capture_properties_are_replaced(capsys):
+    from drn_edge.apply import capture_rate_and_count
+
+    assert capture_rate_and_count(_Camera([], fps=math.inf, count=math.nan), "camera 0") == (30.0, None)
+    assert "frame rate of inf" in capsys.readouterr().err
+    assert capture_rate_and_count(_Camera([], fps=25.0, count=100), "v") == (25.0, 100)
+
+
+def test_defect6_a_temp_name_is_never_an_input(tiny_onnx, tmp_path):
+    from drn_edge.cli.derain import main
+
+    from .test_derain_cli import _video
+
+    src = _video(tmp_path / ".clean.partial.mp4", frames=4)  # the old predictable temp name of clean.mp4
+    data = src.read_bytes()
+    assert main([str(src), "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "clean.mp4")]) == 0
+    assert src.read_bytes() == data and _frames_in(tmp_path / "clean.mp4") == 4
+
+
+def test_defect9_each_frame_of_a_batch_keeps_its_dtype(tiny_onnx):
+    with DerainEngine(tiny_onnx["float"]) as e:
+        u8 = np.full((32, 48, 3), 100, np.uint8)
+        f32 = np.full((32, 48, 3), 0.4, np.float32)
+        a, b = e([u8, f32])
+        assert a.dtype == np.uint8 and b.dtype == np.float32 and 0 <= b.min() and b.max() <= 1
+
+
+def test_defect4_nan_checkpoints_are_refused_everywhere(tiny_model, tmp_path):
+    import torch
+
+    from drn_edge.checkpoint import load_checkpoint, save_checkpoint
+
+    bad = __import__("copy").deepcopy(tiny_model)
+    with torch.no_grad():
+        bad.head.weight[0, 0, 0, 0] = float("nan")
+    path = save_checkpoint(bad, tmp_path / "nan.safetensors")
+    with pytest.raises(CheckpointError, match="NaN or infinite weights"):
+        load_checkpoint(path)
+    for cli in (["drn_edge.cli.evaluate", "--checkpoint", str(path), "--sizes", "64x96"],
+                ["drn_edge.cli.prune", "--checkpoint", str(path), "--ratio", "0.3", "--out", str(tmp_path / "p.safetensors")],
+                ["drn_edge.cli.train", "--init", str(path), "--out", str(tmp_path / "t"), "--steps", "1"]):
+        res = subprocess.run([sys.executable, "-m", *cli], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 2 and "NaN or infinite weights" in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_defect4_a_diverging_run_saves_no_nan_weights(tmp_path):
+    from drn_edge.checkpoint import load_checkpoint
+    from drn_edge.train import TrainConfig, TrainingDiverged, train
+
+    cfg = TrainConfig(out=str(tmp_path), model="drn_tiny", steps=6, batch=2, crop=32, val_every=100, save_every=1,
+                      warmup=1, lr=1e8)
+    with pytest.raises(TrainingDiverged, match="lower --lr"):
+        train(cfg, progress=False)
+    last = tmp_path / "last.safetensors"
+    if last.exists():
+        load_checkpoint(last)  # whatever was saved is finite (load refuses NaN)
+
+
+def test_defect18_a_tampered_step_is_one_clear_error(tiny_model, tmp_path):
+    from drn_edge.checkpoint import save_checkpoint
+    from drn_edge.train import TrainConfig, train
+
+    save_checkpoint(tiny_model, tmp_path / "last.safetensors", {"step": "lots", "history": {"x": 1}})
+    cfg = TrainConfig(out=str(tmp_path), model="drn_tiny", steps=4, batch=2, crop=32, resume=True)
+    with pytest.raises(CheckpointError, match="records step 'lots'"):
+        train(cfg, progress=False)
+
+
+def test_defect15_name_rain_name_clean_pairs_are_found(tmp_path):
+    from drn_edge.imageio import find_pairs
+
+    for n in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"{n}_rain.png"), np.zeros((8, 8, 3), np.uint8))
+        cv2.imwrite(str(tmp_path / f"{n}_clean.png"), np.zeros((8, 8, 3), np.uint8))
+    assert [p[0] for p in find_pairs(tmp_path)] == ["a", "b"]
