@@ -89,6 +89,31 @@ def check_writable(final: str | os.PathLike) -> Path:
     return final
 
 
+def refuse_overwriting_inputs(outputs: dict, files=(), folders=()) -> None:
+    """Every report path of a command, checked against what it reads: an output may not be an input file or its
+    sidecar (FILE.json), lie inside an input folder, or be another output. OutputError names the flag."""
+    def key(p) -> Path:
+        return Path(p).resolve()
+
+    taken: dict[Path, str] = {}
+    inputs = {key(f): str(f) for f in files if f}
+    inputs |= {key(f"{f}.json"): f"{f}.json (the sidecar of {f})" for f in files if f}
+    dirs = [(key(d), str(d)) for d in folders if d]
+    for flag, out in outputs.items():
+        if not out:
+            continue
+        k = key(out)
+        if k in inputs:
+            raise OutputError(f"{flag} '{out}' is an input of this run ({inputs[k]}); it would be overwritten: "
+                              "choose another file name")
+        for d, shown in dirs:
+            if d in k.parents:
+                raise OutputError(f"{flag} '{out}' is inside the input folder '{shown}'; write reports elsewhere")
+        if k in taken:
+            raise OutputError(f"{flag} and {taken[k]} both write '{out}'; give them different names")
+        taken[k] = flag
+
+
 MAX_JSON_BYTES = 4 << 20
 MAX_JSON_DEPTH = 32
 

@@ -317,7 +317,8 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
     try:
         candidates += engine_candidates(req.engines, req.backend, req.threads)
         h, w = common_size(candidates, (req.height, req.width))
-        ref_ckpt = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines else None)
+        needs_reference = req.pytorch_baseline or req.fidelity  # latency alone needs no FP32 checkpoint
+        ref_ckpt = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines and needs_reference else None)
         torch_ok = _torch_available()
         if not torch_ok:
             log("note: torch is not installed: no PyTorch baseline row and no FP32 reference (fidelity vs clean only)")

@@ -196,3 +196,101 @@ def test_defect15_name_rain_name_clean_pairs_are_found(tmp_path):
         cv2.imwrite(str(tmp_path / f"{n}_rain.png"), np.zeros((8, 8, 3), np.uint8))
         cv2.imwrite(str(tmp_path / f"{n}_clean.png"), np.zeros((8, 8, 3), np.uint8))
     assert [p[0] for p in find_pairs(tmp_path)] == ["a", "b"]
+
+
+def test_defect3_reports_never_replace_what_the_run_reads(tiny_onnx, tmp_path, capsys):
+    import shutil
+
+    from drn_edge.cli.bench import main as bench_main
+    from drn_edge.cli.evaluate import main as eval_main
+
+    engine = tmp_path / "drn.onnx"
+    shutil.copy(tiny_onnx["float"], engine)
+    shutil.copy(str(tiny_onnx["float"]) + ".json", str(engine) + ".json")
+    sidecar = (tmp_path / "drn.onnx.json").read_bytes()
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0.png"), np.zeros((32, 48, 3), np.uint8))
+    base = ["--engine", str(engine), "--no-pytorch", "--frames", "1", "--warmup", "0", "--warmup-seconds", "0"]
+    for flags, what in ((["--json", str(engine) + ".json"], "sidecar"), (["--markdown", str(engine)], "is an input"),
+                        (["--eval", str(frames), "--grid", str(frames / "0.png")], "inside the input folder"),
+                        (["--json", str(tmp_path / "r"), "--markdown", str(tmp_path / "r")], "both write")):
+        assert bench_main(base + flags) == 2
+        assert what in capsys.readouterr().err
+    assert eval_main(["--engine", str(engine), "--json", str(engine)]) == 2 and "is an input" in capsys.readouterr().err
+    assert (tmp_path / "drn.onnx.json").read_bytes() == sidecar and (frames / "0.png").stat().st_size > 0
+
+
+def test_defect13_latency_only_needs_no_reference_checkpoint(tiny_checkpoint, tmp_path, capsys):
+    import shutil
+
+    from drn_edge.cli.bench import main as bench_main
+    from drn_edge.cli.export import main as export_main
+
+    ckpt = tmp_path / "mine.safetensors"
+    shutil.copy(tiny_checkpoint, ckpt)
+    assert export_main(["--checkpoint", str(ckpt), "--out", str(tmp_path / "e"), "--no-fidelity"]) == 0
+    ckpt.unlink()  # the engine's checkpoint is gone: no FP32 reference can be found
+    engine = str(tmp_path / "e" / "drn.onnx")
+    assert bench_main(["--engine", engine, "--frames", "1", "--warmup", "0", "--warmup-seconds", "0"]) == 2
+    assert "--no-pytorch --no-fidelity" in capsys.readouterr().err
+    assert bench_main(["--engine", engine, "--no-pytorch", "--no-fidelity", "--frames", "1", "--warmup", "0",
+                       "--warmup-seconds", "0", "--size", "32x48"]) == 0
+
+
+def test_defect14_stats_while_streams_are_added(tiny_onnx):
+    from drn_edge.runtime import StreamRunner
+
+    with DerainEngine(tiny_onnx["float"]) as e:
+        runner = StreamRunner(e)
+        errors = []
+
+        def poll():
+            for _ in range(2000):
+                try:
+                    runner.stats()
+                except Exception as exc:  # noqa: BLE001
+                    errors.append(exc)
+
+        t = threading.Thread(target=poll)
+        t.start()
+        for i in range(300):
+            runner.add_stream(f"s{i}", lambda r: None)
+        t.join()
+        runner.close()
+    assert not errors
+
+
+def test_weak_pipeline_depth_is_bounded(tiny_onnx):
+    from drn_edge.errors import EngineError
+    from drn_edge.runtime import StreamRunner
+
+    with DerainEngine(tiny_onnx["float"]) as e, pytest.raises(EngineError, match="pipeline_depth must be an integer from 0 to 8"):
+        StreamRunner(e, pipeline_depth=10**6)
+
+
+def test_defect12_triton_config_comes_from_the_graph_and_refuses_injection(tiny_onnx, tmp_path):
+    import json
+    import shutil
+
+    from drn_edge.errors import ExportError
+    from drn_edge.sidecar import sha256_file
+    from drn_edge.triton import model_config, write_model_repository
+
+    onnx_path = tmp_path / "drn.onnx"
+    shutil.copy(tiny_onnx["float"], onnx_path)
+    rec = json.loads(open(str(tiny_onnx["float"]) + ".json").read())
+    rec["io"]["inputs"][0]["name"] = 'x" } ] output [ { name: "evil'  # a lying sidecar
+    rec["sha256"] = sha256_file(onnx_path)
+    (tmp_path / "drn.onnx.json").write_text(json.dumps(rec))
+    repo = write_model_repository(onnx_path, tmp_path / "repo", gpu=False)
+    config = (repo / "drn" / "config.pbtxt").read_text()
+    assert 'name: "rainy"' in config and "evil" not in config  # names read from the ONNX graph itself
+    with pytest.raises(ExportError, match="not a plain name"):
+        model_config(rec)
+    rec["kind"] = "tensorrt-plan"
+    (tmp_path / "drn.onnx.json").write_text(json.dumps(rec))
+    with pytest.raises(ExportError, match="says kind 'tensorrt-plan'"):
+        write_model_repository(onnx_path, tmp_path / "repo2")
+    with pytest.raises(ExportError, match="malformed"):
+        model_config({"io": {"inputs": []}})

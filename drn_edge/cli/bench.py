@@ -106,8 +106,14 @@ def main(argv=None) -> int:
         raise DrnEdgeError(f"--fps must be a positive number (or 0 to count no deadline), got {args.fps}")
     if args.batch < 1 or (args.threads is not None and args.threads < 1) or args.warmup < 0:
         raise DrnEdgeError("--batch and --threads must be at least 1, --warmup at least 0")
-    for out in (args.json, args.markdown, args.plot, args.grid, args.side_by_side, args.detect_grid,
-                args.detect_markdown):
+    from .._atomic import refuse_overwriting_inputs
+
+    outputs = {"--json": args.json, "--markdown": args.markdown, "--plot": args.plot, "--grid": args.grid,
+               "--side-by-side": args.side_by_side, "--detect-grid": args.detect_grid,
+               "--detect-markdown": args.detect_markdown}
+    refuse_overwriting_inputs(outputs, files=[*engines, args.checkpoint, args.video, args.detector, args.labels],
+                              folders=[args.eval, *args.pairs, *args.detect_frames])
+    for out in outputs.values():
         if out:
             check_writable(out)
     if args.plot:

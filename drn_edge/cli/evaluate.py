@@ -72,6 +72,12 @@ def main(argv=None) -> int:
     sizes = parse_sizes(args.sizes)
     detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
     args.detector_obj = detector
+    from .._atomic import refuse_overwriting_inputs
+
+    refuse_overwriting_inputs({"--json": args.json, "--grid": args.grid if args.real else None,
+                               "--detect-grid": args.detect_grid, "--detect-markdown": args.detect_markdown},
+                              files=[args.engine, args.checkpoint, args.detector, args.labels],
+                              folders=[*args.road, *args.pairs, args.real, *args.detect_frames])
     for out in (args.json, args.grid if args.real else None, args.detect_grid, args.detect_markdown):
         if out:
             check_writable(out)

@@ -57,8 +57,9 @@ class StreamRunner:
         self._deadline = Deadline(timeout_ms)  # validates timeout_ms (the same rule as DerainEngine's)
         if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
             raise EngineError(f"max_batch must be a positive integer (or None: the engine's), got {max_batch!r}")
-        if not isinstance(pipeline_depth, int) or pipeline_depth < 0:
-            raise EngineError(f"pipeline_depth must be an integer >= 0, got {pipeline_depth!r}")
+        if not isinstance(pipeline_depth, int) or isinstance(pipeline_depth, bool) or not 0 <= pipeline_depth <= 8:
+            raise EngineError(f"pipeline_depth must be an integer from 0 to 8 (batches prepared ahead; more only adds "
+                              f"latency and turns the overload policy off), got {pipeline_depth!r}")
         self.engine, self.on_error, self.timeout_ms = engine, on_error, timeout_ms
         self.max_batch = min(max_batch or engine.max_batch, engine.max_batch)
         self._streams: dict[str, Stream] = {}
@@ -113,10 +114,12 @@ class StreamRunner:
 
     @property
     def streams(self) -> dict[str, Stream]:
-        return dict(self._streams)
+        with self._cond:
+            return dict(self._streams)
 
     def stats(self) -> dict[str, StreamStats]:
-        return {name: s.stats() for name, s in self._streams.items()}
+        """A snapshot per stream; safe while other threads add streams (the dict is copied under the lock)."""
+        return {name: s.stats() for name, s in self.streams.items()}
 
     def _read_source(self, stream: Stream, source, live: bool, fps: float | None, start_after: float) -> None:
         frames: Iterable = frames_of(source)
