@@ -93,10 +93,11 @@ def panel(frame: np.ndarray, out: np.ndarray, show_rain: bool) -> np.ndarray:
     return np.hstack(panels)
 
 
-def _progress(total, desc):
+def _progress(total, desc, enabled: bool = True):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 5)
+    return tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 5,
+                disable=not enabled)
 
 
 def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: bool = False,
@@ -130,7 +131,7 @@ def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: 
 
 
 def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain: bool, max_frames: int | None,
-                 source: str, live: bool = False, policy: str = "drop-oldest") -> int:
+                 source: str, live: bool = False, policy: str = "drop-oldest", progress: bool = True) -> int:
     """Frames of `capture` -> `out_path` with the input's fps and (where OpenCV can write it) its codec.
 
     Runs through the streaming runtime, so reading, inference and writing overlap. A file (live=False)
@@ -182,7 +183,7 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
 
     frames = itertools.islice(frames_of(capture), max_frames) if max_frames else frames_of(capture)
     try:
-        with _progress(total, "derain") as bar:
+        with _progress(total, "derain", progress) as bar:
             runner = StreamRunner(engine, on_error="passthrough" if live else "stop")
             try:
                 stream = runner.add_source("video", frames, write, live=live, keep_source=side_by_side, policy=policy)
@@ -199,7 +200,7 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
         if state["failure"] is not None:
             raise state["failure"]
         if state["writer"] is None:
-            raise ImageError(f"{source} has no readable frames" + (f" ({stats.error})" if stats.error else ""))
+            raise ImageError(f"{source}: {stats.error}" if stats.error else f"{source} has no readable frames")
         if stats.error and not live:
             raise ImageError(f"{source} ended early after {state['count']} frame(s): {stats.error}; nothing was kept")
         if stats.error:

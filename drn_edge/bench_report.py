@@ -10,6 +10,9 @@ from .errors import DrnEdgeError
 
 __all__ = ["format_table", "to_markdown", "plot_latency", "image_grid", "pyplot", "save_figure", "write_still"]
 
+# The one convention for fidelity drops, in every table, JSON field and the README (as drn-export's).
+DROP_RULE = "drop = PyTorch FP32 PSNR - this engine's PSNR, in dB; positive = worse"
+
 
 def format_table(report: dict) -> str:
     h, w = report["size"]
@@ -32,7 +35,10 @@ def format_table(report: dict) -> str:
     if report["rows"] and "fidelity" in report["rows"][0]:
         levels = list(report["rows"][0]["fidelity"])
         lines.append("")
-        lines.append("fidelity: derained PSNR dB vs clean (drop vs PyTorch FP32) | PSNR vs FP32 output")
+        has_drop = any(r.get("drop_db") for r in report["rows"])
+        lines.append("fidelity: derained PSNR dB vs clean" + (f" ({DROP_RULE})" if has_drop else "")
+                     + (" | PSNR vs FP32 output" if any("psnr_vs_fp32" in f for r in report["rows"]
+                                                        for f in r["fidelity"].values()) else ""))
         lines.append(f"{'engine':<34}" + "".join(f"{lvl[:20]:>24}" for lvl in levels))
         rainy = "".join(f"{report['rows'][0]['fidelity'][lvl]['rainy_psnr']:>24.2f}" for lvl in levels)
         lines.append(f"{'(rainy input)':<34}{rainy}")
@@ -42,7 +48,7 @@ def format_table(report: dict) -> str:
                 f = r["fidelity"][lvl]
                 drop = r.get("drop_db", {}).get(lvl)
                 vs = f.get("psnr_vs_fp32")
-                cell = f"{f['psnr']:.2f}" + (f" ({round(-drop, 2) + 0.0:+.2f})" if drop is not None else "") + \
+                cell = f"{f['psnr']:.2f}" + (f" (drop {round(drop, 2) + 0.0:+.2f})" if drop is not None else "") + \
                     (f" | {vs:.1f}" if vs is not None else "")
                 cells += f"{cell:>24}"
             lines.append(f"{r['label'][:33]:<34}{cells}")
@@ -70,7 +76,8 @@ def to_markdown(report: dict) -> str:
                    f"{g['median']:.1f} | {r['speedup_vs_first']:.2f} | {size} |")
     if report["rows"] and "fidelity" in report["rows"][0]:
         levels = list(report["rows"][0]["fidelity"])
-        out += ["", "| engine | " + " | ".join(f"{lvl} PSNR (drop)" for lvl in levels) + " | " +
+        out += ["", f"Drop: {DROP_RULE}.", "",
+                "| engine | " + " | ".join(f"{lvl} PSNR (drop)" for lvl in levels) + " | " +
                 " | ".join(f"{lvl} SSIM" for lvl in levels) + " |", "|---|" + "---:|" * (2 * len(levels))]
         out.append("| rainy input | " + " | ".join(f"{report['rows'][0]['fidelity'][lvl]['rainy_psnr']:.2f}" for lvl in levels)
                    + " | " + " | ".join(f"{report['rows'][0]['fidelity'][lvl]['rainy_ssim']:.3f}" for lvl in levels) + " |")
@@ -78,7 +85,7 @@ def to_markdown(report: dict) -> str:
             cells = []
             for lvl in levels:
                 drop = r.get("drop_db", {}).get(lvl)
-                cells.append(f"{r['fidelity'][lvl]['psnr']:.2f}" + (f" ({round(-drop, 2) + 0.0:+.2f})" if drop is not None else ""))
+                cells.append(f"{r['fidelity'][lvl]['psnr']:.2f}" + (f" ({round(drop, 2) + 0.0:+.2f})" if drop is not None else ""))
             out.append(f"| {r['label']} | " + " | ".join(cells) + " | " +
                        " | ".join(f"{r['fidelity'][lvl]['ssim']:.3f}" for lvl in levels) + " |")
     for wmsg in report["warnings"]:

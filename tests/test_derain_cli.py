@@ -67,12 +67,33 @@ def test_undecodable_image_and_missing_engine(tiny_onnx, tmp_path, capsys):
 
 def test_camera_that_cannot_open(tiny_onnx, tmp_path, capsys):
     assert main(["--camera", "97", "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "c.mp4"), "--max-frames", "2"]) == 2
-    assert "cannot open camera 97" in capsys.readouterr().err
+    assert "cannot open camera or stream 97" in capsys.readouterr().err
 
 
 def test_policy_is_for_cameras_only(tiny_onnx, tmp_path, capsys):
     src = _video(tmp_path / "rainy.mp4", frames=2)
     assert main([str(src), "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "o.mp4"), "--policy",
                  "passthrough"]) == 2
-    assert "--policy applies to --camera only" in capsys.readouterr().err
+    assert "--policy applies to a camera or stream only" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_live_sources_are_recognised_and_a_dead_url_is_one_error(tiny_onnx, tmp_path, capsys):
+    from drn_edge.cli.derain import is_live_source
+
+    for s in ("0", "/dev/video0", "rtsp://127.0.0.1:8554/cam", "https://x/y.m3u8",
+              "v4l2src ! videoconvert ! appsink"):
+        assert is_live_source(s), s
+    assert not is_live_source(str(tmp_path)) and not is_live_source("clip.mp4")
+    # A URL nothing serves (a closed loopback port): one error naming the URL intact, no "does not exist".
+    rc = main(["rtsp://127.0.0.1:9/cam", "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "o.mp4"),
+               "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "rtsp://127.0.0.1:9/cam" in err and "does not exist" not in err and err.count("error:") == 1
+
+
+def test_summary_line_has_frames_and_ms_per_frame(tiny_onnx, tmp_path, capsys):
+    src = _video(tmp_path / "rainy.mp4", frames=3)
+    assert main([str(src), "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "c.mp4"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "derained 3 frame(s)" in out and "ms per frame" in out

@@ -234,7 +234,19 @@ def test_cli_size_error_names_the_cli_flag(tiny_onnx, tmp_path, capsys):
     img = _img(tmp_path / "in" / "x.png")  # 16x24, the engine is fixed 64x96
     assert main([str(img), "--engine", str(tiny_onnx["uint8_fixed"]), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "pass --resize" in err and "resize=True" not in err
+    assert "drn-derain --resize" in err and "--size 64x96" not in err and "--size 16x24" in err
+    assert err.count("error:") == 1 and "--height" not in err
+
+
+def test_a_video_of_another_size_names_the_size_not_unreadable_frames(tiny_onnx, tmp_path, capsys):
+    from drn_edge.cli.derain import main
+
+    from .test_derain_cli import _video
+
+    src = _video(tmp_path / "v.mp4", frames=3, size=(48, 32))  # 32x48 frames, the engine is fixed 64x96 (HxW)
+    assert main([str(src), "--engine", str(tiny_onnx["uint8_fixed"]), "--out", str(tmp_path / "o.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert "built for 64x96" in err and "no readable frames" not in err and err.count("error:") == 1, err
 
 
 def test_resize_letterboxes_instead_of_stretching(tiny_onnx):

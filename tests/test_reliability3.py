@@ -294,3 +294,17 @@ def test_defect12_triton_config_comes_from_the_graph_and_refuses_injection(tiny_
         write_model_repository(onnx_path, tmp_path / "repo2")
     with pytest.raises(ExportError, match="malformed"):
         model_config({"io": {"inputs": []}})
+
+
+def test_new_user_engine_warns_at_load_when_a_frame_exceeds_timeout_ms(tiny_onnx, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="drn_edge.runtime.engine"):
+        with DerainEngine(tiny_onnx["float"], timeout_ms=0.001, on_error="passthrough") as e:
+            assert e.probe_ms is not None and e.probe_ms > 0.001
+    assert sum("more than timeout_ms=0.001" in r.getMessage() for r in caplog.records) == 1
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="drn_edge.runtime.engine"):
+        with DerainEngine(tiny_onnx["float"], timeout_ms=60000):
+            pass
+    assert not any("timeout_ms" in r.getMessage() for r in caplog.records)

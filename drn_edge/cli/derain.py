@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from . import friendly_errors
@@ -13,7 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="drn-derain", description=(
         "Derain images, folders, a video file or a camera. "
         "Example: drn-derain --engine drn_export/drn.int8.onnx rainy.mp4 --out clean.mp4 --side-by-side"))
-    p.add_argument("inputs", nargs="*", help="image files, folders of images, or one video file")
+    p.add_argument("inputs", nargs="*", help="image files, folders of images, one video file, or one live source: a "
+                   "camera index (0), /dev/videoN, an rtsp:// or http(s):// URL, or a GStreamer pipeline ending in "
+                   "appsink")
     p.add_argument("--camera", type=int, help="read from this camera index instead of files (default: none)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames, camera or video (default: all)")
     p.add_argument("--policy", default="drop-oldest", choices=("drop-oldest", "passthrough"),
@@ -30,7 +33,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show-rain", action="store_true", help="with --side-by-side, add the removed rain layer as a third panel (default: off)")
     p.add_argument("--resize", action="store_true",
                    help="letterbox frames into a fixed-size engine's size (aspect ratio kept) and back (default: off)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
     return p
+
+
+URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+
+
+def is_live_source(text: str) -> bool:
+    """A camera index, /dev/videoN, a stream URL or a GStreamer pipeline: what jetson-inference and OpenCV open."""
+    import re
+
+    if Path(text).exists():
+        return False  # a file named like a source is a file
+    return (text.isdigit() or bool(re.fullmatch(r"/dev/video\d+", text)) or text.lower().startswith(URL_SCHEMES)
+            or " ! " in text)
+
+
+def open_live_source(source):
+    """cv2.VideoCapture for a live source, or one error naming what the installed OpenCV build lacks."""
+    import cv2
+
+    from ..errors import ImageError
+
+    if isinstance(source, int) or str(source).isdigit():
+        cap = cv2.VideoCapture(int(source))
+    elif " ! " in str(source):
+        cap = cv2.VideoCapture(str(source), cv2.CAP_GSTREAMER)
+        if not cap.isOpened():
+            info = cv2.getBuildInformation()
+            gst = "GStreamer:" in info and "GStreamer:                   YES" in info
+            raise ImageError(f"cannot open the GStreamer pipeline {source!r}" + (
+                "" if gst else ": this OpenCV build has no GStreamer support (opencv-python wheels lack it); use "
+                "the Jetson image's OpenCV (built with GStreamer) or an rtsp:// URL"))
+    else:
+        cap = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG if "://" in str(source) else cv2.CAP_ANY)
+    if not cap.isOpened():
+        raise ImageError(f"cannot open camera or stream {source!r}: check the device, URL and credentials "
+                         "(OpenCV opens /dev/videoN, indices, and rtsp/http URLs through FFmpeg)")
+    return cap
 
 
 @friendly_errors
@@ -40,46 +81,51 @@ def main(argv=None) -> int:
 
     from .. import imageio
     from ..apply import check_video_output, derain_images, derain_video, plan_images
-    from ..errors import DrnEdgeError, EngineError, ImageError
+    from ..errors import DrnEdgeError, ImageError
     from ..runtime import DerainEngine
 
     if args.camera is None and not args.inputs:
-        raise ImageError("give image/video inputs or --camera N")
+        raise ImageError("give image/video inputs, a camera or stream (0, /dev/video0, rtsp://...), or --camera N")
     if args.camera is not None and (args.inputs or args.camera < 0):
         raise DrnEdgeError("--camera takes a camera index >= 0 and no input files")
-    if args.policy != "drop-oldest" and args.camera is None:
-        raise DrnEdgeError("--policy applies to --camera only (a video file loses no frame: the reader waits)")
     if args.max_frames is not None and args.max_frames < 1:
         raise DrnEdgeError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.threads is not None and args.threads < 1:
         raise DrnEdgeError(f"--threads must be at least 1, got {args.threads}")
+    live_source = None
+    if args.camera is not None:
+        live_source = args.camera
+    elif len(args.inputs) == 1 and is_live_source(args.inputs[0]):
+        live_source = args.inputs[0]
     video = None
-    if args.camera is None and len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in imageio.VIDEO_SUFFIXES:
+    if live_source is None and len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in imageio.VIDEO_SUFFIXES:
         video = Path(args.inputs[0])
         if not video.is_file():
             raise ImageError(f"video '{video}' does not exist")
+    if args.policy != "drop-oldest" and live_source is None:
+        raise DrnEdgeError("--policy applies to a camera or stream only (a video file loses no frame: the reader waits)")
     # Every output is planned and checked before the engine loads or any frame is written.
-    if args.camera is not None or video is not None:
+    if live_source is not None or video is not None:
         out = check_video_output(args.out, video, args.overwrite)
     else:
         job = plan_images(args.inputs, args.out, args.suffix, args.overwrite)
-    try:
-        with DerainEngine(args.engine, backend=args.backend, resize=args.resize, threads=args.threads) as engine:
-            if args.camera is not None:
-                n = derain_video(engine, cv2.VideoCapture(args.camera), out, args.side_by_side, args.show_rain,
-                                 args.max_frames, f"camera {args.camera}", live=True,
-                                 policy=args.policy)
-            elif video is not None:
-                n = derain_video(engine, cv2.VideoCapture(str(video)), out, args.side_by_side, args.show_rain,
-                                 args.max_frames, f"video '{video}'")
-            else:
-                n = derain_images(engine, job, args.side_by_side, args.show_rain, args.skip_bad)
-                if job.skipped:
-                    print(f"skipped {len(job.skipped)} unreadable image(s): {', '.join(job.skipped[:5])}")
-            print(f"derained {n} frame(s) with {engine.backend_name} -> {args.out}"
-                  + (f" ({engine.stats.passthrough} passed through)" if engine.stats.passthrough else ""))
-    except EngineError as exc:
-        raise EngineError(str(exc).replace("pass resize=True", "pass --resize")) from None
+    with DerainEngine(args.engine, backend=args.backend, resize=args.resize, threads=args.threads) as engine:
+        t0 = time.monotonic()
+        if live_source is not None:
+            n = derain_video(engine, open_live_source(live_source), out, args.side_by_side, args.show_rain,
+                             args.max_frames, f"camera {live_source}", live=True, policy=args.policy,
+                             progress=not args.no_progress)
+        elif video is not None:
+            n = derain_video(engine, cv2.VideoCapture(str(video)), out, args.side_by_side, args.show_rain,
+                             args.max_frames, f"video '{video}'", progress=not args.no_progress)
+        else:
+            n = derain_images(engine, job, args.side_by_side, args.show_rain, args.skip_bad)
+            if job.skipped:
+                print(f"skipped {len(job.skipped)} unreadable image(s): {', '.join(job.skipped[:5])}")
+        seconds = time.monotonic() - t0
+        print(f"derained {n} frame(s) with {engine.backend_name} -> {args.out} in {seconds:.1f} s "
+              f"({1000 * seconds / max(n, 1):.0f} ms per frame)"
+              + (f"; {engine.stats.passthrough} passed through" if engine.stats.passthrough else ""))
     return 0
 
 

@@ -108,6 +108,8 @@ class DerainEngine:
         if on_error not in ON_ERROR:
             raise EngineError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
         self._deadline = Deadline(timeout_ms)  # validates timeout_ms
+        self.timeout_ms = self._deadline.timeout_ms
+        self.probe_ms: float | None = None  # one frame's time at load, measured when timeout_ms is set
         if max_pixels is not None and (not isinstance(max_pixels, int) or max_pixels < PROBE_SIZE ** 2):
             raise EngineError(f"max_pixels must be an integer >= {PROBE_SIZE ** 2} (or None for no limit), got {max_pixels!r}")
         if not isinstance(max_batch, int) or max_batch < 1:
@@ -126,9 +128,6 @@ class DerainEngine:
         except BaseException:
             self.close()
             raise
-        self.timeout_ms = timeout_ms
-        # With a timeout, inference runs on worker threads so the caller can stop waiting; a stuck
-        # backend ties up at most these workers, and later frames time out instead of queueing forever.
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -167,6 +166,23 @@ class DerainEngine:
             self._check_output(out, shape)
         except InferenceError as exc:
             raise EngineError(f"'{self.path}' is not a usable DRN graph: {exc}") from None
+        if self.timeout_ms is not None:
+            self._warn_if_slower_than_timeout(dtype)
+
+    def _warn_if_slower_than_timeout(self, dtype) -> None:
+        """With timeout_ms, time one frame at the engine's size (360x640 for a dynamic one) and warn, once, at load,
+        when it already takes longer: every frame would be passed through raw."""
+        h, w = (self.io.height, self.io.width) if self.io.height else (360, 640)
+        shape = (1, h, w, 3) if self.io.uint8_bgr else (1, 3, h, w)
+        x = np.full(shape, 128 if self.io.uint8_bgr else 0.5, dtype)
+        t0 = time.perf_counter()
+        self._backend.run(x)
+        ms = (time.perf_counter() - t0) * 1000.0
+        self.probe_ms = ms
+        if ms > self.timeout_ms:
+            log.warning("DerainEngine('%s'): one %dx%d frame takes %.0f ms here, more than timeout_ms=%g: frames "
+                        "will be passed through raw; raise timeout_ms (or use a faster engine)", self.path.name, h, w,
+                        ms, self.timeout_ms)
 
     def _check_output(self, out, in_shape: tuple) -> np.ndarray:
         """The graph must return a frame batch of the input's shape (uint8 NHWC or float NCHW), all finite."""
@@ -276,8 +292,8 @@ class DerainEngine:
         ph, pw = F.padded_size(h, w)
         raise EngineError(
             f"this engine was built for {io.height}x{io.width} frames (HxW) but got {h}x{w}; "
-            f"export an engine for {h}x{w} (drn-export --height {ph} --width {pw}), "
-            "or pass resize=True to letterbox frames into the engine size"
+            f"export an engine for {h}x{w} (drn-export --size {ph}x{pw}), "
+            "or letterbox frames into the engine size (drn-derain --resize; resize=True in Python)"
         )
 
     def graph_input(self, frames: list[np.ndarray]) -> tuple[np.ndarray, "FrameMeta"]:
