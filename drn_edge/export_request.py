@@ -94,6 +94,7 @@ class ExportRequest:
     fidelity: bool = True
     threads: int | None = None
     preset: str | None = None
+    overwrite: bool = False                # replace an export of another checkpoint in out_dir
 
     def __post_init__(self) -> None:
         bad = set(self.precisions) - set(PRECISIONS)
@@ -193,7 +194,8 @@ def build_request(preset: Preset | None, given: dict[str, Any]) -> tuple[ExportR
                                 eff.get("keep_float_edges", False)),
         plan=PlanRequest(eff.get("backend") or "auto", eff.get("workspace_gib", 2.0), eff.get("dla_core"),
                          eff.get("timing_cache"), eff.get("max_batch", 1), eff.get("plan_size")),
-        fidelity=eff.get("fidelity", True), threads=eff.get("threads"), preset=preset.name if preset else None)
+        fidelity=eff.get("fidelity", True), threads=eff.get("threads"), preset=preset.name if preset else None,
+        overwrite=eff.get("overwrite", False))
     return req, notes
 
 

@@ -149,6 +149,7 @@ def _check_inputs(st: _Export) -> None:
     from .quantize import find_calibration_dir, load_calibration_frames
     from .tensorrt_build import tensorrt_available
 
+    _refuse_other_models_export(st.req)
     st.trt = tensorrt_available()
     if st.req.plan.backend == "tensorrt" and not st.trt[0]:
         raise ExportError(f"--backend tensorrt cannot build a plan here: {st.trt[1]}")
@@ -343,6 +344,31 @@ def _require_finite_weights(model, ckpt: Path) -> None:
     if bad:
         raise ExportError(f"checkpoint '{ckpt}' has NaN or infinite weights in {len(bad)} tensor(s) (e.g. {bad[0]}); "
                           "training diverged or the file is damaged: export an earlier checkpoint")
+
+
+def _refuse_other_models_export(req: ExportRequest) -> None:
+    """An existing drn.onnx made from another checkpoint is replaced only with --overwrite (as drn-train and
+    drn-derain do); re-exporting the same checkpoint is fine."""
+    from .artifacts import resolve_checkpoint
+    from .sidecar import read_sidecar
+
+    from .errors import EngineError
+
+    existing = artifact_path(req.out_dir, "fp32")
+    if req.overwrite or not existing.is_file():
+        return
+    try:
+        src = (read_sidecar(existing, required=False) or {}).get("source", {})
+    except EngineError:
+        src = {}
+    ckpt = resolve_checkpoint(req.model.checkpoint)
+    if req.model.prune_ratio:
+        same = src.get("file") == PRUNED_CHECKPOINT  # this folder's own pruned model, pruned again
+    else:
+        same = ckpt.is_file() and src.get("sha256") == sha256_file(ckpt)
+    if not same:
+        raise ExportError(f"'{existing}' is an export of another model ({src.get('file', 'unknown source')}); pass "
+                          "--overwrite to replace that folder's artifacts, or choose another --out")
 
 
 def _shipped_ranges_for(req: ExportRequest) -> dict:

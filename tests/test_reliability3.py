@@ -308,3 +308,30 @@ def test_new_user_engine_warns_at_load_when_a_frame_exceeds_timeout_ms(tiny_onnx
         with DerainEngine(tiny_onnx["float"], timeout_ms=60000):
             pass
     assert not any("timeout_ms" in r.getMessage() for r in caplog.records)
+
+
+def test_new_user_export_into_another_models_folder_needs_overwrite(tiny_checkpoint, tmp_path, capsys):
+    from drn_edge.cli.export import main as export_main
+
+    out = str(tmp_path / "e")
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", out, "--no-fidelity", "--backend", "onnx"]) == 0
+    before = (tmp_path / "e" / "drn.onnx").read_bytes()
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", out, "--no-fidelity", "--backend", "onnx"]) == 0
+    assert export_main(["--checkpoint", "drn_edge", "--out", out, "--no-fidelity", "--backend", "onnx"]) == 2
+    assert "export of another model" in capsys.readouterr().err
+    assert (tmp_path / "e" / "drn.onnx").read_bytes() == before
+    assert export_main(["--checkpoint", "drn_edge", "--out", out, "--no-fidelity", "--backend", "onnx",
+                        "--overwrite", "--size", "64x96"]) == 0
+
+
+def test_new_user_training_on_own_data_fine_tunes_the_shipped_model(tmp_path, capsys):
+    from drn_edge.cli.train import main as train_main
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    cv2.imwrite(str(clean / "a.png"), np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    rc = train_main(["--out", str(tmp_path / "r"), "--clean", str(clean), "--steps", "1", "--batch", "1", "--crop",
+                     "32", "--val-every", "1", "--no-progress", "--no-default-data", "--val-side", "64"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "fine-tuning from the shipped drn_base" in out
+    assert "training data: clean:" in out and "(1 frames, 100 %)" in out and "photos 64px" in out

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan-size", help="profile size HxW for plans built from a dynamic ONNX (default: 720x1280)")
     p.add_argument("--threads", type=int, help="torch and ONNX Runtime CPU threads (default: the libraries' choice)")
     p.add_argument("--no-fidelity", action="store_true", help="skip the fidelity report (default: measured)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an export of another checkpoint in --out (default: refused)")
     p.add_argument("--triton", help="also write a Triton model repository to this folder (default: none)")
     return p
 
@@ -71,6 +73,8 @@ def main(argv=None) -> int:
         value = getattr(args, key)
         if value is not None:
             given[key] = parse_size_text(value, flag)
+    if args.overwrite:
+        given["overwrite"] = True
     if args.no_fidelity:
         given["fidelity"] = False
     preset = Preset.load(args.preset) if args.preset else None

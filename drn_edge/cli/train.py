@@ -18,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default=d.out, help="output folder; OUT/last.safetensors is the checkpoint (default: %(default)s)")
     p.add_argument("--model", default=d.model, choices=sorted(MODEL_FACTORIES), help="architecture (default: %(default)s)")
-    p.add_argument("--init", default=None, help="start from this checkpoint's weights (into --model when the shapes fit, else its own architecture, e.g. a pruned model) (default: none)")
+    p.add_argument("--init", default=None, help="start from this checkpoint's weights (into --model when the shapes fit, "
+                   "else its own architecture, e.g. a pruned model); 'none' for random weights (default: the shipped "
+                   "model of --model when you bring --clean/--pairs data, else random)")
     p.add_argument("--steps", type=int, default=d.steps, help="total optimizer steps (default: %(default)s)")
     p.add_argument("--batch", type=int, default=d.batch, help="crops per step and process (default: %(default)s)")
     p.add_argument("--crop", type=int, default=d.crop, help="crop size, a multiple of 8 (default: %(default)s)")
@@ -45,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--haze", action="store_true",
                    help="draw the haze veil in some rain examples (off: a veil remover darkens bright scenes) "
                         "(default: off)")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="linear learning-rate warm-up steps (default: %(default)s)")
+    p.add_argument("--val-side", type=int, default=d.val_side,
+                   help="held-out photos are validated shrunk to this longest side, px (default: %(default)s)")
     p.add_argument("--minutes", type=float, default=None, help="stop and save after this many minutes of training (default: no limit)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
@@ -77,13 +82,25 @@ def main(argv=None) -> int:
         raise DrnEdgeError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
     if args.no_default_data and not (args.clean or args.pairs):
         raise DrnEdgeError("--no-default-data needs at least one --clean or --pairs source")
+    if args.warmup < 0 or not 32 <= args.val_side <= 4096:
+        raise DrnEdgeError("--warmup must be >= 0 and --val-side from 32 to 4096")
+    init = args.init
+    if init is None and (args.clean or args.pairs) and not args.resume:
+        from ..artifacts import SHIPPED_MODELS
+
+        if args.model in SHIPPED_MODELS:
+            init = args.model
+            print(f"fine-tuning from the shipped {args.model} on your data (pass --init none to start from random "
+                  "weights)")
+    if init == "none":
+        init = None
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                       val_every=args.val_every, save_every=args.save_every, seed=args.seed, resume=args.resume,
-                      overwrite=args.overwrite, init=args.init, clean=tuple(args.clean), pairs=tuple(args.pairs),
+                      overwrite=args.overwrite, init=init, warmup=args.warmup, val_side=args.val_side, clean=tuple(args.clean), pairs=tuple(args.pairs),
                       weights=weights, no_default_data=args.no_default_data, val_pairs=tuple(args.val_pairs),
                       val_road=tuple(args.val_road), haze=args.haze,
                       max_minutes=args.minutes)
