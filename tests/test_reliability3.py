@@ -335,3 +335,22 @@ def test_new_user_training_on_own_data_fine_tunes_the_shipped_model(tmp_path, ca
     out = capsys.readouterr().out
     assert rc == 0 and "fine-tuning from the shipped drn_base" in out
     assert "training data: clean:" in out and "(1 frames, 100 %)" in out and "photos 64px" in out
+
+
+def test_new_user_drn_rain_makes_seeded_rainy_copies_and_clips(tmp_path, capsys):
+    from drn_edge.cli.rain import main as rain_main
+
+    from .test_derain_cli import _video
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    img = np.full((48, 64, 3), 90, np.uint8)
+    cv2.imwrite(str(clean / "a.png"), img)
+    assert rain_main([str(clean), "--out", str(tmp_path / "r1"), "--level", "high", "--seed", "4"]) == 0
+    assert rain_main([str(clean), "--out", str(tmp_path / "r2"), "--level", "high", "--seed", "4"]) == 0
+    a, b = cv2.imread(str(tmp_path / "r1" / "a.png")), cv2.imread(str(tmp_path / "r2" / "a.png"))
+    assert np.array_equal(a, b) and not np.array_equal(a, img)  # same seed, same rain; rain was drawn
+    src = _video(tmp_path / "c.mp4", frames=5)
+    assert rain_main([str(src), "--out", str(tmp_path / "rainy.mp4"), "--generator", "windshield"]) == 0
+    assert _frames_in(tmp_path / "rainy.mp4") == 5
+    assert rain_main([str(src), "--out", str(src)]) == 2  # never over its input
