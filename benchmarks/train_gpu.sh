@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Train drn_base for a fixed number of minutes on one GPU (or the CPU where there is none) and write
 # the checkpoint to OUT_DIR/last.safetensors. Usage: bash benchmarks/train_gpu.sh MINUTES OUT_DIR [drn-train flags]
-# Training data: the road frames and calibration-free train split shipped in drn_edge/road_frames (about 2 MB)
-# and scikit-image's bundled photos; add --clean DIR / --pairs DIR for more (keep what travels under 64 MiB).
+# Training data: scikit-image's bundled photos, plus --clean DIR / --pairs DIR (../shared does not travel to a
+# device machine: copy the frames into a git-ignored folder of the checkout and carry it, under 64 MiB in all).
 # Needs torch (with CUDA on a GPU machine), safetensors, scikit-image, opencv, numpy, tqdm: nothing is downloaded.
 # Resumes OUT_DIR if it holds a checkpoint, so a run cut short by a time limit can be continued.
 set -euo pipefail
