@@ -160,26 +160,66 @@ def _video_frames(path: Path, step: int = VIDEO_FRAME_STEP) -> list[np.ndarray]:
     return frames
 
 
-def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> list[np.ndarray]:
-    """Every image (and every 15th frame of every video) under PATH, recursively, as RGB uint8."""
+DECODED_CACHE_BYTES = 1 << 30  # decoded training images kept in memory, at most (LazyImages)
+
+
+class LazyImages(Sequence):
+    """Image files decoded when drawn, with an LRU cache of at most `cache_bytes` of decoded pixels.
+
+    A 5,000-frame 1080p folder is ~30 GB decoded; kept whole it would not fit a 24 GB machine. Each
+    file is decoded once at start-up to check it (then dropped), and again whenever it is drawn and
+    no longer cached: memory stays under the cache bound plus the video frames (every 15th, kept).
+    """
+
+    def __init__(self, files: list[Path], frames: list[np.ndarray] = (), cache_bytes: int = DECODED_CACHE_BYTES):
+        from collections import OrderedDict
+
+        self.files, self.frames, self.cache_bytes = list(files), list(frames), cache_bytes
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.files) + len(self.frames)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if i >= len(self.files):
+            return self.frames[i - len(self.files)]
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        img = imageio.read_rgb(self.files[i])
+        self._cache[i] = img
+        self._bytes += img.nbytes
+        while self._bytes > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._bytes -= old.nbytes
+        return img
+
+
+def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> LazyImages:
+    """Every image (decoded lazily, LazyImages) and every 15th frame of every video under PATH, recursively."""
     root = Path(path)
     if not root.exists():
         raise DataError(f"--clean '{root}' does not exist")
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    images: list[np.ndarray] = []
+    images: list[Path] = []
+    frames: list[np.ndarray] = []
+    small = 0
     for f in files:
         suffix = f.suffix.lower()
         if suffix in imageio.VIDEO_SUFFIXES:
-            images.extend(_video_frames(f))
+            frames.extend(_video_frames(f))
         elif suffix in imageio.IMAGE_SUFFIXES:
-            images.append(imageio.read_rgb(f))
-    if not images:
+            h, w = imageio.read_rgb(f).shape[:2]  # decodes now: a bad file fails before training, then is dropped
+            small += min(h, w) < min_side
+            images.append(f)
+    if not images and not frames:
         raise DataError(f"--clean '{root}' holds no images ({', '.join(imageio.IMAGE_SUFFIXES)}) "
                         f"or videos ({', '.join(imageio.VIDEO_SUFFIXES)})")
-    small = [i for i, im in enumerate(images) if min(im.shape[:2]) < min_side]
+    small += sum(min(im.shape[:2]) < min_side for im in frames)
     if small:
-        raise DataError(f"--clean '{root}': {len(small)} image(s) smaller than {min_side} px on a side")
-    return images
+        raise DataError(f"--clean '{root}': {small} image(s) smaller than {min_side} px on a side")
+    return LazyImages(images, frames)
 
 
 def default_sources(haze: bool = False) -> tuple[list[TrainSource], list[float]]:

@@ -122,3 +122,16 @@ def test_drn_train_on_user_folders(tmp_path):
     bad = cmd[:4] + [str(tmp_path / "run2")] + cmd[5:-4] + ["--weights", "1", "--threads", "1"]
     res = subprocess.run(bad, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "--weights needs 3 values" in res.stderr, res.stderr
+
+
+def test_training_images_are_decoded_lazily_under_a_memory_bound(tmp_path):
+    from drn_edge.train_data import LazyImages
+
+    for i in range(6):
+        _write(tmp_path / f"{i}.png", _img(i, 64, 64))
+    images = read_clean_dir(tmp_path)
+    assert isinstance(images, LazyImages) and len(images) == 6 and not images._cache  # nothing held after the check
+    small = LazyImages(images.files, cache_bytes=2 * 64 * 64 * 3)
+    for i in range(6):
+        assert np.array_equal(small[i], _img(i, 64, 64)[..., ::-1])  # written as BGR, read as RGB
+    assert len(small._cache) == 2 and small._bytes <= 2 * 64 * 64 * 3  # the bound holds
