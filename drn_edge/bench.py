@@ -238,7 +238,7 @@ class BenchRequest:
     labels: str | None = None
 
 
-def _torch_available() -> bool:
+def torch_available() -> bool:
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -319,7 +319,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
         h, w = common_size(candidates, (req.height, req.width))
         needs_reference = req.pytorch_baseline or req.fidelity  # latency alone needs no FP32 checkpoint
         ref_ckpt = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines and needs_reference else None)
-        torch_ok = _torch_available()
+        torch_ok = torch_available()
         if not torch_ok:
             log("note: torch is not installed: no PyTorch baseline row and no FP32 reference (fidelity vs clean only)")
         if req.pytorch_baseline and torch_ok:

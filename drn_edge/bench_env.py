@@ -17,7 +17,7 @@ def _cmd(args: list[str]) -> str | None:
 
 
 def environment() -> dict:
-    from .tensorrt_build import jetson_l4t_release
+    from .runtime.tensorrt_env import jetson_l4t_release
 
     env: dict = {"python": platform.python_version(), "machine": platform.machine(), "system": platform.platform()}
     cpu = None

@@ -145,7 +145,7 @@ def plot_latency(report: dict, path: str) -> None:
     save_figure(fig, path)
 
 
-def _labelled(tile: np.ndarray, label: str, bar: int = 26) -> np.ndarray:
+def labelled(tile: np.ndarray, label: str, bar: int = 26) -> np.ndarray:
     """A label on a dark bar above the tile, shrunk to fit its width (labels never overlap the picture or each other)."""
     import cv2
 
@@ -174,5 +174,5 @@ def image_grid(result: BenchResult, path: str, max_rows: int = 3) -> None:
         tiles = [np.ascontiguousarray(t[..., ::-1]) for t in tiles]  # RGB -> BGR for OpenCV
         th = 240
         tiles = [cv2.resize(t, (int(t.shape[1] * th / t.shape[0]), th), interpolation=cv2.INTER_AREA) for t in tiles]
-        rows.append(np.hstack([_labelled(t, label) for t, label in zip(tiles, labels)]))
+        rows.append(np.hstack([labelled(t, label) for t, label in zip(tiles, labels)]))
     write_still(path, np.vstack(rows))

@@ -23,7 +23,8 @@ import numpy as np
 
 from .errors import CalibrationError
 
-__all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "calibration_frames", "shipped_ranges", "build_ranges", "main"]
+__all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "calibration_frames", "make_calibration_set", "shipped_ranges",
+           "build_ranges", "main"]
 
 RANGES_DIR = Path(__file__).parent / "calibration_ranges"
 # Permissive road folders (../shared/data/road/permissive) the shipped ranges are computed from:
@@ -64,6 +65,35 @@ def calibration_frames(sources: Sequence[tuple[str, np.ndarray]], count: int, he
         rainy = render(crop.astype(np.float32) / 255.0, spec, rng, frame_height=float(img.shape[0]))
         out.append((name, level, (rainy * 255.0 + 0.5).astype(np.uint8)))
     return out
+
+
+def make_calibration_set(out_dir, sources: list[tuple[str, np.ndarray]] | None = None, count: int = 24,
+                         height: int = 240, width: int = 320, seed: int = 77) -> list[dict]:
+    """Write rainy calibration frames (JPEG) plus manifest.json into `out_dir`, for ``drn-export --calib``.
+
+    `sources`: (name, clean RGB) frames, e.g. your camera's; default: the held-out-free training
+    photos of scikit-image. Rain is drawn from the whole family, a third each at low, medium and
+    high intensity (drn_edge.calibration_ranges.calibration_frames).
+    """
+    import cv2
+
+    from ._atomic import write_json
+    from .data import TRAIN_PHOTOS, load_photo
+    from .imageio import write_image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if sources is None:
+        sources = [(n, load_photo(n)) for n in TRAIN_PHOTOS]
+    entries = []
+    for i, (name, level, rainy) in enumerate(calibration_frames(sources, count, height, width, seed)):
+        fname = f"calib_{i:02d}_{name.replace('/', '_')}_{level}.jpg"  # JPEG q95, as camera frames arrive
+        write_image(out / fname, cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
+        entries.append({"file": fname, "source": name, "rain_level": level})
+    write_json(out / "manifest.json", {"frames": entries, "size": [height, width],
+                                       "made_by": f"drn_edge.calibration_ranges.make_calibration_set(count={count}, height={height}, "
+                                                  f"width={width}, seed={seed})"})
+    return entries
 
 
 def shipped_ranges(checkpoint: str | os.PathLike) -> dict | None:

@@ -146,7 +146,7 @@ def _long_layers(rng: np.random.Generator, t: float, angle: float) -> tuple[Stre
 
 
 # --------------------------------------------------------------------------- rendering
-def _line_kernel(length: float, angle_deg: float, width: float) -> np.ndarray:
+def line_kernel(length: float, angle_deg: float, width: float) -> np.ndarray:
     length = max(2.0, length)
     pad = int(np.ceil(width)) + 2
     size = int(np.ceil(length)) + 2 * pad
@@ -165,7 +165,7 @@ def _line_kernel(length: float, angle_deg: float, width: float) -> np.ndarray:
 
 
 def _streaks_kernel(h: int, w: int, lay: StreakLayer, rng: np.random.Generator, s: float, frame_h: float) -> np.ndarray:
-    kernel = _line_kernel(lay.length * frame_h, lay.angle, lay.width * s)
+    kernel = line_kernel(lay.length * frame_h, lay.angle, lay.width * s)
     area = max(float((kernel > 0.2).sum()), 1.0)
     density = min(0.5, lay.coverage / area)
     seeds = (rng.random((h, w)) < density).astype(np.float32)
@@ -182,7 +182,7 @@ def _streaks_photoshop(h: int, w: int, lay: StreakLayer, rng: np.random.Generato
         noise /= noise.std() + 1e-6
     thr = np.quantile(noise, 1 - min(0.3, lay.coverage / max(1.0, lay.length * frame_h / 4)))
     seeds = np.clip(noise - thr, 0, None)
-    kernel = _line_kernel(lay.length * frame_h, lay.angle, 1.0)
+    kernel = line_kernel(lay.length * frame_h, lay.angle, 1.0)
     kernel /= kernel.sum()
     out = cv2.filter2D(seeds, -1, kernel, borderType=cv2.BORDER_REFLECT)
     top = np.quantile(out, 0.999) + 1e-6
@@ -209,7 +209,7 @@ def _streaks_particles(h: int, w: int, lay: StreakLayer, rng: np.random.Generato
 _STREAK_RENDERERS = {"kernel": _streaks_kernel, "photoshop": _streaks_photoshop, "particles": _streaks_particles}
 
 
-def _veil_field(h: int, w: int, mode: str, rng: np.random.Generator) -> np.ndarray:
+def veil_field(h: int, w: int, mode: str, rng: np.random.Generator) -> np.ndarray:
     if mode == "uniform":
         return np.ones((h, w), np.float32)
     if mode == "top":
@@ -219,14 +219,14 @@ def _veil_field(h: int, w: int, mode: str, rng: np.random.Generator) -> np.ndarr
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def _splashes(h: int, w: int, amount: float, rng: np.random.Generator, s: float) -> np.ndarray:
+def splash_layer(h: int, w: int, amount: float, rng: np.random.Generator, s: float) -> np.ndarray:
     seeds = (rng.random((h, w)) < amount / max(1.0, 4 * s * s)).astype(np.float32)
     seeds[: h // 2] = 0
     blob = cv2.GaussianBlur(seeds, (0, 0), max(0.8, 1.2 * s))
     return np.clip(blob / (blob.max() + 1e-6), 0, 1) * 0.8
 
 
-def _lens_drop_mask(h: int, w: int, count: int, rng: np.random.Generator, s: float) -> np.ndarray | None:
+def lens_drop_mask(h: int, w: int, count: int, rng: np.random.Generator, s: float) -> np.ndarray | None:
     """Soft HxWx1 mask of lens drops (None when none fell on this frame or crop)."""
     frame_area = (s * REF_HEIGHT) ** 2 * 16 / 9  # drops are counted per whole 16:9 frame; a crop gets its share
     count = int(rng.poisson(count * min(1.0, h * w / frame_area)))
@@ -240,15 +240,15 @@ def _lens_drop_mask(h: int, w: int, count: int, rng: np.random.Generator, s: flo
     return cv2.GaussianBlur(mask, (0, 0), max(0.8, 1.5 * s))[..., None]
 
 
-def _apply_drops(img: np.ndarray, mask: np.ndarray, s: float) -> np.ndarray:
+def apply_drops(img: np.ndarray, mask: np.ndarray, s: float) -> np.ndarray:
     """Behind a drop the scene is defocused and a little brighter."""
     drop = np.clip(cv2.GaussianBlur(img, (0, 0), max(2.0, 4 * s)) * 1.08 + 0.03, 0, 1)
     return img * (1 - mask) + drop * mask
 
 
 def _lens_drops(img: np.ndarray, count: int, rng: np.random.Generator, s: float) -> np.ndarray:
-    mask = _lens_drop_mask(img.shape[0], img.shape[1], count, rng, s)
-    return img if mask is None else _apply_drops(img, mask, s)
+    mask = lens_drop_mask(img.shape[0], img.shape[1], count, rng, s)
+    return img if mask is None else apply_drops(img, mask, s)
 
 
 def _light_field(h: int, w: int, count: int, rng: np.random.Generator, s: float) -> np.ndarray:
@@ -293,14 +293,14 @@ def render(clean: np.ndarray, spec: RainSpec, rng: np.random.Generator, frame_he
     if spec.extra.get("spray"):
         layer = 1 - (1 - layer) * (1 - _spray(h, w, float(spec.extra["spray"]), rng, s))
     if spec.splashes:
-        layer = 1 - (1 - layer) * (1 - _splashes(h, w, spec.splashes, rng, s))
+        layer = 1 - (1 - layer) * (1 - splash_layer(h, w, spec.splashes, rng, s))
     tint = np.float32(rng.uniform(0.85, 1.0))
     if spec.blend == "add":
         out = img + layer[..., None] * tint
     else:
         out = 1 - (1 - img) * (1 - layer[..., None] * tint)
     if spec.veil > 0:
-        v = np.clip(spec.veil * _veil_field(h, w, spec.veil_mode, rng), 0, 0.9)[..., None]
+        v = np.clip(spec.veil * veil_field(h, w, spec.veil_mode, rng), 0, 0.9)[..., None]
         airlight = np.float32(rng.uniform(0.75, 1.0))
         out = out * (1 - v) + airlight * v
     return np.clip(out, 0, 1).astype(np.float32)

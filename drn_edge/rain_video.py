@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from .errors import ImageError
-from .rain_family import (GENERATORS, LEVEL_INTENSITY, REF_HEIGHT, RainSpec, StreakLayer, _apply_drops, _lens_drop_mask,
-                          _line_kernel, _splashes, _veil_field, sample_spec)
+from .rain_family import (GENERATORS, LEVEL_INTENSITY, REF_HEIGHT, RainSpec, StreakLayer, apply_drops, lens_drop_mask,
+                          line_kernel, splash_layer, veil_field, sample_spec)
 
 __all__ = ["RainClip", "rain_clip", "FALL_PER_FRAME"]
 
@@ -67,12 +67,12 @@ class RainClip:
         self._rng = rng
         self._scale = height / REF_HEIGHT
         self._layers = [self._make_layer(lay) for lay in self.spec.layers]
-        self._veil = (np.clip(self.spec.veil * _veil_field(height, width, self.spec.veil_mode, rng), 0, 0.9)[..., None]
+        self._veil = (np.clip(self.spec.veil * veil_field(height, width, self.spec.veil_mode, rng), 0, 0.9)[..., None]
                       if self.spec.veil > 0 else None)
         self._airlight = np.float32(rng.uniform(0.75, 1.0))
         self._tint = np.float32(rng.uniform(0.85, 1.0))
         # lens drops stay on the lens for the whole clip
-        self._drop_mask = _lens_drop_mask(height, width, self.spec.drops, rng, self._scale) if self.spec.drops else None
+        self._drop_mask = lens_drop_mask(height, width, self.spec.drops, rng, self._scale) if self.spec.drops else None
         self.frame_index = 0
 
     # ------------------------------------------------------------------ set-up
@@ -91,7 +91,7 @@ class RainClip:
             return _MovingLayer(lay, None, xs, ys, rng.uniform(0.4, 1.0, n), step, margin,
                                 lengths=length * rng.lognormal(0, 0.35, n),
                                 angles=np.deg2rad(lay.angle + rng.normal(0, 4, n)))
-        kernel = _line_kernel(length, lay.angle, lay.width * s if self.spec.style == "kernel" else 1.0)
+        kernel = line_kernel(length, lay.angle, lay.width * s if self.spec.style == "kernel" else 1.0)
         area = max(float((kernel > 0.2).sum()), 1.0)
         # the Photoshop recipe makes thin streaks from many faint seeds (matched to drn_edge.rain_family by input PSNR)
         density = lay.coverage / length if self.spec.style == "photoshop" else lay.coverage / area
@@ -144,7 +144,7 @@ class RainClip:
             out = 1 - (1 - out) * (1 - st)
             self._advance(m)
         if self.spec.splashes:
-            out = 1 - (1 - out) * (1 - _splashes(self.height, self.width, self.spec.splashes, self._rng, s))
+            out = 1 - (1 - out) * (1 - splash_layer(self.height, self.width, self.spec.splashes, self._rng, s))
         self.frame_index += 1
         return out
 
@@ -155,7 +155,7 @@ class RainClip:
                              f"{getattr(clean, 'shape', None)} {getattr(clean, 'dtype', type(clean).__name__)}")
         img = clean.astype(np.float32) / 255.0
         if self._drop_mask is not None:
-            img = _apply_drops(img, self._drop_mask, self._scale)
+            img = apply_drops(img, self._drop_mask, self._scale)
         rain = self.layer()[..., None] * self._tint
         out = img + rain if self.spec.blend == "add" else 1 - (1 - img) * (1 - rain)
         if self._veil is not None:

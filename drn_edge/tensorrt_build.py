@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ._atomic import sha256_file, write_bytes
 from .errors import ExportError, MissingDependencyError
+from .runtime.tensorrt_env import SUPPORTED_TENSORRT, check_tensorrt_version, jetson_l4t_release  # noqa: F401
 from .sidecar import read_sidecar, write_sidecar
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -46,34 +47,12 @@ def tensorrt_available() -> tuple[bool, str]:
     except ImportError:
         return False, "the 'tensorrt' package is not installed (pip install 'drn-edge[tensorrt]' on a CUDA machine, or use a JetPack image)"
     try:
-        from .runtime.tensorrt_backend import current_gpu
+        from .runtime.tensorrt_env import current_gpu
 
         current_gpu()
     except Exception as exc:  # no driver / no GPU
         return False, f"TensorRT {trt.__version__} is installed but no CUDA GPU is usable ({exc})"
     return True, f"TensorRT {trt.__version__}"
-
-
-def jetson_l4t_release() -> str | None:
-    """'R36 (release), REVISION: 4.0' style string from /etc/nv_tegra_release on a Jetson, else None."""
-    p = Path("/etc/nv_tegra_release")
-    try:
-        return p.read_text().splitlines()[0].lstrip("# ").strip() if p.is_file() else None
-    except OSError:
-        return None
-
-
-SUPPORTED_TENSORRT = (10, 11)  # 10.3 is JetPack 6's; 11.x is strongly typed only
-
-
-def check_tensorrt_version(version: str) -> None:
-    try:
-        major, minor = (int(v) for v in version.split(".")[:2])
-    except ValueError:
-        raise ExportError(f"cannot read the TensorRT version {version!r}") from None
-    if major not in SUPPORTED_TENSORRT or (major == 10 and minor < 3):
-        raise ExportError(f"TensorRT {version} is not supported: drn-edge needs TensorRT 10.3 or later 10.x (JetPack 6, "
-                          "x86 CUDA 12) or 11.x (x86 CUDA 13). Install a supported version (see the README's table)")
 
 
 def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, settings: PlanSettings,
@@ -84,7 +63,7 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
     except ImportError:
         raise MissingDependencyError("tensorrt", "tensorrt", "building a TensorRT plan") from None
     from .onnx_spec import io_description
-    from .runtime.tensorrt_backend import current_gpu
+    from .runtime.tensorrt_env import current_gpu
 
     check_tensorrt_version(trt.__version__)
     major = int(trt.__version__.split(".")[0])

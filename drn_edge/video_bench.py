@@ -87,7 +87,7 @@ def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
 
 
 def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
-    from .bench import _torch_available, common_size, engine_candidates, reference_checkpoint, torch_candidate
+    from .bench import torch_available, common_size, engine_candidates, reference_checkpoint, torch_candidate
     from .bench_env import environment
     from .rain_video import RainClip
     from .temporal import clip_motion, warping_errors
@@ -100,7 +100,7 @@ def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
     try:
         candidates += engine_candidates(req.engines, req.backend, req.threads)
         h, w = common_size(candidates, (req.height, req.width))
-        if req.pytorch_baseline and _torch_available():
+        if req.pytorch_baseline and torch_available():
             ref = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines else None)
             candidates.insert(0, torch_candidate(ref))
         elif req.pytorch_baseline:
@@ -203,14 +203,14 @@ def plot_video(report: dict, path: str) -> None:
 def _panel(result: VideoBenchResult, i: int, tile_height: int) -> np.ndarray:
     import cv2
 
-    from .bench_report import _labelled
+    from .bench_report import labelled
 
     tiles = [("rainy", result.rainy[i])] + [(k, v[i]) for k, v in result.outputs.items()] + [("clean", result.clean[i])]
     out = []
     for label, t in tiles:
         if t.shape[0] != tile_height:
             t = cv2.resize(t, (int(round(t.shape[1] * tile_height / t.shape[0])), tile_height), interpolation=cv2.INTER_AREA)
-        out.append(_labelled(t, label))
+        out.append(labelled(t, label))
     return np.hstack(out)
 
 

@@ -45,7 +45,7 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def calib_dir(tmp_path_factory):
     """A small calibration folder: rainy crops of scikit-image photos (what drn-export --calib takes)."""
-    from drn_edge.data import make_calibration_set
+    from drn_edge.calibration_ranges import make_calibration_set
 
     d = tmp_path_factory.mktemp("calib")
     make_calibration_set(d, count=6, height=64, width=96)

@@ -44,10 +44,14 @@ def test_io_description(tiny_onnx):
 def test_bad_specs_are_clear():
     with pytest.raises(ExportError, match="multiple of 8"):
         ExportSpec(100, 640)
-    with pytest.raises(ExportError, match="both --height and --width"):
+    with pytest.raises(ExportError, match="give --size HxW for a fixed-size export"):
         ExportSpec(360, None)
     with pytest.raises(ExportError, match="io must be"):
         ExportSpec(io="fp16")
+    with pytest.raises(ExportError, match="--opset must be between 17 and 20"):
+        ExportSpec(opset=99)
+    with pytest.raises(ExportError, match="above 4096"):
+        ExportSpec(8, 65536)
 
 
 def test_failed_export_leaves_no_file(tmp_path, tiny_model, monkeypatch):

@@ -14,65 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineError, MissingDependencyError
+from ..errors import EngineError
 from .backend import EngineIO
-
-
-def import_tensorrt():
-    try:
-        import tensorrt as trt
-    except ImportError:
-        raise MissingDependencyError("tensorrt", "tensorrt", "running .plan engines") from None
-    return trt
-
-
-def import_cudart():
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:
-            from cuda import cudart  # cuda-python < 12.6 layout
-        except ImportError:
-            raise MissingDependencyError("cuda-python", "tensorrt", "running .plan engines") from None
-    return cudart
-
-
-def cuda_check(result):
-    """cuda-python returns (err, *values); turn a non-zero err into an EngineError naming the error."""
-    err, *values = result if isinstance(result, tuple) else (result,)
-    if int(err) != 0:
-        raise EngineError(f"CUDA call failed: {_cuda_error_text(err)}")
-    return values[0] if len(values) == 1 else values
-
-
-def _cuda_error_text(err) -> str:
-    """'cudaErrorMemoryAllocation (out of memory)' rather than a bare number."""
-    try:
-        cudart = import_cudart()
-        name = cudart.cudaGetErrorName(err)[1]
-        text = cudart.cudaGetErrorString(err)[1]
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        text = text.decode() if isinstance(text, bytes) else str(text)
-        return f"{name} ({text})"
-    except Exception:  # no driver, or an old binding: the number is all there is
-        return f"error {int(err)}"
-
-
-def call_cuda(fn, *args):
-    """A cuda-python call whose own failures (cuda-python 12.6 raises RuntimeError without a driver) stay EngineErrors."""
-    try:
-        return cuda_check(fn(*args))
-    except EngineError:
-        raise
-    except RuntimeError as exc:
-        raise EngineError(f"CUDA is not usable here: {exc}; check the NVIDIA driver (nvidia-smi)") from None
-
-
-def current_gpu() -> dict:
-    cudart = import_cudart()
-    props = call_cuda(cudart.cudaGetDeviceProperties, 0)
-    name = props.name.decode() if isinstance(props.name, bytes) else str(props.name)
-    return {"name": name.strip("\x00 "), "compute_capability": f"{props.major}.{props.minor}"}
+from .tensorrt_env import (UnsupportedTensorRT, call_cuda, check_tensorrt_version, cuda_check, current_gpu,  # noqa: F401
+                           import_cudart, import_tensorrt)
 
 
 def plan_compatibility_problems(record: dict, trt_version: str, gpu: dict) -> list[str]:
@@ -266,13 +211,7 @@ class TensorRTBackend:
     def __init__(self, path: str | os.PathLike, use_cuda_graph: bool = False):
         checked = verify_plan_file(path)  # before importing TensorRT: a bad sidecar is reported even without it
         trt, cudart = import_tensorrt(), import_cudart()
-        from ..errors import ExportError
-        from ..tensorrt_build import check_tensorrt_version
-
-        try:
-            check_tensorrt_version(trt.__version__)
-        except ExportError as exc:
-            raise EngineError(str(exc)) from None
+        check_tensorrt_version(trt.__version__)  # UnsupportedTensorRT is an EngineError too
         self.record, data = verify_plan(path, trt.__version__, current_gpu(), checked)
         self.trt, self.cudart = trt, cudart
         self.logger = trt.Logger(trt.Logger.WARNING)
