@@ -354,3 +354,39 @@ def test_new_user_drn_rain_makes_seeded_rainy_copies_and_clips(tmp_path, capsys)
     assert rain_main([str(src), "--out", str(tmp_path / "rainy.mp4"), "--generator", "windshield"]) == 0
     assert _frames_in(tmp_path / "rainy.mp4") == 5
     assert rain_main([str(src), "--out", str(src)]) == 2  # never over its input
+
+
+def test_defect5_systemexit_in_a_sink_and_keyboardinterrupt_in_the_engine_are_counted(tiny_onnx):
+    from drn_edge.runtime import StreamRunner
+
+    with DerainEngine(tiny_onnx["float"]) as e:
+        runner = StreamRunner(e, on_error="passthrough")
+        got = []
+
+        def bad_sink(r):
+            got.append(r.index)
+            if r.index == 1:
+                raise SystemExit(3)
+
+        s = runner.add_stream("a", bad_sink, policy="passthrough", queue_size=8)
+        for _ in range(4):
+            s.submit(np.zeros((32, 48, 3), np.uint8))
+            time.sleep(0.05)
+        calls = {"n": 0}
+        real = e.run_graph
+
+        def flaky(x):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise KeyboardInterrupt
+            return real(x)
+
+        e.run_graph = flaky
+        for _ in range(3):
+            s.submit(np.zeros((32, 48, 3), np.uint8))
+            time.sleep(0.05)
+        s.close_input()
+        assert runner.wait(timeout=20)
+        stats = runner.close()["a"]
+    assert stats.frames_in == 7 and stats.frames_in == stats.frames_out + stats.dropped
+    assert stats.sink_errors == 1 and stats.errors == 1 and got == list(range(7))

@@ -222,8 +222,8 @@ class StreamRunner:
                 if isinstance(prepared, BaseException):
                     raise prepared
                 result = (self._run_graph(prepared[0]), prepared[1])
-            except Exception as exc:
-                result = exc
+            except BaseException as exc:  # noqa: BLE001 - even SystemExit/KeyboardInterrupt from an engine call must
+                result = exc              # not kill this thread: the batch fails by on_error, every frame counted
             self._batch_slots.release()
             while not self._post_slots.acquire(timeout=POLL_S):
                 pass
@@ -314,7 +314,7 @@ class StreamRunner:
             stream.counters.delivered(reason is None, result.latency_ms, done)
             try:
                 stream._sink(result)
-            except Exception as exc:
+            except BaseException as exc:  # noqa: BLE001 - a sink's SystemExit must not kill the delivery thread
                 with stream.counters.lock:
                     stream.counters.sink_errors += 1
                 log.warning("stream %r: sink raised %s: %s", stream.name, type(exc).__name__, exc)
