@@ -309,11 +309,29 @@ def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict],
                            class_names=getattr(req.detector, "class_names", ()), progress=req.progress)
 
 
+def busy_machine_warning() -> str | None:
+    """A note when other work already loads the CPUs (1-minute load average above half the cores) before timing."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+    cores = os.cpu_count() or 1
+    if load > 0.5 * cores:
+        return (f"the machine is busy before measuring (load average {load:.1f} on {cores} cores): latencies will be "
+                "high and noisy; rerun on an idle machine before trusting them")
+    return None
+
+
 def run_bench(req: BenchRequest, log=print) -> BenchResult:
     if not req.engines and not req.pytorch_baseline:
         raise DrnEdgeError("nothing to benchmark: give --engine FILE (repeatable) or --compare")
     candidates: list[Candidate] = []
     rss0 = peak_rss_mb()
+    busy = busy_machine_warning()
+    if busy:
+        log(f"warning: {busy}")
     try:
         candidates += engine_candidates(req.engines, req.backend, req.threads)
         h, w = common_size(candidates, (req.height, req.width))
@@ -372,7 +390,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
             "environment": environment(),
             "memory": {"peak_rss_mb": peak_rss_mb(), "rss_before_engines_mb": rss0, "gpu_used_mb": gpu_mem},
             "rows": rows,
-            "warnings": warnings + ([f"latency of {', '.join(noisy)} varied by more than {NOISY_CV:.0%} (coefficient of "
+            "warnings": ([busy] if busy else []) + warnings + ([f"latency of {', '.join(noisy)} varied by more than {NOISY_CV:.0%} (coefficient of "
                                      "variation): the machine was noisy; rerun on an idle machine before trusting "
                                      "ratios"] if noisy else []),
         }

@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--onnx", help="only build a TensorRT plan from this drn*.onnx, on the GPU machine (default: none)")
     p.add_argument("--out", help="output folder (default: drn_export)")
     p.add_argument("--preset", help=f"target preset ({', '.join(preset_names())}): sets size, I/O, precision, pruning "
-                   "and plan settings; options you give override it (default: none)")
+                   "and plan settings; options you give override it; 'list' prints what each sets (default: none)")
     size_option(p, "fixed input size HxW, multiples of 8, e.g. 720x1280 (default: dynamic size, or the preset's)")
     p.add_argument("--io", choices=("float", "uint8"), help="graph I/O: float NCHW RGB, or uint8 NHWC BGR frames with "
                    "the conversion in the graph (default: float, or the preset's)")
@@ -65,6 +65,16 @@ def main(argv=None) -> int:
     from ..export_request import Preset, build_request
     from ..pipeline import run_export, run_plan_build
 
+    if args.preset == "list":
+        from ..export_request import preset_names
+
+        for name in preset_names():
+            p = Preset.load(name)
+            size = f"{p.height}x{p.width}" if p.height else "dynamic"
+            print(f"{name:<18} {p.checkpoint or 'drn_base':<9} {size:<9} {p.io:<6} {p.precision:<5} prune "
+                  f"{p.prune or 0:<4} backend {p.backend:<5} workspace {p.workspace_gib:g} GiB\n"
+                  f"{'':<18} {p.description}")
+        return 0
     given = {key: getattr(args, opt) for opt, key in _GIVEN.items() if getattr(args, opt) is not None}
     size = parse_size(args, "export")
     if size:
