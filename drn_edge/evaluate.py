@@ -128,10 +128,13 @@ def evaluate_pairs(derain: DeRain, pairs: Iterable[tuple[str, np.ndarray, np.nda
 def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SIZES,
                      clean_dirs: Sequence[str | os.PathLike] = (), pairs_dirs: Sequence[str | os.PathLike] = (),
                      generators: Sequence[str] | None = None, generator_size: tuple[int, int] | None = (720, 1280),
-                     progress: bool = True) -> dict[str, dict]:
+                     progress: bool = True, clean_only_dirs: Sequence[str | os.PathLike] = (),
+                     clean_max_frames: int = 8) -> dict[str, dict]:
     """drn-eval's tables: held-out frames per size and level, every rain generator, and paired sets at native size.
 
-    Held-out frames: the bundled road eval split and held-out photos, plus each of `clean_dirs`.
+    Held-out frames: the held-out photos, plus each of `clean_dirs`. `clean_only_dirs` join the
+    clean-frame table only (at most `clean_max_frames` each, evenly spaced): conditions to check that
+    a rain-free frame comes back unchanged, without the cost of raining on them.
     """
     from .eval_frames import clean_dir_sources, fit_to_size, heldout_sources, pair_frames, rain_frames
     from .rain_family import GENERATORS
@@ -145,7 +148,12 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
         tables[f"held-out {w}x{h}"] = evaluate(derain, rain_frames(sources, size=(h, w)), progress=progress)[0]
     # Clean frames must come back unchanged: the output's PSNR against its own (rain-free) input.
     ch, cw = max(sizes, key=lambda s: s[0] * s[1])
-    clean = [EvalFrame(n, f"clean/{g}", c, c) for g, group in groups for n, img in group
+    extra = []
+    for d in clean_only_dirs:
+        found = clean_dir_sources(d)
+        step = max(1, len(found) // clean_max_frames)
+        extra.append((Path(d).name, found[::step][:clean_max_frames]))
+    clean = [EvalFrame(n, f"clean/{g}", c, c) for g, group in groups + extra for n, img in group
              for c in [fit_to_size(img, ch, cw)]]
     tables[f"clean {cw}x{ch}"] = evaluate(derain, clean, progress=progress)[0]
     if generator_size and generators is not False:

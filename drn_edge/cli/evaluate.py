@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: none)")
     p.add_argument("--road", action="append", default=[], metavar="DIR",
                    help="clean held-out road frames to rain on (repeatable), e.g. ../shared/data/road/permissive/evocargo (default: none)")
+    p.add_argument("--clean-frames", action="append", default=[], metavar="DIR",
+                   help="more clean frames for the clean-frame table only (at most 8 per folder, evenly spaced), e.g. "
+                        "../shared/data/road/research_only/camvid; repeatable (default: none)")
     p.add_argument("--pairs", action="append", default=[], metavar="DIR",
                    help="paired rainy/clean set (repeatable), e.g. ../shared/eval/rain200h (default: none)")
     p.add_argument("--real", metavar="DIR", help="real rainy frames without ground truth: write a rainy|derained grid (default: none)")
@@ -51,8 +54,8 @@ def format_tables(tables: dict) -> str:
     for title, table in tables.items():
         if title.startswith("clean "):
             lines += ["", f"{title} (no rain: output vs its own input, higher is better)",
-                      f"  {'set':<22}{'n':>4}{'PSNR mean':>11}{'worst':>8}{'SSIM':>8}"]
-            lines += [f"  {g[-22:]:<22}{r['n']:>4}{r['psnr']:>11.2f}{r['psnr_min']:>8.2f}{r['ssim']:>8.3f}"
+                      f"  {'set':<30}{'n':>4}{'PSNR mean':>11}{'worst':>8}{'SSIM':>8}"]
+            lines += [f"  {g[-30:]:<30}{r['n']:>4}{r['psnr']:>11.2f}{r['psnr_min']:>8.2f}{r['ssim']:>8.3f}"
                       for g, r in table.items()]
             continue
         lines += ["", title, f"  {'set':<22}{'n':>4}{'PSNR in':>9}{'out':>8}{'gain':>8}{'SSIM in':>9}{'out':>7}"
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
     refuse_overwriting_inputs({"--json": args.json, "--grid": args.grid if args.real else None,
                                "--detect-grid": args.detect_grid, "--detect-markdown": args.detect_markdown},
                               files=[args.engine, args.checkpoint, args.detector, args.labels],
-                              folders=[*args.road, *args.pairs, args.real, *args.detect_frames])
+                              folders=[*args.road, *args.pairs, args.real, *args.detect_frames, *args.clean_frames])
     for out in (args.json, args.grid if args.real else None, args.detect_grid, args.detect_markdown):
         if out:
             check_writable(out)
@@ -98,7 +101,8 @@ def main(argv=None) -> int:
         derain, label = torch_derain(load_model(args.checkpoint)), args.checkpoint or "shipped"
     try:
         tables = evaluation_suite(derain, sizes, args.road, args.pairs, generators=False if args.no_generators else None,
-                                  generator_size=max(sizes, key=lambda s: s[0] * s[1]), progress=not args.no_progress)
+                                  generator_size=max(sizes, key=lambda s: s[0] * s[1]), progress=not args.no_progress,
+                                  clean_only_dirs=args.clean_frames)
         print(f"model: {label}")
         print(format_tables(tables))
         score, gains = suite_score(tables)
