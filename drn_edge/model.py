@@ -38,6 +38,10 @@ from .onnx_spec import MULTIPLE  # noqa: E402  (one fact: three 2x2 pools need m
 MAX_WIDTH = 1024
 MAX_CONVS_PER_BLOCK = 16
 MAX_PARAMS = 50_000_000
+# Widest concat a block keeps alive, in channels per input pixel weighted by its resolution: the DRN's
+# activation memory per pixel. drn_base is 60; a config inside every other bound could ask for ~16,000
+# (gigabytes per 720p frame). 400 leaves room for much wider models (~1.5 GB per 720p frame in float32).
+MAX_ACTIVATION_CHANNELS = 400
 
 
 # --------------------------------------------------------------------------- config
@@ -99,6 +103,11 @@ class DRNConfig:
             if len(b.growth) > MAX_CONVS_PER_BLOCK or max(*b.growth, b.out) > MAX_WIDTH:
                 raise ConfigError(f"block {b} is out of bounds: at most {MAX_CONVS_PER_BLOCK} convs per block and "
                                   f"{MAX_WIDTH} channels per layer")
+        if self.activation_estimate() > MAX_ACTIVATION_CHANNELS:
+            raise ConfigError(f"config needs ~{self.activation_estimate():.0f} float channels of activations per input "
+                              f"pixel, more than the {MAX_ACTIVATION_CHANNELS} a DRN may (~"
+                              f"{self.activation_estimate() * 4 * 720 * 1280 / 1e9:.1f} GB per 720p frame); the file is "
+                              "damaged or not a drn-edge model")
         if self.param_estimate() > MAX_PARAMS:
             raise ConfigError(f"config asks for ~{self.param_estimate():,} parameters, more than the {MAX_PARAMS:,} "
                               "a DRN may have; the file is damaged or not a drn-edge model")
@@ -111,6 +120,18 @@ class DRNConfig:
                     f"unpool {i} receives {width} channels but its encoder pool has {pooled}; "
                     "pool and unpool must keep the same channels (prune them coupled)"
                 )
+
+    def activation_estimate(self) -> float:
+        """The largest dense concat of any block, in channels per input pixel (1/4 per pool level below full size)."""
+        worst, ch = 0.0, self.in_channels
+        levels = [0, 1, 2]
+        blocks = [(b, lv) for b, lv in zip(self.encoder, levels)] + [(self.bottleneck, 3)] + \
+                 [(b, lv) for b, lv in zip(self.decoder, reversed(levels))]
+        for b, level in blocks:
+            width = ch + sum(b.growth)
+            worst = max(worst, width / 4 ** level)
+            ch = b.out
+        return worst
 
     def param_estimate(self) -> int:
         """Parameter count from the config alone (checked before anything is allocated)."""

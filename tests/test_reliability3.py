@@ -390,3 +390,14 @@ def test_defect5_systemexit_in_a_sink_and_keyboardinterrupt_in_the_engine_are_co
         stats = runner.close()["a"]
     assert stats.frames_in == 7 and stats.frames_in == stats.frames_out + stats.dropped
     assert stats.sink_errors == 1 and stats.errors == 1 and got == list(range(7))
+
+
+def test_defect17_a_config_that_needs_gigabytes_of_activations_is_refused():
+    from drn_edge.errors import ConfigError
+    from drn_edge.model import BlockConfig, DRNConfig, drn_base
+
+    cfg = drn_base().cfg  # two 400-wide convs at full resolution: ~1 M parameters, ~3 GB per 720p frame
+    with pytest.raises(ConfigError, match="channels of activations per input pixel"):
+        DRNConfig(encoder=(BlockConfig(growth=(400,) * 2, out=cfg.encoder[0].out), *cfg.encoder[1:]),
+                  bottleneck=cfg.bottleneck, decoder=cfg.decoder)
+    assert cfg.activation_estimate() < 100  # the shipped model is far inside
