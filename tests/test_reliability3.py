@@ -401,3 +401,19 @@ def test_defect17_a_config_that_needs_gigabytes_of_activations_is_refused():
         DRNConfig(encoder=(BlockConfig(growth=(400,) * 2, out=cfg.encoder[0].out), *cfg.encoder[1:]),
                   bottleneck=cfg.bottleneck, decoder=cfg.decoder)
     assert cfg.activation_estimate() < 100  # the shipped model is far inside
+
+
+def test_weak_stream_times_and_rates_are_checked_and_the_engines_timeout_carries_over(tiny_onnx):
+    from drn_edge.errors import EngineError
+    from drn_edge.runtime import StreamRunner
+
+    with DerainEngine(tiny_onnx["float"], timeout_ms=5000) as e:
+        runner = StreamRunner(e)
+        assert runner.timeout_ms == 5000
+        for bad in (-1, float("nan"), 0):
+            with pytest.raises(EngineError, match="fps must be a finite number > 0"):
+                runner.add_source(f"s{bad}", [], lambda r: None, fps=bad)
+        s = runner.add_stream("a", lambda r: None)
+        with pytest.raises(EngineError, match="capture_time must be a finite"):
+            s.submit(np.zeros((32, 48, 3), np.uint8), capture_time=float("nan"))
+        runner.close()

@@ -25,6 +25,7 @@ overlaps pre-processing with inference (more throughput where inference is fast,
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 from typing import Iterable
@@ -54,6 +55,8 @@ class StreamRunner:
                  max_batch: int | None = None, pipeline_depth: int = 1):
         if on_error not in ERROR_POLICIES:
             raise EngineError(f"on_error must be one of {ERROR_POLICIES}, got {on_error!r}")
+        if timeout_ms is None:  # the engine's own limit carries over: the runner calls the graph, not the engine
+            timeout_ms = getattr(engine, "timeout_ms", None)
         self._deadline = Deadline(timeout_ms)  # validates timeout_ms (the same rule as DerainEngine's)
         if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
             raise EngineError(f"max_batch must be a positive integer (or None: the engine's), got {max_batch!r}")
@@ -106,6 +109,11 @@ class StreamRunner:
         (ok, frame) such as cv2.VideoCapture. live=True: frames arrive at their own pace (optionally `fps`) and the
         overload policy applies; live=False (a file): the reader waits for room, so no frame is dropped.
         start_after (s) delays the first paced frame (free-running cameras are not in phase)."""
+        for label, value in (("fps", fps), ("start_after", start_after)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value < 0 or (label == "fps" and value == 0)):
+                raise EngineError(f"{label} must be a finite number {'> 0' if label == 'fps' else '>= 0'} "
+                                  f"(or None), got {value!r}")
         stream = self.add_stream(name, sink, policy, queue_size, keep_source)
         stream._reader = threading.Thread(target=self._read_source, args=(stream, source, live, fps, start_after),
                                           name=f"drn-stream-source-{name}", daemon=True)
@@ -153,6 +161,9 @@ class StreamRunner:
         checked = F.check_frame(frame, None, self.engine.max_pixels)  # bad input raises in the caller's thread
         checked = np.array(checked, copy=True)  # capture loops often reuse their buffer for the next frame
         self.engine.target_size(*checked.shape[:2])  # a size the engine cannot take: EngineError, at once
+        if capture_time is not None and (isinstance(capture_time, bool) or not isinstance(capture_time, (int, float))
+                                         or not math.isfinite(capture_time)):
+            raise EngineError(f"capture_time must be a finite time.monotonic() value (or None), got {capture_time!r}")
         t = now() if capture_time is None else capture_time
         with self._cond:
             while wait and len(stream._queue) >= stream.queue_size and not (self._closing or stream._ended):
