@@ -5,6 +5,7 @@ inputs never write the same output, and an existing file is replaced only when a
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -246,13 +247,47 @@ def _open_writer(tmp: Path, out_path: Path, fourcc: int, fps: float, size: tuple
     import cv2
 
     h, w = size
-    writer = cv2.VideoWriter(str(tmp), fourcc, fps, (w, h))
-    if not writer.isOpened():  # the input's codec cannot be written here: fall back, and say so
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-        print(f"note: cannot write the input codec {_fourcc_text(fourcc)!r}; writing mp4v", file=sys.stderr)
-    if not writer.isOpened():
-        raise OutputError(f"cannot write video '{out_path}'; use a .mp4 or .avi output name")
+    # H.264 first for .mp4 (what browsers and players open), then the input's codec, then mp4v; OpenCV's own
+    # log lines about codecs it cannot open are silenced, and one note says what was written.
+    wanted = ["avc1"] if out_path.suffix.lower() in (".mp4", ".mov") else []
+    wanted += [_fourcc_text(fourcc), "mp4v"]
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        with _quiet_native_stderr():
+            for code in dict.fromkeys(c for c in wanted if len(c) == 4 and c.isprintable()):
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*code), fps, (w, h))
+                if writer.isOpened():
+                    break
+                writer.release()
+            else:
+                raise OutputError(f"cannot write video '{out_path}'; use a .mp4 or .avi output name")
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+    if code != wanted[0]:
+        print(f"note: this OpenCV build cannot write {wanted[0]}; wrote {code}"
+              + (" (some browsers do not play it; re-encode with ffmpeg -c:v libx264 if needed)" if code == "mp4v" else ""),
+              file=sys.stderr)
     return writer
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """FFmpeg logs from C straight to fd 2 while OpenCV probes encoders; hide that (briefly), not Python's stderr."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _fourcc_text(code: int) -> str:
