@@ -87,11 +87,23 @@ def check_video_output(out_path: str | os.PathLike, source: Path | None, overwri
 
 
 def panel(frame: np.ndarray, out: np.ndarray, show_rain: bool) -> np.ndarray:
-    """input | output (| removed rain, amplified 3x) side by side."""
-    panels = [frame, out]
+    """input | derained (| input - derained, signed: mid-grey is no change, brighter = removed, darker = the model
+    brightened the frame; x3), each panel labelled."""
+    import cv2
+
+    panels = [(frame, "input"), (out, "derained")]
     if show_rain:
-        panels.append(np.clip((frame.astype(np.int16) - out.astype(np.int16)) * 3, 0, 255).astype(np.uint8))
-    return np.hstack(panels)
+        diff = (frame.astype(np.int16) - out.astype(np.int16)) * 3 + 128
+        panels.append((np.clip(diff, 0, 255).astype(np.uint8), "input - derained (x3, grey = 0)"))
+    labelled = []
+    for img, text in panels:
+        img = np.ascontiguousarray(img).copy()
+        scale = max(0.4, img.shape[0] / 720)
+        org = (8, int(24 * scale) + 4)
+        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), 1, cv2.LINE_AA)
+        labelled.append(img)
+    return np.hstack(labelled)
 
 
 def _progress(total, desc, enabled: bool = True):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-CLIS = ["train", "prune", "export", "evaluate", "derain", "bench", "rain"]
+CLIS = ["train", "prune", "export", "evaluate", "derain", "bench", "rain", "inspect"]
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
 

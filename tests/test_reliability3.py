@@ -417,3 +417,39 @@ def test_weak_stream_times_and_rates_are_checked_and_the_engines_timeout_carries
         with pytest.raises(EngineError, match="capture_time must be a finite"):
             s.submit(np.zeros((32, 48, 3), np.uint8), capture_time=float("nan"))
         runner.close()
+
+
+def test_new_user_drn_inspect_prints_a_checked_summary(tiny_onnx, tmp_path, capsys):
+    import shutil
+
+    from drn_edge.cli.inspect import main as inspect_main
+
+    assert inspect_main([str(tiny_onnx["uint8_fixed"])]) == 0
+    out = capsys.readouterr().out
+    assert "matches the file" in out and "frame_bgr uint8 [None, 64, 96, 3]" in out and "computes in fp32" in out
+    bad = tmp_path / "drn.onnx"
+    shutil.copy(tiny_onnx["float"], bad)
+    shutil.copy(str(tiny_onnx["float"]) + ".json", str(bad) + ".json")
+    bad.write_bytes(bad.read_bytes() + b"\0")
+    assert inspect_main([str(bad)]) == 2 and "does not match its sidecar" in capsys.readouterr().err
+
+
+def test_new_user_side_by_side_panels_are_labelled_and_signed():
+    from drn_edge.apply import panel
+
+    frame = np.full((40, 60, 3), 100, np.uint8)
+    out = frame.copy()
+    out[:, :30] = 90    # removed (darker output): brighter than grey in the third panel
+    out[:, 30:] = 110   # brightened: darker than grey, which clip(in - out) could not show
+    p = panel(frame, out, show_rain=True)
+    assert p.shape == (40, 180, 3)
+    third = p[30:, 120:]
+    assert third[:, :30].mean() > 140 and third[:, 30:].mean() < 116
+    assert (p[:20, :60] != 100).any()  # a label is drawn on the input panel
+
+
+def test_new_user_triton_without_a_plan_packs_fp32():
+    from drn_edge.triton import best_artifact
+
+    assert best_artifact({"fp32": "a", "int8": "b"}) == "a"
+    assert best_artifact({"fp32": "a", "int8": "b", "plan-int8": "c"}) == "c"

@@ -1,0 +1,74 @@
+"""drn-inspect: what an artifact is, read from its sidecar and checked against the file (as Polygraphy's inspect model)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import friendly_errors
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="drn-inspect", description=(
+        "Print an exported artifact's provenance: sha256 checked against its sidecar, kind, precision, size, I/O (read "
+        "from the ONNX graph itself), source checkpoint, calibration, fidelity, preset, pruning. "
+        "Example: drn-inspect drn_export/drn.int8.onnx"))
+    p.add_argument("artifact", help="a drn-export artifact: .onnx or .plan, with its sidecar beside it")
+    p.add_argument("--json", action="store_true", help="print the whole sidecar record as JSON (default: a summary)")
+    return p
+
+
+@friendly_errors
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from pathlib import Path
+
+    from ..errors import EngineError
+    from ..sidecar import verify_artifact
+
+    path = Path(args.artifact)
+    if not path.is_file():
+        raise EngineError(f"'{path}' does not exist")
+    record = verify_artifact(path, required=True)  # the sha256 must match before anything else is trusted
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+        return 0
+    io = record.get("io", {})
+    if path.suffix == ".onnx":
+        from ..onnx_spec import graph_precision, io_description
+
+        io = io_description(path)
+        record = {**record, "graph_precision": graph_precision(path)}
+    spec = record.get("spec") or {}
+    size = f"{spec.get('height')}x{spec.get('width')}" if spec.get("height") else "dynamic HxW (multiples of 8)"
+    lines = [f"{path.name}: {record.get('kind', '?')}, {record.get('precision', '?')}, sha256 {record['sha256'][:16]}... "
+             f"(matches the file), {record.get('bytes', 0) / 1e6:.2f} MB",
+             f"  size        {size}, opset {spec.get('opset', '?')}, I/O {spec.get('io', '?')}"]
+    if "graph_precision" in record:
+        lines.append(f"  graph       computes in {record['graph_precision']} (read from the ONNX)")
+    for kind in ("inputs", "outputs"):
+        for t in io.get(kind, []):
+            lines.append(f"  {kind[:-1]:<11} {t.get('name')} {t.get('dtype')} {t.get('shape')}")
+    src = record.get("source") or {}
+    lines.append(f"  source      {src.get('file', '?')} ({src.get('kind', '?')}, sha256 {str(src.get('sha256', ''))[:12]}...)")
+    cal = record.get("calibration")
+    if cal:
+        what = cal.get("ranges") or f"--calib folder '{cal.get('dir')}'"
+        lines.append(f"  calibration {what}: {cal.get('frames')} frames at {cal.get('size')}, {cal.get('method')}")
+    fid = record.get("fidelity")
+    if fid:
+        drop = fid.get("drop_db")
+        lines.append(f"  fidelity    {fid.get('psnr', float('nan')):.2f} dB on held-out medium rain"
+                     + (f", drop {drop:+.2f} dB vs its FP32 (positive = worse)" if drop is not None else ""))
+    if record.get("preset"):
+        lines.append(f"  preset      {record['preset']}")
+    if record.get("pruning"):
+        pr = record["pruning"]
+        lines.append(f"  pruning     {pr.get('ratio')} of channels, params {pr.get('params_before')} -> {pr.get('params_after')}")
+    if record.get("tensorrt"):
+        lines.append(f"  tensorrt    {record.get('tensorrt')} on {record.get('gpu')}")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
