@@ -49,11 +49,23 @@ def export_onnx(model: DRN, path: str | os.PathLike, spec: ExportSpec = ExportSp
                           input_names=[inp], output_names=[out], dynamic_axes={inp: dyn, out: dyn},
                           do_constant_folding=True)
         graph = onnx.load(str(tmp))
+        if spec.fixed:  # the output has the input's fixed shape: say so in the graph (the exporter leaves it unknown)
+            _declare_output_shape(graph, list(example.shape))
+            onnx.save(graph, str(tmp))
         onnx.checker.check_model(graph, full_check=True)
         bad = unsupported_ops(graph)
         if bad:
             raise ExportError(f"exported graph uses ops TensorRT's ONNX parser rejects: {sorted(bad)}")
     return path
+
+
+def _declare_output_shape(graph: onnx.ModelProto, shape: list[int]) -> None:
+    dims = graph.graph.output[0].type.tensor_type.shape.dim
+    for i, (d, v) in enumerate(zip(dims, shape)):
+        if i == 0:
+            d.dim_param = "batch"
+        else:
+            d.dim_value = int(v)
 
 
 def unsupported_ops(graph: onnx.ModelProto) -> set[str]:

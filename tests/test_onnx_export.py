@@ -38,6 +38,7 @@ def test_parity_uint8_fixed_frame_io(tiny_model, tiny_onnx, frame_rgb):
 def test_io_description(tiny_onnx):
     d = io_description(tiny_onnx["uint8_fixed"])
     assert d["inputs"] == [{"name": "frame_bgr", "dtype": "uint8", "shape": [None, 64, 96, 3]}]
+    assert d["outputs"][0]["shape"] == [None, 64, 96, 3]  # a fixed-size graph declares its output size too
     assert io_description(tiny_onnx["float"])["inputs"][0]["shape"] == [None, 3, None, None]
 
 
