@@ -453,3 +453,41 @@ def test_new_user_triton_without_a_plan_packs_fp32():
 
     assert best_artifact({"fp32": "a", "int8": "b"}) == "a"
     assert best_artifact({"fp32": "a", "int8": "b", "plan-int8": "c"}) == "c"
+
+
+def test_defect5_one_slow_sink_does_not_stall_the_other_camera(tiny_onnx):
+    from drn_edge.runtime import StreamRunner
+
+    with DerainEngine(tiny_onnx["float"]) as e:
+        runner = StreamRunner(e)
+        fast_got = []
+        slow = runner.add_stream("slow", lambda r: time.sleep(0.3))
+        fast = runner.add_stream("fast", lambda r: fast_got.append(r.index))
+        for _ in range(30):
+            slow.submit(np.zeros((32, 48, 3), np.uint8))
+            fast.submit(np.zeros((32, 48, 3), np.uint8))
+            time.sleep(0.02)
+        slow.close_input()
+        fast.close_input()
+        assert runner.wait(timeout=30)
+        stats = runner.close()
+    assert stats["fast"].frames_out >= 20, stats["fast"]  # was 2 of 30 when every sink shared one thread
+    assert fast_got == sorted(fast_got)
+    for s in stats.values():
+        assert s.frames_in == s.frames_out + s.dropped
+    assert stats["slow"].dropped > 0  # the slow camera drops its own oldest results, counted
+
+
+def test_weak_close_names_a_stuck_sink_not_the_engine(tiny_onnx):
+    from drn_edge.errors import EngineError
+    from drn_edge.runtime import StreamRunner
+
+    release = threading.Event()
+    with DerainEngine(tiny_onnx["float"]) as e:
+        runner = StreamRunner(e)
+        s = runner.add_stream("cam", lambda r: release.wait(10))
+        s.submit(np.zeros((32, 48, 3), np.uint8))
+        time.sleep(0.3)
+        with pytest.raises(EngineError, match="sink of stream\\(s\\) cam is stuck"):
+            runner.close(timeout=0.5)
+        release.set()

@@ -120,6 +120,66 @@ class Stream:
         self._ended = False            # no more input (source finished, close_input(), or stopped)
         self._stopped = False          # stopped by an engine failure (on_error="stop"): nothing more is delivered
         self._reader: threading.Thread | None = None
+        # Each stream's sink runs on its own thread, so one slow sink never stalls the other cameras.
+        self._sink_items: deque[tuple] = deque()
+        self._sink_cv = threading.Condition()
+        self._sink_thread: threading.Thread | None = None
+        self._sink_closed = False
+        self._sink_limit = max(4, 2 * queue_size)
+        self.lossless = policy == "passthrough"  # a full sink queue waits instead of dropping (files, passthrough)
+
+    # ------------------------------------------------------------------ the sink side (runner's delivery thread)
+    def hand_to_sink(self, index: int, frame: np.ndarray, reason: str | None, capture_time: float,
+                     source: np.ndarray | None) -> None:
+        """Queue one in-order result for this stream's sink thread. Full queue: a drop-oldest stream drops its
+        oldest undelivered result (counted); a lossless one waits for its own sink."""
+        with self._sink_cv:
+            if self._sink_thread is None:
+                self._sink_thread = threading.Thread(target=self._sink_loop, name=f"drn-stream-sink-{self.name}",
+                                                     daemon=True)
+                self._sink_thread.start()
+            while self.lossless and len(self._sink_items) >= self._sink_limit and self._sink_thread.is_alive():
+                self._sink_cv.wait(0.05)
+            self._sink_items.append((index, frame, reason, capture_time, source))
+            while len(self._sink_items) > self._sink_limit:
+                self._sink_items.popleft()
+                with self.counters.lock:
+                    self.counters.dropped += 1
+            self._sink_cv.notify_all()
+
+    def _sink_loop(self) -> None:
+        import logging
+
+        while True:
+            with self._sink_cv:
+                while not self._sink_items and not self._sink_closed:
+                    self._sink_cv.wait(0.1)
+                if not self._sink_items:
+                    return
+                index, frame, reason, t, source = self._sink_items.popleft()
+                self._sink_cv.notify_all()
+            done = now()
+            result = StreamResult(self.name, index, frame, reason is None, reason, t, (done - t) * 1000.0,
+                                  source if self.keep_source else None)
+            self.counters.delivered(reason is None, result.latency_ms, done)
+            try:
+                self._sink(result)
+            except BaseException as exc:  # noqa: BLE001 - a sink's SystemExit must not kill this thread
+                with self.counters.lock:
+                    self.counters.sink_errors += 1
+                logging.getLogger("drn_edge.runtime").warning("stream %r: sink raised %s: %s", self.name,
+                                                              type(exc).__name__, exc)
+
+    def close_sink(self, timeout: float) -> bool:
+        """Let the sink thread finish what is queued; True when it has (False: the sink is stuck)."""
+        with self._sink_cv:
+            self._sink_closed = True
+            self._sink_cv.notify_all()
+            thread = self._sink_thread
+        if thread is not None:
+            thread.join(max(0.0, timeout))
+            return not thread.is_alive()
+        return True
 
     def submit(self, frame: np.ndarray, capture_time: float | None = None) -> bool:
         """Queue a frame (never blocks). False: the stream is closed. A bad frame raises ImageError/EngineError here."""

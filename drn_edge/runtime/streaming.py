@@ -115,6 +115,7 @@ class StreamRunner:
                 raise EngineError(f"{label} must be a finite number {'> 0' if label == 'fps' else '>= 0'} "
                                   f"(or None), got {value!r}")
         stream = self.add_stream(name, sink, policy, queue_size, keep_source)
+        stream.lossless = stream.lossless or not live  # a file loses no frame, at the sink either
         stream._reader = threading.Thread(target=self._read_source, args=(stream, source, live, fps, start_after),
                                           name=f"drn-stream-source-{name}", daemon=True)
         stream._reader.start()
@@ -319,16 +320,7 @@ class StreamRunner:
                     stream.counters.dropped += 1
                 continue
             frame, t, reason, source = outcome
-            done = now()
-            result = StreamResult(stream.name, i - 1, frame, reason is None, reason, t, (done - t) * 1000.0,
-                                  source if stream.keep_source else None)
-            stream.counters.delivered(reason is None, result.latency_ms, done)
-            try:
-                stream._sink(result)
-            except BaseException as exc:  # noqa: BLE001 - a sink's SystemExit must not kill the delivery thread
-                with stream.counters.lock:
-                    stream.counters.sink_errors += 1
-                log.warning("stream %r: sink raised %s: %s", stream.name, type(exc).__name__, exc)
+            stream.hand_to_sink(i - 1, frame, reason, t, source)
         next_index[stream] = i
 
     # ------------------------------------------------------------------ shutdown
@@ -362,10 +354,18 @@ class StreamRunner:
                     s._reader.join(max(0.0, deadline - now()))
             for t in self._threads:
                 t.join(max(0.0, deadline - now()))
+            stuck_sinks = [s.name for s in self._order if not s.close_sink(deadline - now())]
             stuck = [t.name for t in self._threads + [s._reader for s in self._order if s._reader] if t.is_alive()]
             for s in self._order:
                 with s.counters.lock:
                     s.counters.closed = True
+            if stuck_sinks:
+                raise EngineError(f"StreamRunner did not stop within {timeout:g} s: the sink of stream(s) "
+                                  f"{', '.join(stuck_sinks)} is stuck in a call (the engine is not)")
+            readers = [s._reader.name for s in self._order if s._reader and s._reader.is_alive()]
+            if readers and not [t for t in self._threads if t.is_alive()]:
+                raise EngineError(f"StreamRunner did not stop within {timeout:g} s: the source of {', '.join(readers)} "
+                                  "is stuck in a read (the engine is not)")
             if stuck:
                 raise EngineError(f"StreamRunner did not stop within {timeout:g} s (still running: {', '.join(stuck)}); "
                                   "the engine is stuck in a call")
