@@ -103,14 +103,14 @@ class DRNConfig:
             if len(b.growth) > MAX_CONVS_PER_BLOCK or max(*b.growth, b.out) > MAX_WIDTH:
                 raise ConfigError(f"block {b} is out of bounds: at most {MAX_CONVS_PER_BLOCK} convs per block and "
                                   f"{MAX_WIDTH} channels per layer")
+        if self.param_estimate() > MAX_PARAMS:
+            raise ConfigError(f"config asks for ~{self.param_estimate():,} parameters, more than the {MAX_PARAMS:,} "
+                              "a DRN may have; the file is damaged or not a drn-edge model")
         if self.activation_estimate() > MAX_ACTIVATION_CHANNELS:
             raise ConfigError(f"config needs ~{self.activation_estimate():.0f} float channels of activations per input "
                               f"pixel, more than the {MAX_ACTIVATION_CHANNELS} a DRN may (~"
                               f"{self.activation_estimate() * 4 * 720 * 1280 / 1e9:.1f} GB per 720p frame); the file is "
                               "damaged or not a drn-edge model")
-        if self.param_estimate() > MAX_PARAMS:
-            raise ConfigError(f"config asks for ~{self.param_estimate():,} parameters, more than the {MAX_PARAMS:,} "
-                              "a DRN may have; the file is damaged or not a drn-edge model")
         # The tensor entering unpool i carries the channels of the matching pool.
         entering = [bott.out] + [d.out for d in dec[:-1]]
         for i, width in enumerate(entering):
