@@ -259,3 +259,25 @@ def test_standins_are_strict(standin):
             trt.BuilderFlag.FP16
     else:
         assert trt.BuilderFlag.FP16 is not None
+
+
+def test_a_lying_plan_sidecar_is_refused_not_trusted(standin, exports, tmp_path):
+    """Red-team defect 12: I/O and max batch come from the deserialized plan; a sidecar that claims otherwise
+    (max batch 8 for a batch-2 plan) is refused, and a malformed one is one clear error."""
+    from drn_edge.runtime.tensorrt_backend import TensorRTBackend
+    from drn_edge.sidecar import sidecar_path
+
+    plan = _build(exports, "uint8", "fp32", tmp_path)
+    backend = TensorRTBackend(plan)
+    try:
+        assert backend.io.max_batch == 2 and (backend.io.height, backend.io.width) == (64, 96) and backend.io.uint8_bgr
+    finally:
+        backend.close()
+    side = sidecar_path(plan)
+    rec = json.loads(side.read_text())
+    side.write_text(json.dumps({**rec, "profile": {**rec["profile"], "max_batch": 8}}))
+    with pytest.raises(EngineError, match="does not describe this plan.*max batch 8.*max batch 2"):
+        TensorRTBackend(plan)
+    side.write_text(json.dumps({**rec, "io": {"inputs": []}}))
+    with pytest.raises(EngineError, match="malformed"):
+        TensorRTBackend(plan)

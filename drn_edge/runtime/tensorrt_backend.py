@@ -219,17 +219,39 @@ class TensorRTBackend:
         self.engine = self.runtime.deserialize_cuda_engine(data)
         if self.engine is None:
             raise EngineError(f"TensorRT could not deserialize '{path}'; {rebuild_hint(self.record)}")
-        io = self.record["io"]
-        inp, out = io["inputs"][0], io["outputs"][0]
-        uint8 = inp["dtype"] == "uint8"
-        h, w = (inp["shape"][1], inp["shape"][2]) if uint8 else (inp["shape"][2], inp["shape"][3])
-        profile = self.record.get("profile", {})
-        self.io = EngineIO(inp["name"], out["name"], uint8, h, w, profile.get("max_batch", 1))
+        self.io = self._io_from_plan(path)
         self.name = f"tensorrt:{trt.__version__}"
         self.use_cuda_graph = use_cuda_graph
         self._local = threading.local()
         self._contexts: list[_Context] = []
         self._lock = threading.Lock()
+
+    def _io_from_plan(self, path) -> EngineIO:
+        """Tensor names, dtype, fixed size and max batch read from the deserialized plan itself; the sidecar must
+        agree (a sidecar claiming another batch or size is refused, never trusted)."""
+        trt, eng = self.trt, self.engine
+        names = [eng.get_tensor_name(i) for i in range(eng.num_io_tensors)]
+        if len(names) != 2:
+            raise EngineError(f"'{path}' has {len(names)} I/O tensors, not a DRN plan (one input, one output)")
+        inp, out = names
+        uint8 = eng.get_tensor_dtype(inp) == trt.DataType.UINT8
+        lo, _, hi = (tuple(int(v) for v in s) for s in eng.get_tensor_profile_shape(inp, 0))
+        hw_axes = (1, 2) if uint8 else (2, 3)
+        fixed = all(lo[a] == hi[a] for a in hw_axes)
+        h, w = (hi[hw_axes[0]], hi[hw_axes[1]]) if fixed else (None, None)
+        io = EngineIO(inp, out, uint8, h, w, hi[0])
+        try:
+            side = self.record["io"]["inputs"][0]
+            claims = (side["name"], self.record["io"]["outputs"][0]["name"], side["dtype"] == "uint8",
+                      int(self.record.get("profile", {}).get("max_batch", hi[0])))
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise EngineError(f"the sidecar of '{path}' is malformed ({type(exc).__name__}: {exc}); rebuild the plan "
+                              "with drn-export --onnx") from None
+        if claims != (inp, out, uint8, hi[0]):
+            raise EngineError(f"the sidecar of '{path}' does not describe this plan: it claims I/O {claims[:2]}, uint8 "
+                              f"{claims[2]}, max batch {claims[3]}; the plan has {inp!r}/{out!r}, uint8 {uint8}, max batch "
+                              f"{hi[0]}. Rebuild the plan with drn-export --onnx")
+        return io
 
     @property
     def last_compute_ms(self) -> float | None:

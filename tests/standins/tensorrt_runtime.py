@@ -64,6 +64,14 @@ def runtime_classes(version, cudart, state, Logger, Severity, DataType, nptype, 
             state["errors"].append(f"get_tensor_dtype: no tensor named {name!r}")
             return DataType.FLOAT
 
+        def get_tensor_profile_shape(self, name, profile_index):
+            """(min, opt, max) of an input in one optimization profile, as ICudaEngine does (10.x and 11.x)."""
+            io = self._header["io"]
+            if name != io["input"] or int(profile_index) != 0:
+                state["errors"].append(f"get_tensor_profile_shape({name!r}, {profile_index}): no such input/profile")
+                return []
+            return [Dims(s) for s in io["profile"]]
+
         def create_execution_context(self, strategy=ExecutionContextAllocationStrategy.STATIC):
             return IExecutionContext(self, ExecutionContextAllocationStrategy(strategy))
 
