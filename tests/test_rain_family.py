@@ -79,7 +79,7 @@ def test_long_streaks_are_long_thin_and_at_one_angle():
     rng = np.random.default_rng(2)
     for _ in range(20):
         spec = sample_spec(rng, "long")
-        assert 1 <= len(spec.layers) <= 2 and all(lay.length >= 0.08 and lay.width <= 4.0 for lay in spec.layers)
+        assert 1 <= len(spec.layers) <= 2 and all(lay.length >= 0.08 and lay.width <= 2.0 for lay in spec.layers)
         assert max(lay.angle for lay in spec.layers) - min(lay.angle for lay in spec.layers) <= 4
 
 
