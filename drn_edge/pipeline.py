@@ -135,7 +135,7 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
     log("export request (after preset and flags):\n" + req.describe())
     st = _Export(req, ensure_output_dir(req.out_dir), log)
     marker = st.out / INCOMPLETE_MARKER
-    marker.write_text("drn-export is writing this folder; if this file stays, that export did not finish\n")
+    _write_marker(marker)
     for stage in (_check_inputs, _load_source, _prune, _export_fp32, _export_fp16, _export_int8, _record_sidecars,
                   _measure_fidelity, _build_plans, _flag_stale, _next_steps):
         stage(st)
@@ -344,6 +344,17 @@ def _require_finite_weights(model, ckpt: Path) -> None:
     if bad:
         raise ExportError(f"checkpoint '{ckpt}' has NaN or infinite weights in {len(bad)} tensor(s) (e.g. {bad[0]}); "
                           "training diverged or the file is damaged: export an earlier checkpoint")
+
+
+def _write_marker(marker: Path) -> None:
+    """The in-progress marker, written without following a symlink someone planted under its name."""
+    import os
+
+    if marker.is_symlink():
+        marker.unlink()
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("drn-export is writing this folder; if this file stays, that export did not finish\n")
 
 
 def _refuse_other_models_export(req: ExportRequest) -> None:

@@ -491,3 +491,24 @@ def test_weak_close_names_a_stuck_sink_not_the_engine(tiny_onnx):
         with pytest.raises(EngineError, match="sink of stream\\(s\\) cam is stuck"):
             runner.close(timeout=0.5)
         release.set()
+
+
+def test_defect6_a_planted_marker_symlink_is_not_followed(tiny_checkpoint, tmp_path):
+    from drn_edge.cli.export import main as export_main
+
+    out = tmp_path / "e"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (out / ".drn-export-incomplete").symlink_to(victim)
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--no-fidelity", "--backend", "onnx"]) == 0
+    assert victim.read_text() == "keep me"
+
+
+def test_defect19_triton_into_a_file_is_one_error(tiny_checkpoint, tmp_path, capsys):
+    from drn_edge.cli.export import main as export_main
+
+    (tmp_path / "f").write_text("x")
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "e"), "--triton",
+                        str(tmp_path / "f")]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err and not (tmp_path / "e" / "drn.onnx").exists()

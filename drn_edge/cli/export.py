@@ -62,6 +62,9 @@ _GIVEN = {"out": "out_dir", "checkpoint": "checkpoint", "io": "io", "opset": "op
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from pathlib import Path
+
+    from ..errors import ExportError
     from ..export_request import Preset, build_request
     from ..pipeline import run_export, run_plan_build
 
@@ -85,6 +88,8 @@ def main(argv=None) -> int:
             given[key] = parse_size_text(value, flag)
     if args.overwrite:
         given["overwrite"] = True
+    if args.triton and Path(args.triton).exists() and not Path(args.triton).is_dir():
+        raise ExportError(f"--triton '{args.triton}' is a file; give a folder for the model repository")
     if args.no_fidelity:
         given["fidelity"] = False
     preset = Preset.load(args.preset) if args.preset else None
