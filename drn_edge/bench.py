@@ -309,18 +309,25 @@ def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict],
                            class_names=getattr(req.detector, "class_names", ()), progress=req.progress)
 
 
-def busy_machine_warning() -> str | None:
-    """A note when other work already loads the CPUs (1-minute load average above half the cores) before timing."""
+def busy_machine_warning(samples: int = 5, interval_s: float = 0.1) -> str | None:
+    """A note when other processes keep the CPUs busy right before timing: the runnable count of /proc/loadavg,
+    sampled a few times (the 1-minute average would also count a drn-export that has just finished)."""
     import os
+    import time as _time
 
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return None
     cores = os.cpu_count() or 1
-    if load > 0.5 * cores:
-        return (f"the machine is busy before measuring (load average {load:.1f} on {cores} cores): latencies will be "
-                "high and noisy; rerun on an idle machine before trusting them")
+    counts = []
+    for _ in range(samples):
+        try:
+            running = int(open("/proc/loadavg").read().split()[3].split("/")[0]) - 1  # minus this process
+        except (OSError, ValueError, IndexError):
+            return None
+        counts.append(running)
+        _time.sleep(interval_s)
+    others = min(counts)
+    if others >= max(1, cores // 2):
+        return (f"the machine is busy before measuring ({others} other runnable process(es) on {cores} cores): "
+                "latencies will be high and noisy; rerun on an idle machine before trusting them")
     return None
 
 
