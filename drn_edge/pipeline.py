@@ -82,7 +82,7 @@ def fidelity_report(model, artifacts: dict[str, Path], spec: ExportSpec, source_
 
 def format_fidelity(rows: list[dict]) -> str:
     pruned = rows[0]["artifact"] == "source-fp32"
-    lines = ["fidelity on held-out frames (road eval split + held-out photos), medium rain "
+    lines = ["fidelity on held-out frames (the held-out photos; drn-eval --road for road frames), medium rain "
              f"(rainy input: {rows[0]['rainy_psnr']:.2f} dB PSNR vs clean)",
              f"{'artifact':<16}{'PSNR dB':>9}{'SSIM':>8}{'drop dB':>9}" + (f"{'vs source':>11}" if pruned else "")
              + f"{'vs FP32 dB':>12}"]
