@@ -18,7 +18,8 @@ import numpy as np
 from . import imageio
 from .errors import ImageError, OutputError
 
-__all__ = ["ImageJob", "plan_images", "derain_images", "derain_video", "check_video_output", "panel"]
+__all__ = ["ImageJob", "plan_images", "derain_images", "derain_video", "check_video_output", "panel",
+           "capture_rate_and_count", "video_temp_path", "open_video_writer"]
 
 
 @dataclass
@@ -89,21 +90,13 @@ def check_video_output(out_path: str | os.PathLike, source: Path | None, overwri
 def panel(frame: np.ndarray, out: np.ndarray, show_rain: bool) -> np.ndarray:
     """input | derained (| input - derained, signed: mid-grey is no change, brighter = removed, darker = the model
     brightened the frame; x3), each panel labelled."""
-    import cv2
-
     panels = [(frame, "input"), (out, "derained")]
     if show_rain:
         diff = (frame.astype(np.int16) - out.astype(np.int16)) * 3 + 128
         panels.append((np.clip(diff, 0, 255).astype(np.uint8), "input - derained (x3, grey = 0)"))
-    labelled = []
-    for img, text in panels:
-        img = np.ascontiguousarray(img).copy()
-        scale = max(0.4, img.shape[0] / 720)
-        org = (8, int(24 * scale) + 4)
-        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 255), 1, cv2.LINE_AA)
-        labelled.append(img)
-    return np.hstack(labelled)
+    scale = max(0.4, frame.shape[0] / 720)
+    org = (8, int(24 * scale) + 4)
+    return np.hstack([imageio.put_label(np.ascontiguousarray(img).copy(), text, org, 0.6 * scale) for img, text in panels])
 
 
 def _progress(total, desc, enabled: bool = True):
@@ -165,11 +158,7 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
         total = min(total or max_frames, max_frames)
     fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)) or cv2.VideoWriter_fourcc(*"mp4v")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    # A random, exclusively created temp name beside the output (a predictable one could be an input or a
-    # planted symlink); OpenCV picks the container from the suffix, so the name ends in it.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=f".partial{out_path.suffix}", dir=out_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = video_temp_path(out_path)
     state: dict = {"writer": None, "count": 0, "failure": None, "size": None, "interrupted": False}
 
     def write(result) -> None:
@@ -178,7 +167,7 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
         try:
             img = panel(result.source, result.frame, show_rain) if side_by_side else result.frame
             if state["writer"] is None:
-                state["writer"] = _open_writer(tmp, out_path, fourcc, fps, img.shape[:2])
+                state["writer"] = open_video_writer(tmp, out_path, fourcc, fps, img.shape[:2])
                 state["size"] = img.shape[:2]
             elif img.shape[:2] != state["size"]:  # a video file has one frame size; never drop frames silently
                 raise ImageError(f"frame {state['count'] + 1} of {source} is {img.shape[0]}x{img.shape[1]} but the "
@@ -240,6 +229,14 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
 MAX_FPS = 1000.0
 
 
+def video_temp_path(out_path: Path) -> Path:
+    """A random, exclusively created temp name beside the output (a predictable one could be an input or a
+    planted symlink); OpenCV picks the container from the suffix, so the name ends in it."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=f".partial{out_path.suffix}", dir=out_path.parent)
+    os.close(fd)
+    return Path(tmp_name)
+
+
 def capture_rate_and_count(capture, source: str) -> tuple[float, int | None]:
     """The capture's frame rate and frame count, checked: OpenCV reports 0, NaN or inf for some streams."""
     import math
@@ -255,7 +252,7 @@ def capture_rate_and_count(capture, source: str) -> tuple[float, int | None]:
     return fps, total
 
 
-def _open_writer(tmp: Path, out_path: Path, fourcc: int, fps: float, size: tuple[int, int]):
+def open_video_writer(tmp: Path, out_path: Path, fourcc: int, fps: float, size: tuple[int, int]):
     import cv2
 
     h, w = size

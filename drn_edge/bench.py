@@ -287,9 +287,10 @@ class BenchResult:
     report: dict
     frames: list = field(default_factory=list)
     outputs: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    detection_frames: list = field(default_factory=list)  # the detection check's frames (for its grid)
 
 
-def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict], size, log) -> dict:
+def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict], size, log) -> tuple[dict, list]:
     """The detection check over every candidate; the reference is the first FP32 engine, else the PyTorch row."""
     from .detection.check import detection_check, detection_frames
 
@@ -306,7 +307,7 @@ def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict],
     reference = fp32[0] if fp32 else (rows[0]["label"] if rows[0]["label"].startswith("pytorch") else None)
     log(f"detection check on {len(frames)} rainy frames, {len(derainers)} engine(s) ...")
     return detection_check(req.detector, frames, derainers, reference=reference, labels=labels,
-                           class_names=getattr(req.detector, "class_names", ()), progress=req.progress)
+                           class_names=getattr(req.detector, "class_names", ()), progress=req.progress), frames
 
 
 def busy_machine_warning(samples: int = 5, interval_s: float = 0.1) -> str | None:
@@ -383,7 +384,8 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
             if req.fidelity and refs is not None and req.pytorch_baseline:
                 base = rows[0]["fidelity"]
                 row["drop_db"] = {lvl: base[lvl]["psnr"] - v["psnr"] for lvl, v in row["fidelity"].items()}
-        detection = _detection(req, candidates, rows, (h, w), log) if req.detector is not None else None
+        detection, detection_frames = (_detection(req, candidates, rows, (h, w), log) if req.detector is not None
+                                       else (None, []))
         noisy = [r["label"] for r in rows if r["latency"]["end_to_end_ms"]["cv"] > NOISY_CV]
         warnings = [w for r in rows for w in latency_warnings(r["label"], r["latency"])]
         report = {
@@ -403,7 +405,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
         }
         if detection is not None:
             report["detection"] = detection
-        return BenchResult(report, frames, grid_outputs)
+        return BenchResult(report, frames, grid_outputs, detection_frames)
     finally:
         for c in candidates:
             c.close()

@@ -80,6 +80,14 @@ def shrink_sources(sources: Sequence[tuple[str, np.ndarray]], max_side: int) -> 
     return shrunk
 
 
+def evenly_spaced(items: Sequence, n: int) -> list:
+    """At most n of `items`, evenly spaced over the whole list (frames of a drive, not its first seconds)."""
+    if len(items) <= n:
+        return list(items)
+    step = len(items) / n
+    return [items[int(i * step)] for i in range(n)]
+
+
 def clean_dir_sources(folder: str | os.PathLike) -> list[tuple[str, np.ndarray]]:
     """(name, clean RGB) for every image in a folder (a user's own clean frames, or research-only ones)."""
     from .imageio import list_images, read_rgb

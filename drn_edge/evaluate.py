@@ -136,7 +136,7 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
     clean-frame table only (at most `clean_max_frames` each, evenly spaced): conditions to check that
     a rain-free frame comes back unchanged, without the cost of raining on them.
     """
-    from .eval_frames import clean_dir_sources, fit_to_size, heldout_sources, pair_frames, rain_frames
+    from .eval_frames import clean_dir_sources, evenly_spaced, fit_to_size, heldout_sources, pair_frames, rain_frames
     from .rain_family import GENERATORS
 
     from pathlib import Path
@@ -150,9 +150,7 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
     ch, cw = max(sizes, key=lambda s: s[0] * s[1])
     extra = []
     for d in clean_only_dirs:
-        found = clean_dir_sources(d)
-        step = max(1, len(found) // clean_max_frames)
-        extra.append((Path(d).name, found[::step][:clean_max_frames]))
+        extra.append((Path(d).name, evenly_spaced(clean_dir_sources(d), clean_max_frames)))
     clean = [EvalFrame(n, f"clean/{g}", c, c) for g, group in groups + extra for n, img in group
              for c in [fit_to_size(img, ch, cw)]]
     tables[f"clean {cw}x{ch}"] = evaluate(derain, clean, progress=progress)[0]
@@ -169,24 +167,13 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
 def real_rain_grid(derain: DeRain, folder: str | os.PathLike, path: str | os.PathLike, max_frames: int = 6,
                    tile_height: int = 240) -> int:
     """Rainy | derained for real rainy frames without ground truth: numbers would mean nothing, so look at them."""
-    import cv2
-
-    from .imageio import list_images, read_rgb, write_image
+    from .imageio import labelled_grid, list_images, read_rgb, write_image
 
     files = list_images(folder)
     step = max(1, len(files) // max_frames)
     rows = []
     for f in files[::step][:max_frames]:
         rainy = read_rgb(f)
-        tiles = []
-        for img, label in ((rainy, f"rainy {f.name}"), (derain(rainy), "derained")):
-            t = cv2.resize(img, (int(img.shape[1] * tile_height / img.shape[0]), tile_height),
-                           interpolation=cv2.INTER_AREA)[..., ::-1].copy()
-            cv2.putText(t, label[:40], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(t, label[:40], (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-            tiles.append(t)
-        rows.append(np.hstack(tiles))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
-    write_image(path, np.vstack(rows), jpeg_quality=85)
+        rows.append([(rainy, f"rainy {f.name}"), (derain(rainy), "derained")])
+    write_image(path, labelled_grid(rows, tile_height), jpeg_quality=85)
     return len(rows)

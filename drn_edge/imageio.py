@@ -13,6 +13,7 @@ import numpy as np
 from .errors import DataError, ImageError
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "WRITABLE_IMAGE_SUFFIXES", "list_images", "read_rgb", "write_image",
+           "put_label", "labelled_grid",
            "find_pairs", "read_pairs", "PAIR_LAYOUTS"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -68,6 +69,29 @@ def write_image(path: str | os.PathLike, bgr: np.ndarray, jpeg_quality: int = 95
         raise ImageError(f"OpenCV could not encode '{path}'")
     write_bytes(path, data.tobytes())
     return path
+
+
+def put_label(bgr: np.ndarray, text: str, org: tuple[int, int] = (6, 20), scale: float = 0.5) -> np.ndarray:
+    """White text with a black outline, readable on any frame (drawn in place; returns the image)."""
+    import cv2
+
+    for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
+        cv2.putText(bgr, text[:40], org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thickness, cv2.LINE_AA)
+    return bgr
+
+
+def labelled_grid(rows: list[list[tuple[np.ndarray, str]]], tile_height: int = 240) -> np.ndarray:
+    """RGB tiles with their labels, one list per row, each resized to tile_height: one BGR image, rows padded."""
+    import cv2
+
+    lines = []
+    for row in rows:
+        tiles = [put_label(np.ascontiguousarray(cv2.resize(img, (int(img.shape[1] * tile_height / img.shape[0]),
+                                                                 tile_height), interpolation=cv2.INTER_AREA)[..., ::-1]),
+                           label) for img, label in row]
+        lines.append(np.hstack(tiles))
+    width = max(r.shape[1] for r in lines)
+    return np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in lines])
 
 
 def find_pairs(folder: str | os.PathLike) -> list[tuple[str, Path, Path]]:

@@ -167,12 +167,9 @@ def _detection_outputs(args, result, detector) -> None:
     if args.detect_markdown:
         write_bytes(args.detect_markdown, detection_markdown(report, labels).encode())
     if args.detect_grid:
-        from ..detection.check import detection_frames
         from ..detection.draw import detection_grid
 
-        medium = [f for f in detection_frames(args.detect_frames or ([args.eval] if args.eval else []),
-                                              tuple(result.report["size"]), args.detect_max_frames)
-                  if f.group == "medium"]
+        medium = [f for f in result.detection_frames if f.group == "medium"]
         engine = args.engine[-1] if args.engine else None
         if engine:
             from ..runtime import DerainEngine

@@ -74,7 +74,6 @@ def main(argv=None) -> int:
 
     sizes = parse_sizes(args.sizes)
     detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
-    args.detector_obj = detector
     from .._atomic import refuse_overwriting_inputs
 
     refuse_overwriting_inputs({"--json": args.json, "--grid": args.grid if args.real else None,
@@ -110,7 +109,7 @@ def main(argv=None) -> int:
         print(f"\nbalanced score {score:+.2f} dB over {len(gains)} sets (worst: {worst} {gains[worst]:+.2f} dB)")
         tables["balanced score"] = {"score": score, "gains": gains}
         if args.detector:
-            tables["detection"] = _detection(args, derain, label, max(sizes, key=lambda s: s[0] * s[1]))
+            tables["detection"] = _detection(args, detector, derain, label, max(sizes, key=lambda s: s[0] * s[1]))
         if args.real:
             n = real_rain_grid(derain, args.real, args.grid)
             print(f"wrote {args.grid}: {n} real rainy frames, rainy | derained (no ground truth: look, do not score)")
@@ -122,7 +121,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def _detection(args, derain, label: str, size: tuple[int, int]) -> dict:
+def _detection(args, det, derain, label: str, size: tuple[int, int]) -> dict:
     """drn-eval --detector: the check on --detect-frames (or --road, or the held-out photos) at `size`."""
     from .._atomic import write_bytes
     from ..detection.check import detection_check, detection_frames, detection_markdown, format_detection
@@ -134,7 +133,6 @@ def _detection(args, derain, label: str, size: tuple[int, int]) -> dict:
         from ..detection.labels import load_labels
 
         labels = load_labels(args.labels, {f.name: f.clean.shape[:2] for f in frames})  # in the frames' own pixels
-    det = args.detector_obj
     report = detection_check(det, frames, {label: derain}, labels=labels, class_names=det.class_names,
                              progress=not args.no_progress)
     print()

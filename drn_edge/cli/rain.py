@@ -56,41 +56,29 @@ def main(argv=None) -> int:
 def _video(src: Path, out: Path, args) -> int:
     import itertools
     import os
-    import tempfile
 
     import cv2
 
-    from ..apply import capture_rate_and_count
-    from ..errors import ImageError, OutputError
+    from ..apply import capture_rate_and_count, open_video_writer, video_temp_path
+    from ..errors import ImageError
     from ..rain_video import rain_clip
+    from ..runtime.streaming import frames_of
 
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():
         raise ImageError(f"cannot open video '{src}'")
     fps, _ = capture_rate_and_count(cap, f"video '{src}'")
-
-    def clean_frames():
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                return
-            yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-
-    frames = clean_frames()
+    frames = (cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames_of(cap))
     if args.max_frames:
         frames = itertools.islice(frames, args.max_frames)
     generator = "streaks" if args.generator == "preset" else args.generator
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".partial{out.suffix}", dir=out.parent)
-    os.close(fd)
+    tmp = video_temp_path(out)
     writer, n = None, 0
     try:
         for rainy in rain_clip(frames, args.level, generator, args.seed):
             if writer is None:
-                h, w = rainy.shape[:2]
-                writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                if not writer.isOpened():
-                    raise OutputError(f"cannot write video '{out}'; use a .mp4 or .avi name")
+                writer = open_video_writer(tmp, out, cv2.VideoWriter_fourcc(*"mp4v"), fps, rainy.shape[:2])
             writer.write(cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
             n += 1
         if writer is None:
@@ -101,8 +89,7 @@ def _video(src: Path, out: Path, args) -> int:
         if writer is not None:
             writer.release()
         cap.release()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     print(f"rained {n} frame(s) of '{src}' with moving {args.level} {generator} rain (seed {args.seed}) -> {out}")
     return 0
 

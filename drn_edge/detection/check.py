@@ -145,15 +145,12 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
 def detection_frames(folders: Sequence[str], size: tuple[int, int] | None, max_frames: int = 24) -> list:
     """Clean frames with objects (each folder, else the held-out photos), at most `max_frames` evenly
     spaced, under low/medium/high rain at `size` (None: native size, as labels need)."""
-    from ..eval_frames import clean_dir_sources, heldout_sources, rain_frames
+    from ..eval_frames import clean_dir_sources, evenly_spaced, heldout_sources, rain_frames
 
     if max_frames < 1:
         raise DetectorError(f"the detection check needs at least one frame, got max_frames={max_frames}")
     sources = [s for d in folders for s in clean_dir_sources(d)] if folders else heldout_sources()
-    if len(sources) > max_frames:
-        step = len(sources) / max_frames
-        sources = [sources[int(i * step)] for i in range(max_frames)]
-    return rain_frames(sources, size=size)
+    return rain_frames(evenly_spaced(sources, max_frames), size=size)
 
 
 def _fmt(v) -> str:

@@ -28,22 +28,10 @@ def draw_boxes(rgb: np.ndarray, dets: Detections, class_names: Sequence[str] = (
 def detection_grid(path: str | os.PathLike, detector, frames: Sequence, derain: Callable, label: str,
                    class_names: Sequence[str] = (), max_frames: int = 4, tile_height: int = 240) -> int:
     """Write rainy | derained | clean with boxes, one row per frame (JPEG/PNG by suffix); returns rows written."""
-    import cv2
+    from ..imageio import labelled_grid, write_image
 
-    from ..imageio import write_image
-
-    rows = []
-    for f in list(frames)[:max_frames]:
-        tiles = []
-        for img, name in ((f.rainy, f"rainy ({f.group})"), (derain(f.rainy), label), (f.clean, "clean")):
-            t = draw_boxes(img, detector(img), class_names)
-            t = cv2.resize(t, (int(t.shape[1] * tile_height / t.shape[0]), tile_height), interpolation=cv2.INTER_AREA)
-            t = np.ascontiguousarray(t[..., ::-1])
-            cv2.putText(t, name[:40], (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(t, name[:40], (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-            tiles.append(t)
-        rows.append(np.hstack(tiles))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
-    write_image(path, np.vstack(rows), jpeg_quality=85)
+    rows = [[(draw_boxes(img, detector(img), class_names), name)
+             for img, name in ((f.rainy, f"rainy ({f.group})"), (derain(f.rainy), label), (f.clean, "clean"))]
+            for f in list(frames)[:max_frames]]
+    write_image(path, labelled_grid(rows, tile_height), jpeg_quality=85)
     return len(rows)

@@ -1,13 +1,15 @@
 """The one per-frame time limit, used by DerainEngine and StreamRunner.
 
-A call runs on a daemon thread and the caller waits at most `timeout_ms`. A call that overruns is
-abandoned, not joined: a stuck driver call must not keep the process from exiting nor make
-``close()`` hang (a ThreadPoolExecutor's workers are joined at interpreter exit, so one stuck call
-used to keep the process alive forever). Abandoned calls are counted.
+A call runs on a daemon worker thread and the caller waits at most `timeout_ms`. Workers are kept
+and reused (no thread is started per frame); a call that overruns is abandoned with its worker, not
+joined: a stuck driver call must not keep the process from exiting nor make ``close()`` hang (a
+ThreadPoolExecutor's workers are joined at interpreter exit, so one stuck call used to keep the
+process alive forever). Abandoned calls are counted.
 """
 from __future__ import annotations
 
 import math
+import queue
 import threading
 from typing import Callable, TypeVar
 
@@ -28,21 +30,16 @@ def check_timeout_ms(timeout_ms) -> float | None:
     return float(timeout_ms)
 
 
-class Deadline:
-    """Run calls with a time limit; ``Deadline(None)`` runs them inline with none."""
+class _Worker:
+    """One daemon thread running calls handed to it, one at a time."""
 
-    def __init__(self, timeout_ms: float | None):
-        self.timeout_ms = check_timeout_ms(timeout_ms)
-        self.abandoned = 0  # calls still running when their time ran out
-        self._lock = threading.Lock()
+    def __init__(self):
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="drn-deadline", daemon=True).start()
 
-    def run(self, fn: Callable[..., T], *args) -> T:
-        if self.timeout_ms is None:
-            return fn(*args)
-        box: dict = {}
-        done = threading.Event()
-
-        def work():
+    def _loop(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            fn, args, box, done = job
             try:
                 box["value"] = fn(*args)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
@@ -50,11 +47,38 @@ class Deadline:
             finally:
                 done.set()
 
-        threading.Thread(target=work, name="drn-deadline", daemon=True).start()
+
+class Deadline:
+    """Run calls with a time limit; ``Deadline(None)`` runs them inline with none."""
+
+    def __init__(self, timeout_ms: float | None):
+        self.timeout_ms = check_timeout_ms(timeout_ms)
+        self.abandoned = 0  # calls still running when their time ran out
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []  # one per caller thread at most, reused across frames
+
+    def run(self, fn: Callable[..., T], *args) -> T:
+        if self.timeout_ms is None:
+            return fn(*args)
+        with self._lock:
+            worker = self._idle.pop() if self._idle else _Worker()
+        box: dict = {}
+        done = threading.Event()
+        worker.jobs.put((fn, args, box, done))
         if not done.wait(self.timeout_ms / 1000.0):
             with self._lock:
-                self.abandoned += 1
+                self.abandoned += 1  # the worker stays with its stuck call; later calls get a new one
+            worker.jobs.put(None)    # and it ends once that call returns
             raise FrameTimeout(f"inference took longer than timeout_ms={self.timeout_ms:g}")
+        with self._lock:
+            self._idle.append(worker)
         if "error" in box:
             raise box["error"]
         return box["value"]
+
+    def close(self) -> None:
+        """Let the idle workers end (an abandoned one ends when its call returns)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.jobs.put(None)

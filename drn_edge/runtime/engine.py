@@ -136,6 +136,7 @@ class DerainEngine:
 
     def close(self) -> None:
         """Free the session / GPU memory. Safe to call twice."""
+        self._deadline.close()
         if self._backend is not None:
             self._backend.close()
             self._backend = None

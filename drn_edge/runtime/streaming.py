@@ -354,6 +354,7 @@ class StreamRunner:
                     s._reader.join(max(0.0, deadline - now()))
             for t in self._threads:
                 t.join(max(0.0, deadline - now()))
+            self._deadline.close()
             stuck_sinks = [s.name for s in self._order if not s.close_sink(deadline - now())]
             stuck = [t.name for t in self._threads + [s._reader for s in self._order if s._reader] if t.is_alive()]
             for s in self._order:
