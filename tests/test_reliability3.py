@@ -512,3 +512,30 @@ def test_defect19_triton_into_a_file_is_one_error(tiny_checkpoint, tmp_path, cap
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "e"), "--triton",
                         str(tmp_path / "f")]) == 2
     assert "is a file; give a folder" in capsys.readouterr().err and not (tmp_path / "e" / "drn.onnx").exists()
+
+
+def test_new_user_new_commands_fail_in_one_line(tmp_path, capsys, monkeypatch):
+    import builtins
+
+    from drn_edge.cli.inspect import main as inspect_main
+    from drn_edge.cli.rain import main as rain_main
+    from drn_edge.detection.check import coco_ap
+    from drn_edge.detection.detector import Detections, DetectorError
+
+    assert inspect_main([str(tmp_path / "nope.onnx")]) == 2
+    assert capsys.readouterr().err == f"error: '{tmp_path / 'nope.onnx'}' does not exist\n"
+    assert rain_main([str(tmp_path), "--out", str(tmp_path / "o"), "--seed", "-1"]) == 2
+    assert "--seed must be >= 0" in capsys.readouterr().err
+    assert rain_main([str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    real_import = builtins.__import__
+
+    def no_pycocotools(name, *a, **k):
+        if name.startswith("pycocotools"):
+            raise ImportError(name)
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_pycocotools)
+    box = Detections(np.array([[0, 0, 4, 4]], np.float32), np.ones(1, np.float32), np.zeros(1, np.int64))
+    with pytest.raises(DetectorError, match=r"needs pycocotools: pip install 'drn-edge\[bench\]'"):
+        coco_ap([box], [box])
