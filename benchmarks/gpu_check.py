@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from drn_edge.artifacts import SHIPPED_CHECKPOINT, SHIPPED_EDGE_CHECKPOINT
-from drn_edge.checkpoint import load_model
-from drn_edge.model import count_macs
+from drn_edge.model.checkpoint import load_model
+from drn_edge.model.drn import count_macs
 
 
 def _timer(device: str):

@@ -1,6 +1,6 @@
 """drn-edge: train, prune, export, compile and run a deraining network (DRN) on edge GPUs.
 
-Public API: drn_edge.load_model(), drn_edge.rain.synthesize(), drn_edge.metrics.psnr/ssim/uqi,
+Public API: drn_edge.load_model(), drn_edge.rain.preset.synthesize(), drn_edge.evaluation.metrics.psnr/ssim/uqi,
 drn_edge.runtime.DerainEngine. Submodules load on first use, so `import drn_edge` stays light
 (and torch-free until a model is asked for).
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-_SUBMODULES = {"bench", "checkpoint", "data", "evaluate", "metrics", "model", "onnx_export", "pipeline", "prune",
-               "quantize", "rain", "runtime", "sidecar", "tensorrt_build", "train", "triton", "errors"}
+_SUBMODULES = {"artifacts", "bench", "checkpoint", "detection", "errors", "evaluation", "export", "imageio", "metrics",
+               "model", "onnx_spec", "outputs", "photos", "rain", "runtime", "sidecar", "train"}
 
 
 def load_model(path=None):
     """The shipped trained DRN (path=None) or the one in another drn-edge checkpoint, in eval mode."""
-    from .checkpoint import load_model as _load
+    from drn_edge.model.checkpoint import load_model as _load
 
     return _load(path)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, ImageError
+from drn_edge.errors import DataError, ImageError
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "WRITABLE_IMAGE_SUFFIXES", "list_images", "read_rgb", "write_image",
            "put_label", "labelled_grid",
@@ -57,7 +57,7 @@ def write_image(path: str | os.PathLike, bgr: np.ndarray, jpeg_quality: int = 95
     """Encode by suffix (unknown suffixes refused) and write atomically."""
     import cv2
 
-    from ._atomic import write_bytes
+    from drn_edge.outputs import write_bytes
 
     path = Path(path)
     suffix = path.suffix.lower()

@@ -1,13 +1,13 @@
 """What an exported DRN graph looks like (names, I/O modes, sizes, the TensorRT op list), without torch.
 
-The plan builder, the bench and the runtime read graphs; only onnx_export (which writes them) needs torch.
+The plan builder, the bench and the runtime read graphs; only export.torch_to_onnx (which writes them) needs torch.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
-from .errors import ExportError
+from drn_edge.errors import ExportError
 
 MULTIPLE = 8  # three 2x2 pools: frame height and width must be multiples of 8
 

@@ -36,7 +36,7 @@ def _torch_threads():
 def tiny_model():
     import torch
 
-    from drn_edge.model import drn_tiny
+    from drn_edge.model.drn import drn_tiny
 
     torch.manual_seed(0)
     return drn_tiny().eval()
@@ -45,7 +45,7 @@ def tiny_model():
 @pytest.fixture(scope="session")
 def calib_dir(tmp_path_factory):
     """A small calibration folder: rainy crops of scikit-image photos (what drn-export --calib takes)."""
-    from drn_edge.calibration_ranges import make_calibration_set
+    from drn_edge.export.calibration import make_calibration_set
 
     d = tmp_path_factory.mktemp("calib")
     make_calibration_set(d, count=6, height=64, width=96)
@@ -55,7 +55,7 @@ def calib_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def frame_rgb():
     """A real held-out photo with medium rain, 64x96 (fast on CPU)."""
-    from drn_edge.eval_frames import heldout_sources, rain_frames
+    from drn_edge.evaluation.frames import heldout_sources, rain_frames
 
     frame = rain_frames(heldout_sources(max_side=200)[:1], ("medium",))[0]
     return np.ascontiguousarray(frame.rainy[:64, :96])
@@ -71,7 +71,7 @@ def relu_sparse_ties(shape, seed=0):
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory, tiny_model):
-    from drn_edge.checkpoint import save_checkpoint
+    from drn_edge.model.checkpoint import save_checkpoint
 
     return save_checkpoint(tiny_model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
@@ -79,7 +79,7 @@ def tiny_checkpoint(tmp_path_factory, tiny_model):
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory, tiny_model):
     """Real exported graphs of the tiny model: dynamic float I/O and fixed 64x96 uint8 I/O, with sidecars."""
-    from drn_edge.onnx_export import ExportSpec, export_onnx, io_description
+    from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx, io_description
     from drn_edge.sidecar import write_sidecar
 
     d = tmp_path_factory.mktemp("onnx")

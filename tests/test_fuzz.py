@@ -20,7 +20,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6
 @given(st.dictionaries(st.sampled_from(["encoder", "decoder", "bottleneck", "in_channels", "kernel_size", "name", "x"]),
                        json_values, max_size=6))
 def test_model_config_json(cfg):
-    from drn_edge.model import DRNConfig
+    from drn_edge.model.drn import DRNConfig
 
     try:
         DRNConfig.from_dict(cfg)
@@ -49,7 +49,7 @@ def test_checkpoint_metadata(tmp_path, config_text, info_text):
     import torch
     from safetensors.torch import save_file
 
-    from drn_edge.checkpoint import load_checkpoint
+    from drn_edge.model.checkpoint import load_checkpoint
 
     p = tmp_path / "c.safetensors"
     save_file({"head.weight": torch.zeros(1)}, str(p), metadata={"drn_config": config_text, "drn_info": info_text})
@@ -62,7 +62,7 @@ def test_checkpoint_metadata(tmp_path, config_text, info_text):
 @FUZZ
 @given(st.binary(max_size=2000))
 def test_checkpoint_bytes(tmp_path, data):
-    from drn_edge.checkpoint import load_checkpoint
+    from drn_edge.model.checkpoint import load_checkpoint
 
     p = tmp_path / "c.safetensors"
     p.write_bytes(data)
@@ -100,7 +100,7 @@ def test_frame_validation(arr):
 @FUZZ
 @given(json_values)
 def test_calibration_manifest(tmp_path, manifest):
-    from drn_edge.quantize import read_manifest
+    from drn_edge.export.quantize import read_manifest
 
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     try:

@@ -58,9 +58,9 @@ def test_a_graph_that_changes_the_frame_size_is_refused_at_load(tmp_path):
 def test_nan_weights_fail_the_export_before_anything_is_written(tiny_model, tmp_path):
     import torch
 
-    from drn_edge.checkpoint import save_checkpoint
+    from drn_edge.model.checkpoint import save_checkpoint
     from drn_edge.cli.export import main as export_main
-    from drn_edge.model import DRN
+    from drn_edge.model.drn import DRN
 
     broken = DRN(tiny_model.cfg)
     broken.load_state_dict(tiny_model.state_dict())
@@ -117,7 +117,7 @@ def test_skip_bad_images(tiny_onnx, tmp_path, capsys):
 
 # ---------------------------------------------------------------- resources and trust
 def test_deeply_nested_json_is_an_error_not_a_crash(tiny_onnx, tmp_path):
-    from drn_edge._atomic import loads_bounded
+    from drn_edge.outputs import loads_bounded
     from drn_edge.sidecar import read_sidecar
 
     deep = "[" * 100000 + "]" * 100000
@@ -133,7 +133,7 @@ def test_deeply_nested_json_is_an_error_not_a_crash(tiny_onnx, tmp_path):
 def test_checkpoint_header_cannot_ask_for_huge_models(tmp_path):
     from safetensors.numpy import save_file
 
-    from drn_edge.checkpoint import read_checkpoint
+    from drn_edge.model.checkpoint import read_checkpoint
 
     block = {"growth": [8] * 100000, "out": 8}
     cfg = {"encoder": [block] * 3, "bottleneck": block, "decoder": [block] * 3}
@@ -142,14 +142,14 @@ def test_checkpoint_header_cannot_ask_for_huge_models(tmp_path):
     with pytest.raises(CheckpointError, match="out of bounds"):
         read_checkpoint(path)
     with pytest.raises(ConfigError, match="parameters"):
-        from drn_edge.model import BlockConfig, DRNConfig
+        from drn_edge.model.drn import BlockConfig, DRNConfig
 
         wide = BlockConfig((1024,) * 16, 1024)
         DRNConfig((wide,) * 3, wide, (wide,) * 3)
 
 
 def test_pickle_suffix_check_ignores_case(tmp_path):
-    from drn_edge.checkpoint import read_checkpoint
+    from drn_edge.model.checkpoint import read_checkpoint
 
     p = tmp_path / "model.PT"
     p.write_bytes(b"\x80\x04K\x01.")
@@ -241,7 +241,7 @@ def test_cli_size_error_names_the_cli_flag(tiny_onnx, tmp_path, capsys):
 def test_a_video_of_another_size_names_the_size_not_unreadable_frames(tiny_onnx, tmp_path, capsys):
     from drn_edge.cli.derain import main
 
-    from .test_derain_cli import _video
+    from tests.runtime.test_derain_cli import _video
 
     src = _video(tmp_path / "v.mp4", frames=3, size=(48, 32))  # 32x48 frames, the engine is fixed 64x96 (HxW)
     assert main([str(src), "--engine", str(tiny_onnx["uint8_fixed"]), "--out", str(tmp_path / "o.mp4")]) == 2

@@ -82,7 +82,7 @@ def test_defect2_engine_close_returns_after_a_stuck_call(tiny_onnx):
 
 
 def test_defect1_camera_recording_is_kept_on_interrupt(tiny_onnx, tmp_path, capsys):
-    from drn_edge.apply import derain_video
+    from drn_edge.runtime.apply import derain_video
 
     def interrupt(i):
         if i == 20:
@@ -99,7 +99,7 @@ def test_defect1_camera_recording_is_kept_on_interrupt(tiny_onnx, tmp_path, caps
 
 
 def test_defect1_a_video_file_interrupted_keeps_nothing(tiny_onnx, tmp_path):
-    from drn_edge.apply import derain_video
+    from drn_edge.runtime.apply import derain_video
 
     def interrupt(i):
         if i == 5:
@@ -113,7 +113,7 @@ def test_defect1_a_video_file_interrupted_keeps_nothing(tiny_onnx, tmp_path):
 
 
 def test_defect7_a_frame_size_change_is_an_error_not_silently_dropped_frames(tiny_onnx, tmp_path):
-    from drn_edge.apply import derain_video
+    from drn_edge.runtime.apply import derain_video
 
     out = tmp_path / "v.mp4"
     with DerainEngine(tiny_onnx["float"]) as e, pytest.raises(ImageError, match="frame 6 .* is 40x64 but the video began"):
@@ -122,7 +122,7 @@ def test_defect7_a_frame_size_change_is_an_error_not_silently_dropped_frames(tin
 
 
 def test_defect16_inf_and_nan_capture_properties_are_replaced(capsys):
-    from drn_edge.apply import capture_rate_and_count
+    from drn_edge.runtime.apply import capture_rate_and_count
 
     assert capture_rate_and_count(_Camera([], fps=math.inf, count=math.nan), "camera 0") == (30.0, None)
     assert "frame rate of inf" in capsys.readouterr().err
@@ -132,7 +132,7 @@ def test_defect16_inf_and_nan_capture_properties_are_replaced(capsys):
 def test_defect6_a_temp_name_is_never_an_input(tiny_onnx, tmp_path):
     from drn_edge.cli.derain import main
 
-    from .test_derain_cli import _video
+    from tests.runtime.test_derain_cli import _video
 
     src = _video(tmp_path / ".clean.partial.mp4", frames=4)  # the old predictable temp name of clean.mp4
     data = src.read_bytes()
@@ -151,7 +151,7 @@ def test_defect9_each_frame_of_a_batch_keeps_its_dtype(tiny_onnx):
 def test_defect4_nan_checkpoints_are_refused_everywhere(tiny_model, tmp_path):
     import torch
 
-    from drn_edge.checkpoint import load_checkpoint, save_checkpoint
+    from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 
     bad = __import__("copy").deepcopy(tiny_model)
     with torch.no_grad():
@@ -167,8 +167,8 @@ def test_defect4_nan_checkpoints_are_refused_everywhere(tiny_model, tmp_path):
 
 
 def test_defect4_a_diverging_run_saves_no_nan_weights(tmp_path):
-    from drn_edge.checkpoint import load_checkpoint
-    from drn_edge.train import TrainConfig, TrainingDiverged, train
+    from drn_edge.model.checkpoint import load_checkpoint
+    from drn_edge.train.loop import TrainConfig, TrainingDiverged, train
 
     cfg = TrainConfig(out=str(tmp_path), model="drn_tiny", steps=6, batch=2, crop=32, val_every=100, save_every=1,
                       warmup=1, lr=1e8)
@@ -180,8 +180,8 @@ def test_defect4_a_diverging_run_saves_no_nan_weights(tmp_path):
 
 
 def test_defect18_a_tampered_step_is_one_clear_error(tiny_model, tmp_path):
-    from drn_edge.checkpoint import save_checkpoint
-    from drn_edge.train import TrainConfig, train
+    from drn_edge.model.checkpoint import save_checkpoint
+    from drn_edge.train.loop import TrainConfig, train
 
     save_checkpoint(tiny_model, tmp_path / "last.safetensors", {"step": "lots", "history": {"x": 1}})
     cfg = TrainConfig(out=str(tmp_path), model="drn_tiny", steps=4, batch=2, crop=32, resume=True)
@@ -275,7 +275,7 @@ def test_defect12_triton_config_comes_from_the_graph_and_refuses_injection(tiny_
 
     from drn_edge.errors import ExportError
     from drn_edge.sidecar import sha256_file
-    from drn_edge.triton import model_config, write_model_repository
+    from drn_edge.export.triton import model_config, write_model_repository
 
     onnx_path = tmp_path / "drn.onnx"
     shutil.copy(tiny_onnx["float"], onnx_path)
@@ -340,7 +340,7 @@ def test_new_user_training_on_own_data_fine_tunes_the_shipped_model(tmp_path, ca
 def test_new_user_drn_rain_makes_seeded_rainy_copies_and_clips(tmp_path, capsys):
     from drn_edge.cli.rain import main as rain_main
 
-    from .test_derain_cli import _video
+    from tests.runtime.test_derain_cli import _video
 
     clean = tmp_path / "clean"
     clean.mkdir()
@@ -394,7 +394,7 @@ def test_defect5_systemexit_in_a_sink_and_keyboardinterrupt_in_the_engine_are_co
 
 def test_defect17_a_config_that_needs_gigabytes_of_activations_is_refused():
     from drn_edge.errors import ConfigError
-    from drn_edge.model import BlockConfig, DRNConfig, drn_base
+    from drn_edge.model.drn import BlockConfig, DRNConfig, drn_base
 
     cfg = drn_base().cfg  # two 400-wide convs at full resolution: ~1 M parameters, ~3 GB per 720p frame
     with pytest.raises(ConfigError, match="channels of activations per input pixel"):
@@ -435,7 +435,7 @@ def test_new_user_drn_inspect_prints_a_checked_summary(tiny_onnx, tmp_path, caps
 
 
 def test_new_user_side_by_side_panels_are_labelled_and_signed():
-    from drn_edge.apply import panel
+    from drn_edge.runtime.apply import panel
 
     frame = np.full((40, 60, 3), 100, np.uint8)
     out = frame.copy()
@@ -449,7 +449,7 @@ def test_new_user_side_by_side_panels_are_labelled_and_signed():
 
 
 def test_new_user_triton_without_a_plan_packs_fp32():
-    from drn_edge.triton import best_artifact
+    from drn_edge.export.triton import best_artifact
 
     assert best_artifact({"fp32": "a", "int8": "b"}) == "a"
     assert best_artifact({"fp32": "a", "int8": "b", "plan-int8": "c"}) == "c"

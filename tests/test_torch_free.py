@@ -39,7 +39,7 @@ def test_bench_without_torch_runs_to_the_end(tiny_onnx, tmp_path):
 
 
 def test_video_and_stream_benches_need_no_torch(tiny_onnx, tmp_path):
-    from tests.test_video_bench import _clean_clip
+    from tests.bench.test_video_bench import _clean_clip
 
     clip = _clean_clip(tmp_path / "c.mp4", frames=3)
     engine = str(tiny_onnx["float"])

@@ -32,8 +32,8 @@ def test_wheel_runs_the_defaults_from_an_empty_folder(tmp_path):
     wheel = next(dist.glob("drn_edge-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("drn_edge/weights/drn_base.safetensors", "drn_edge/weights/drn_edge.safetensors",
-                   "drn_edge/calibration_ranges/drn_base.json", "drn_edge/calibration_ranges/drn_edge.json",
-                   "drn_edge/presets/jetson-orin-nano.json", "drn_edge/bench_schema.json"):
+                   "drn_edge/export/calibration_ranges/drn_base.json", "drn_edge/export/calibration_ranges/drn_edge.json",
+                   "drn_edge/export/presets/jetson-orin-nano.json", "drn_edge/bench/schema.json"):
         assert needed in names, needed
     images = [n for n in names if n.lower().endswith((".jpg", ".jpeg", ".png", ".mp4", ".avi", ".bmp", ".webp"))]
     assert not images, f"the wheel carries image or video files: {images}"
@@ -58,7 +58,7 @@ def test_wheel_runs_the_defaults_from_an_empty_folder(tmp_path):
     out = _run(["drn-export", "--checkpoint", "drn_edge", "--int8", "--out", "edge", "--no-fidelity"], work, env)
     assert "shipped ranges of drn_edge" in out and (work / "edge" / "drn.int8.onnx").is_file()
     # A checkpoint that is not a shipped one has no shipped ranges: one clear line naming --calib.
-    _run([str(py), "-c", "from drn_edge.checkpoint import load_checkpoint, save_checkpoint; "
+    _run([str(py), "-c", "from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint; "
                          "save_checkpoint(load_checkpoint('" + str(ROOT / "drn_edge" / "weights" / "drn_edge.safetensors")
           + "')[0], 'mine.safetensors', {'note': 'my own fine-tune'})"], work, env)
     res = subprocess.run(["drn-export", "--checkpoint", "mine.safetensors", "--int8", "--out", "mine"], cwd=work,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import sys
 
-from ..errors import DrnEdgeError
+from drn_edge.errors import DrnEdgeError
 
 
 def friendly_errors(main):
@@ -70,7 +70,7 @@ def parse_size(args, what: str) -> tuple[int, int] | None:
 
 def check_hxw(h: int, w: int, flag: str) -> tuple[int, int]:
     """The one bound on frame sizes of every command: 8 to MAX_SIDE px a side."""
-    from ..onnx_spec import MAX_SIDE
+    from drn_edge.onnx_spec import MAX_SIDE
 
     if not (8 <= h <= MAX_SIDE and 8 <= w <= MAX_SIDE):
         raise DrnEdgeError(f"{flag} {h}x{w} is out of range: each side must be 8 to {MAX_SIDE} px")
@@ -99,7 +99,7 @@ def add_detection_options(parser, default_frames: str) -> None:
 
 def load_detector(args):
     """The --detector as an OnnxDetector, checked before any derain work (a bad file fails first)."""
-    from ..detection.detector import OnnxDetector, load_class_names
+    from drn_edge.detection.detector import OnnxDetector, load_class_names
 
     if args.detect_max_frames < 1:
         raise DrnEdgeError(f"--detect-max-frames must be at least 1, got {args.detect_max_frames}")

@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import add_detection_options, friendly_errors, load_detector, parse_size, size_option
+from drn_edge.cli import add_detection_options, friendly_errors, load_detector, parse_size, size_option
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..rain_family import GENERATORS
-    from ..runtime.engine import BACKENDS
-    from ..runtime.stream_stats import OVERLOAD_POLICIES
+    from drn_edge.rain.family import GENERATORS
+    from drn_edge.runtime.engine import BACKENDS
+    from drn_edge.runtime.stream_stats import OVERLOAD_POLICIES
 
     p = argparse.ArgumentParser(prog="drn-bench", description=(
         "Latency (end-to-end and engine-only) and fidelity drop of engines, side by side in one process. "
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", action="append", default=[], help="paired rainy/clean folder (repeatable), e.g. "
                    "../shared/eval/rain200h (default: none)")
     p.add_argument("--no-fidelity", action="store_true", help="latency only (default: fidelity measured)")
-    p.add_argument("--json", help="write the report as JSON, schema drn_edge/bench_schema.json (default: none)")
+    p.add_argument("--json", help="write the report as JSON, schema drn_edge/bench/schema.json (default: none)")
     p.add_argument("--markdown", help="write the tables as Markdown (default: none)")
     p.add_argument("--plot", help="write a latency distribution plot, PNG (default: none)")
     p.add_argument("--grid", help="write an image grid rainy | engines | clean, from --pairs or --eval frames when "
@@ -63,9 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _refuse_stale(path: Path, fp32: Path) -> None:
     """An FP16/INT8 artifact or plan must come from the drn.onnx beside it (drn-export flags the others stale)."""
-    from .._atomic import sha256_file
-    from ..errors import DrnEdgeError
-    from ..sidecar import read_sidecar
+    from drn_edge.outputs import sha256_file
+    from drn_edge.errors import DrnEdgeError
+    from drn_edge.sidecar import read_sidecar
 
     if path == fp32 or not fp32.is_file():
         return
@@ -78,14 +78,14 @@ def _refuse_stale(path: Path, fp32: Path) -> None:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .._atomic import check_writable
-    from ..bench import BenchRequest, run_bench
-    from ..bench_report import format_table, image_grid, plot_latency, to_markdown
-    from ..errors import DrnEdgeError
+    from drn_edge.outputs import check_writable
+    from drn_edge.bench.frames import BenchRequest, run_bench
+    from drn_edge.bench.report import format_table, image_grid, plot_latency, to_markdown
+    from drn_edge.errors import DrnEdgeError
 
     engines = list(args.engine)
     if args.compare:
-        from ..artifacts import PRECISIONS, artifact_path
+        from drn_edge.artifacts import PRECISIONS, artifact_path
 
         for prec in args.compare.split(","):
             prec = prec.strip()
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         raise DrnEdgeError(f"--fps must be a positive number (or 0 to count no deadline), got {args.fps}")
     if args.batch < 1 or (args.threads is not None and args.threads < 1) or args.warmup < 0:
         raise DrnEdgeError("--batch and --threads must be at least 1, --warmup at least 0")
-    from .._atomic import refuse_overwriting_inputs
+    from drn_edge.outputs import refuse_overwriting_inputs
 
     outputs = {"--json": args.json, "--markdown": args.markdown, "--plot": args.plot, "--grid": args.grid,
                "--side-by-side": args.side_by_side, "--detect-grid": args.detect_grid,
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
         if out:
             check_writable(out)
     if args.plot:
-        from ..bench_report import pyplot
+        from drn_edge.bench.report import pyplot
 
         pyplot()  # a missing matplotlib is reported before minutes of measuring, not after
     h, w = parse_size(args, "frame") or (360, 640)
@@ -157,8 +157,8 @@ def main(argv=None) -> int:
 
 
 def _detection_outputs(args, result, detector) -> None:
-    from .._atomic import write_bytes
-    from ..detection.check import detection_markdown, format_detection
+    from drn_edge.outputs import write_bytes
+    from drn_edge.detection.check import detection_markdown, format_detection
 
     report = result.report["detection"]
     labels = [r["label"] for r in result.report["rows"]]
@@ -167,12 +167,12 @@ def _detection_outputs(args, result, detector) -> None:
     if args.detect_markdown:
         write_bytes(args.detect_markdown, detection_markdown(report, labels).encode())
     if args.detect_grid:
-        from ..detection.draw import detection_grid
+        from drn_edge.detection.draw import detection_grid
 
         medium = [f for f in result.detection_frames if f.group == "medium"]
         engine = args.engine[-1] if args.engine else None
         if engine:
-            from ..runtime import DerainEngine
+            from drn_edge.runtime import DerainEngine
 
             with DerainEngine(engine, color="rgb", threads=args.threads) as e:
                 detection_grid(args.detect_grid, detector, medium, e.derain_rgb, labels[-1], detector.class_names)
@@ -180,7 +180,7 @@ def _detection_outputs(args, result, detector) -> None:
 
 
 def _video(args, engines: list[str], h: int, w: int) -> int:
-    from ..video_bench import (VideoBenchRequest, first_frames_image, format_video_table, plot_video, run_video_bench,
+    from drn_edge.bench.video import (VideoBenchRequest, first_frames_image, format_video_table, plot_video, run_video_bench,
                                video_markdown, write_side_by_side)
 
     req = VideoBenchRequest(clip=args.video, engines=tuple(engines), backend=args.backend, height=h, width=w,
@@ -200,8 +200,8 @@ def _video(args, engines: list[str], h: int, w: int) -> int:
 
 
 def _streams(args, engines: list[str], h: int, w: int) -> int:
-    from ..errors import DrnEdgeError
-    from ..stream_bench import StreamBenchRequest, format_stream_table, plot_streams, run_stream_bench, stream_markdown
+    from drn_edge.errors import DrnEdgeError
+    from drn_edge.bench.streams import StreamBenchRequest, format_stream_table, plot_streams, run_stream_bench, stream_markdown
 
     if len(engines) != 1:
         raise DrnEdgeError(f"--streams measures one engine at a time; give exactly one --engine (got {len(engines)})")
@@ -223,7 +223,7 @@ def _streams(args, engines: list[str], h: int, w: int) -> int:
 
 def _write_reports(args, report: dict, markdown) -> None:
     """--json and --markdown, the same for every kind of bench."""
-    from .._atomic import write_bytes, write_json
+    from drn_edge.outputs import write_bytes, write_json
 
     if args.json:
         write_json(args.json, report)

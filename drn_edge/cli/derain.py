@@ -5,11 +5,11 @@ import argparse
 import time
 from pathlib import Path
 
-from . import friendly_errors
+from drn_edge.cli import friendly_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..runtime.engine import BACKENDS
+    from drn_edge.runtime.engine import BACKENDS
 
     p = argparse.ArgumentParser(prog="drn-derain", description=(
         "Derain images, folders, a video file or a camera. "
@@ -54,7 +54,7 @@ def open_live_source(source):
     """cv2.VideoCapture for a live source, or one error naming what the installed OpenCV build lacks."""
     import cv2
 
-    from ..errors import ImageError
+    from drn_edge.errors import ImageError
 
     if isinstance(source, int) or str(source).isdigit():
         cap = cv2.VideoCapture(int(source))
@@ -79,10 +79,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import cv2
 
-    from .. import imageio
-    from ..apply import check_video_output, derain_images, derain_video, plan_images
-    from ..errors import DrnEdgeError, ImageError
-    from ..runtime import DerainEngine
+    from drn_edge import imageio
+    from drn_edge.runtime.apply import check_video_output, derain_images, derain_video, plan_images
+    from drn_edge.errors import DrnEdgeError, ImageError
+    from drn_edge.runtime import DerainEngine
 
     if args.camera is None and not args.inputs:
         raise ImageError("give image/video inputs, a camera or stream (0, /dev/video0, rtsp://...), or --camera N")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import CHECKPOINT_HELP, add_detection_options, check_hxw, friendly_errors, load_detector
+from drn_edge.cli import CHECKPOINT_HELP, add_detection_options, check_hxw, friendly_errors, load_detector
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_sizes(text: str, flag: str = "--sizes") -> list[tuple[int, int]]:
-    from ..errors import DrnEdgeError
+    from drn_edge.errors import DrnEdgeError
 
     sizes = []
     for part in text.split(","):
@@ -69,12 +69,12 @@ def format_tables(tables: dict) -> str:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .._atomic import check_writable, write_json
-    from ..evaluate import evaluation_suite, real_rain_grid, suite_score
+    from drn_edge.outputs import check_writable, write_json
+    from drn_edge.evaluation.fidelity import evaluation_suite, real_rain_grid, suite_score
 
     sizes = parse_sizes(args.sizes)
     detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
-    from .._atomic import refuse_overwriting_inputs
+    from drn_edge.outputs import refuse_overwriting_inputs
 
     refuse_overwriting_inputs({"--json": args.json, "--grid": args.grid if args.real else None,
                                "--detect-grid": args.detect_grid, "--detect-markdown": args.detect_markdown},
@@ -85,15 +85,15 @@ def main(argv=None) -> int:
             check_writable(out)
     engine = None
     if args.engine:
-        from ..runtime import DerainEngine
+        from drn_edge.runtime import DerainEngine
 
         engine = DerainEngine(args.engine, color="rgb", threads=args.threads)
         derain, label = engine.derain_rgb, args.engine
     else:
         import torch
 
-        from ..checkpoint import load_model
-        from ..evaluate import torch_derain
+        from drn_edge.model.checkpoint import load_model
+        from drn_edge.evaluation.fidelity import torch_derain
 
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -123,14 +123,14 @@ def main(argv=None) -> int:
 
 def _detection(args, det, derain, label: str, size: tuple[int, int]) -> dict:
     """drn-eval --detector: the check on --detect-frames (or --road, or the held-out photos) at `size`."""
-    from .._atomic import write_bytes
-    from ..detection.check import detection_check, detection_frames, detection_markdown, format_detection
+    from drn_edge.outputs import write_bytes
+    from drn_edge.detection.check import detection_check, detection_frames, detection_markdown, format_detection
 
     folders = args.detect_frames or args.road
     frames = detection_frames(folders, None if args.labels else size, args.detect_max_frames)
     labels = None
     if args.labels:
-        from ..detection.labels import load_labels
+        from drn_edge.detection.labels import load_labels
 
         labels = load_labels(args.labels, {f.name: f.clean.shape[:2] for f in frames})  # in the frames' own pixels
     report = detection_check(det, frames, {label: derain}, labels=labels, class_names=det.class_names,
@@ -140,7 +140,7 @@ def _detection(args, det, derain, label: str, size: tuple[int, int]) -> dict:
     if args.detect_markdown:
         write_bytes(args.detect_markdown, detection_markdown(report, [label]).encode())
     if args.detect_grid:
-        from ..detection.draw import detection_grid
+        from drn_edge.detection.draw import detection_grid
 
         medium = [f for f in frames if f.group == "medium"]
         n = detection_grid(args.detect_grid, det, medium, derain, label, det.class_names)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import argparse
 
-from . import CHECKPOINT_HELP, friendly_errors, parse_size, size_option
+from drn_edge.cli import CHECKPOINT_HELP, friendly_errors, parse_size, size_option
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..export_request import BACKENDS, CALIB_METHODS, preset_names
+    from drn_edge.export.request import BACKENDS, CALIB_METHODS, preset_names
 
     # Options default to None so that only what the user typed overrides a preset.
     p = argparse.ArgumentParser(prog="drn-export", description=(
@@ -64,12 +64,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from ..errors import ExportError
-    from ..export_request import Preset, build_request
-    from ..pipeline import run_export, run_plan_build
+    from drn_edge.errors import ExportError
+    from drn_edge.export.request import Preset, build_request
+    from drn_edge.export.pipeline import run_export, run_plan_build
 
     if args.preset == "list":
-        from ..export_request import preset_names
+        from drn_edge.export.request import preset_names
 
         for name in preset_names():
             p = Preset.load(name)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     else:
         artifacts = run_export(req).artifacts
     if args.triton:
-        from ..triton import best_artifact, write_model_repository
+        from drn_edge.export.triton import best_artifact, write_model_repository
 
         repo = write_model_repository(best_artifact(artifacts), args.triton, max_batch=req.plan.max_batch)
         print(f"wrote Triton model repository {repo}")
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
 
 
 def parse_size_text(text: str, flag: str) -> tuple[int, int]:
-    from ..errors import DrnEdgeError
+    from drn_edge.errors import DrnEdgeError
 
     try:
         h, w = (int(v) for v in text.lower().split("x"))

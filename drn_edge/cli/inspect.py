@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import friendly_errors
+from drn_edge.cli import friendly_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,8 +22,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from ..errors import EngineError
-    from ..sidecar import verify_artifact
+    from drn_edge.errors import EngineError
+    from drn_edge.sidecar import verify_artifact
 
     path = Path(args.artifact)
     if not path.is_file():
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
         return 0
     io = record.get("io", {})
     if path.suffix == ".onnx":
-        from ..onnx_spec import graph_precision, io_description
+        from drn_edge.onnx_spec import graph_precision, io_description
 
         io = io_description(path)
         record = {**record, "graph_precision": graph_precision(path)}

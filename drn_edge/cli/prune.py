@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import friendly_errors
+from drn_edge.cli import friendly_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,10 +30,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from .._atomic import check_writable
-    from ..checkpoint import load_model, save_checkpoint
-    from ..errors import DrnEdgeError
-    from ..prune import prune
+    from drn_edge.outputs import check_writable
+    from drn_edge.model.checkpoint import load_model, save_checkpoint
+    from drn_edge.errors import DrnEdgeError
+    from drn_edge.model.prune import prune
 
     if not 1 <= args.round_to <= 64:
         raise DrnEdgeError(f"--round-to must be between 1 and 64, got {args.round_to}")

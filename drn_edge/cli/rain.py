@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import friendly_errors
+from drn_edge.cli import friendly_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..eval_frames import LEVEL_NAMES
-    from ..rain_family import GENERATORS
+    from drn_edge.evaluation.frames import LEVEL_NAMES
+    from drn_edge.rain.family import GENERATORS
 
     p = argparse.ArgumentParser(prog="drn-rain", description=(
         "Rain over clean images (a folder of rainy copies) or over a clean video (moving rain, a rainy clip). "
@@ -31,10 +31,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import cv2
 
-    from .. import imageio
-    from ..apply import check_video_output, plan_images
-    from ..errors import DrnEdgeError, ImageError
-    from ..rain import synthesize
+    from drn_edge import imageio
+    from drn_edge.runtime.apply import check_video_output, plan_images
+    from drn_edge.errors import DrnEdgeError, ImageError
+    from drn_edge.rain.preset import synthesize
 
     if args.seed < 0 or (args.max_frames is not None and args.max_frames < 1):
         raise DrnEdgeError("--seed must be >= 0 and --max-frames at least 1")
@@ -59,10 +59,10 @@ def _video(src: Path, out: Path, args) -> int:
 
     import cv2
 
-    from ..apply import capture_rate_and_count, open_video_writer, video_temp_path
-    from ..errors import ImageError
-    from ..rain_video import rain_clip
-    from ..runtime.streaming import frames_of
+    from drn_edge.runtime.apply import capture_rate_and_count, open_video_writer, video_temp_path
+    from drn_edge.errors import ImageError
+    from drn_edge.rain.video import rain_clip
+    from drn_edge.runtime.streaming import frames_of
 
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():

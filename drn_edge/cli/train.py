@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import os
 
-from . import friendly_errors
+from drn_edge.cli import friendly_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..model import MODEL_FACTORIES
-    from ..train import TrainConfig
+    from drn_edge.model.drn import MODEL_FACTORIES
+    from drn_edge.train.loop import TrainConfig
 
     d = TrainConfig()
     p = argparse.ArgumentParser(
@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from ..errors import DrnEdgeError
-    from ..train import TrainConfig, train
+    from drn_edge.errors import DrnEdgeError
+    from drn_edge.train.loop import TrainConfig, train
 
     if args.crop % 8 or args.crop < 16:
         raise DrnEdgeError(f"--crop must be a multiple of 8 and at least 16, got {args.crop}")
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         raise DrnEdgeError("--warmup must be >= 0 and --val-side from 32 to 4096")
     init = args.init
     if init is None and (args.clean or args.pairs) and not args.resume:
-        from ..artifacts import SHIPPED_MODELS
+        from drn_edge.artifacts import SHIPPED_MODELS
 
         if args.model in SHIPPED_MODELS:
             init = args.model

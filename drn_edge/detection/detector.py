@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..errors import DrnEdgeError
+from drn_edge.errors import DrnEdgeError
 
 __all__ = ["Detections", "Detector", "OnnxDetector", "CallableDetector", "LAYOUTS", "ROAD_CLASSES", "load_class_names",
            "as_detector", "DetectorError"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .detector import Detections, DetectorError
+from drn_edge.detection.detector import Detections, DetectorError
 
 __all__ = ["load_labels"]
 

@@ -13,7 +13,7 @@ import queue
 import threading
 from typing import Callable, TypeVar
 
-from ..errors import EngineError, FrameTimeout
+from drn_edge.errors import EngineError, FrameTimeout
 
 __all__ = ["Deadline", "check_timeout_ms"]
 

@@ -12,11 +12,11 @@ from typing import Sequence, overload
 
 import numpy as np
 
-from ..errors import EngineError, FrameTimeout, ImageError, InferenceError
-from ..sidecar import verify_artifact
-from . import frames as F
-from .backend import Backend
-from .deadline import Deadline
+from drn_edge.errors import EngineError, FrameTimeout, ImageError, InferenceError
+from drn_edge.sidecar import verify_artifact
+from drn_edge.runtime import frames as F
+from drn_edge.runtime.backend import Backend
+from drn_edge.runtime.deadline import Deadline
 
 __all__ = ["DerainEngine", "EngineStats", "FrameTimeout", "open_backend", "BACKENDS"]
 log = logging.getLogger("drn_edge.runtime")
@@ -58,7 +58,7 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
     if suffix in (".plan", ".engine", ".trt"):
         if backend not in ("auto", "tensorrt"):
             raise EngineError(f"'{path}' is a TensorRT plan; it runs only with backend='tensorrt' (or 'auto')")
-        from .tensorrt_backend import TensorRTBackend
+        from drn_edge.runtime.tensorrt_backend import TensorRTBackend
 
         return TensorRTBackend(path, use_cuda_graph=use_cuda_graph)
     if suffix == ".onnx":
@@ -69,7 +69,7 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
             warnings.warn(f"'{path}' has no sidecar '{path.name}.json': nothing proves where this model came from or "
                           "that it is unmodified. Keep drn-export's sidecar beside it (strict=True makes this an error)",
                           UserWarning, stacklevel=3)
-        from .onnxruntime_backend import OnnxRuntimeBackend
+        from drn_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, backend, threads)
     raise EngineError(f"'{path}': unknown engine type '{suffix}'; expected .plan (TensorRT) or .onnx")

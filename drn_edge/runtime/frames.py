@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ImageError
+from drn_edge.errors import ImageError
 
-from ..onnx_spec import MULTIPLE  # noqa: E402
+from drn_edge.onnx_spec import MULTIPLE  # noqa: E402
 FRAME_DTYPES = (np.uint8, np.float32, np.float64)
 FLOAT_SLACK = 1e-3  # float frames a little outside [0, 1] from rounding are fine; 0..255 floats are not
 DEFAULT_MAX_PIXELS = 2048 * 2048  # ~4.2 MP: 1080p and 1440p frames pass; a 24 MP photo would need tens of GB

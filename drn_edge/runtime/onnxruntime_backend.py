@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 
-from ..errors import EngineError, MissingDependencyError
-from .backend import EngineIO
+from drn_edge.errors import EngineError, MissingDependencyError
+from drn_edge.runtime.backend import EngineIO
 
 PROVIDERS = {
     "onnxruntime-cpu": ["CPUExecutionProvider"],

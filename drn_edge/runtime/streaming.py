@@ -32,10 +32,10 @@ from typing import Iterable
 
 import numpy as np
 
-from ..errors import EngineError, FrameTimeout, InferenceError
-from . import frames as F
-from .deadline import Deadline
-from .stream_stats import (ERROR_POLICIES, OVERLOAD_POLICIES, Sink, Stream, StreamResult, StreamStats, frames_of,
+from drn_edge.errors import EngineError, FrameTimeout, InferenceError
+from drn_edge.runtime import frames as F
+from drn_edge.runtime.deadline import Deadline
+from drn_edge.runtime.stream_stats import (ERROR_POLICIES, OVERLOAD_POLICIES, Sink, Stream, StreamResult, StreamStats, frames_of,
                            now)
 
 __all__ = ["StreamRunner", "Stream", "frames_of", "StreamResult", "StreamStats", "OVERLOAD_POLICIES", "ERROR_POLICIES"]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EngineError
-from .backend import EngineIO
-from .tensorrt_env import (UnsupportedTensorRT, call_cuda, check_tensorrt_version, cuda_check, current_gpu,  # noqa: F401
+from drn_edge.errors import EngineError
+from drn_edge.runtime.backend import EngineIO
+from drn_edge.runtime.tensorrt_env import (UnsupportedTensorRT, call_cuda, check_tensorrt_version, cuda_check, current_gpu,  # noqa: F401
                            import_cudart, import_tensorrt)
 
 
@@ -48,7 +48,7 @@ def verify_plan_file(path: str | os.PathLike) -> tuple[dict, bytes]:
     """
     import hashlib
 
-    from ..sidecar import read_sidecar
+    from drn_edge.sidecar import read_sidecar
 
     record = read_sidecar(path, required=True)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import EngineError, ExportError, MissingDependencyError
+from drn_edge.errors import EngineError, ExportError, MissingDependencyError
 
 __all__ = ["UnsupportedTensorRT", "import_tensorrt", "import_cudart", "cuda_check", "call_cuda", "current_gpu",
            "jetson_l4t_release", "SUPPORTED_TENSORRT", "check_tensorrt_version"]

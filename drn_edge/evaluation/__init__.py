@@ -1,0 +1,1 @@
+"""Judging a derainer: metrics, the evaluation frames, fidelity tables, temporal stability."""

@@ -1,0 +1,1 @@
+"""From a checkpoint to deployable artifacts: the request, the pipeline, ONNX, INT8, TensorRT plans, Triton; presets and shipped calibration ranges are package data here."""

@@ -1,0 +1,167 @@
+"""Shipped INT8 activation ranges: what TensorRT calls a calibration cache, for each shipped checkpoint.
+
+The project ships no third-party frames, so ``drn-export --int8`` cannot calibrate the shipped
+models on bundled images. Instead the ranges were computed once, by calibrating each shipped
+checkpoint on permissive road frames (read from ../shared) under the rain family, and ship as
+``calibration_ranges/<model>.json``: ONNX Runtime's calibration cache (tensor -> range) for each
+graph I/O variant, with its provenance (frames' sources, count, size, method, the checkpoint's
+sha256). A checkpoint whose sha256 matches uses them; any other needs ``--calib DIR``.
+
+Rebuild (after retraining a shipped model): ``python -m drn_edge.export.calibration --road DIR``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from drn_edge.errors import CalibrationError
+
+__all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "calibration_frames", "make_calibration_set", "shipped_ranges",
+           "build_ranges", "main"]
+
+RANGES_DIR = Path(__file__).parent / "calibration_ranges"
+# Permissive road folders (../shared/data/road/permissive) the shipped ranges are computed from:
+# every condition the models meet (highway, city at evening, mountain road with glare).
+CALIBRATION_FOLDERS = {
+    "comma2k19": "MIT, Copyright (c) 2018 comma.ai",
+    "udacity_ch2_hmb3_clip": "MIT, Copyright (c) 2016 Udacity",
+    "pandaset_seq002": "CC BY 4.0, PandaSet by Hesai and Scale AI",
+}
+RANGE_COUNT, RANGE_SIZE, RANGE_SEED, RANGE_METHOD = 36, (240, 320), 77, "percentile"
+RAIN_BANDS = {"low": (0.0, 0.33), "medium": (0.33, 0.67), "high": (0.67, 1.0)}
+
+
+def calibration_frames(sources: Sequence[tuple[str, np.ndarray]], count: int, height: int, width: int,
+                       seed: int = RANGE_SEED) -> list[tuple[str, str, np.ndarray]]:
+    """(source name, rain level, rainy HxWx3 uint8 RGB): random scales, crops and flips of the sources under
+    rain drawn from the whole family, a third each at low, medium and high intensity, so the ranges
+    cover heavy rain too."""
+    import cv2
+
+    from drn_edge.rain.family import render, sample_spec
+
+    if not sources:
+        raise CalibrationError("no frames to calibrate on")
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        name, img = sources[int(rng.integers(len(sources)))]
+        h, w = img.shape[:2]
+        f = rng.uniform(max(height / h, width / w), max(1.0, height / h, width / w))
+        img = cv2.resize(img, (max(width, round(w * f)), max(height, round(h * f))), interpolation=cv2.INTER_AREA)
+        y, x = int(rng.integers(img.shape[0] - height + 1)), int(rng.integers(img.shape[1] - width + 1))
+        crop = np.ascontiguousarray(img[y: y + height, x: x + width])
+        if rng.random() < 0.5:
+            crop = np.ascontiguousarray(crop[:, ::-1])
+        level = list(RAIN_BANDS)[i % 3]
+        spec = sample_spec(rng, intensity=float(rng.uniform(*RAIN_BANDS[level])))
+        rainy = render(crop.astype(np.float32) / 255.0, spec, rng, frame_height=float(img.shape[0]))
+        out.append((name, level, (rainy * 255.0 + 0.5).astype(np.uint8)))
+    return out
+
+
+def make_calibration_set(out_dir, sources: list[tuple[str, np.ndarray]] | None = None, count: int = 24,
+                         height: int = 240, width: int = 320, seed: int = 77) -> list[dict]:
+    """Write rainy calibration frames (JPEG) plus manifest.json into `out_dir`, for ``drn-export --calib``.
+
+    `sources`: (name, clean RGB) frames, e.g. your camera's; default: the held-out-free training
+    photos of scikit-image. Rain is drawn from the whole family, a third each at low, medium and
+    high intensity (drn_edge.export.calibration.calibration_frames).
+    """
+    import cv2
+
+    from drn_edge.outputs import write_json
+    from drn_edge.photos import TRAIN_PHOTOS, load_photo
+    from drn_edge.imageio import write_image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if sources is None:
+        sources = [(n, load_photo(n)) for n in TRAIN_PHOTOS]
+    entries = []
+    for i, (name, level, rainy) in enumerate(calibration_frames(sources, count, height, width, seed)):
+        fname = f"calib_{i:02d}_{name.replace('/', '_')}_{level}.jpg"  # JPEG q95, as camera frames arrive
+        write_image(out / fname, cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
+        entries.append({"file": fname, "source": name, "rain_level": level})
+    write_json(out / "manifest.json", {"frames": entries, "size": [height, width],
+                                       "made_by": f"drn_edge.export.calibration.make_calibration_set(count={count}, height={height}, "
+                                                  f"width={width}, seed={seed})"})
+    return entries
+
+
+def shipped_ranges(checkpoint: str | os.PathLike) -> dict | None:
+    """The shipped ranges record whose checkpoint sha256 matches this file, or None."""
+    from drn_edge.outputs import sha256_file
+
+    digest = sha256_file(checkpoint)
+    for path in sorted(RANGES_DIR.glob("*.json")) if RANGES_DIR.is_dir() else ():
+        record = json.loads(path.read_text())
+        if record.get("provenance", {}).get("checkpoint_sha256") == digest:
+            return record
+    return None
+
+
+def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RANGE_METHOD,
+                 count: int = RANGE_COUNT, size: tuple[int, int] = RANGE_SIZE, log=print) -> Path:
+    """Calibrate the shipped `model_name` on the permissive road folders under `road_root`; write its ranges JSON."""
+    from drn_edge.outputs import sha256_file, write_json
+    from drn_edge.artifacts import SHIPPED_MODELS
+    from drn_edge.model.checkpoint import load_checkpoint
+    from drn_edge.evaluation.frames import clean_dir_sources
+    from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
+    from drn_edge.onnx_spec import INPUT_NAME
+    from drn_edge.export.quantize import FrameCalibrationReader, quantize_int8
+
+    ckpt = SHIPPED_MODELS[model_name]
+    model = load_checkpoint(ckpt)[0]
+    sources, folders = [], []
+    for folder, licence in CALIBRATION_FOLDERS.items():
+        found = clean_dir_sources(Path(road_root) / folder)
+        sources += [(f"{folder}/{n}", img) for n, img in found]
+        folders.append({"folder": folder, "frames": len(found), "licence": licence})
+    frames = calibration_frames(sources, count, *size)
+    caches = {}
+    with tempfile.TemporaryDirectory() as work:
+        for io in ("float", "uint8"):
+            graph = export_onnx(model, Path(work) / f"{io}.onnx", ExportSpec(io=io))
+            reader = FrameCalibrationReader([f[2] for f in frames], INPUT_NAME[io], io == "uint8")
+            cache = Path(work) / f"{io}.ranges.json"
+            log(f"{model_name}: calibrating the {io}-I/O graph on {len(frames)} frames at {size[0]}x{size[1]} ...")
+            quantize_int8(graph, Path(work) / f"{io}.int8.onnx", reader, method, cache_path=cache)
+            caches[io] = json.loads(cache.read_text())
+    record = {
+        "provenance": {
+            "model": model_name, "checkpoint": ckpt.name, "checkpoint_sha256": sha256_file(ckpt),
+            "method": method, "frames": count, "size": list(size), "seed": RANGE_SEED,
+            "sources": folders, "rain": "drn_edge.rain.family, a third each low/medium/high intensity",
+            "made_by": f"python -m drn_edge.export.calibration --road ../shared/data/road/permissive --model {model_name}",
+        },
+        "ort_calibration_cache": caches,
+    }
+    out = RANGES_DIR / f"{model_name}.json"
+    write_json(out, record)
+    log(f"wrote {out}")
+    return out
+
+
+def main(argv=None) -> int:
+    from drn_edge.artifacts import SHIPPED_MODELS
+
+    p = argparse.ArgumentParser(prog="python -m drn_edge.export.calibration",
+                                description="Rebuild the shipped INT8 ranges of the shipped checkpoints.")
+    p.add_argument("--road", required=True, help="the permissive road folder (../shared/data/road/permissive)")
+    p.add_argument("--model", action="append", choices=sorted(SHIPPED_MODELS), help="default: every shipped model")
+    args = p.parse_args(argv)
+    for name in args.model or sorted(SHIPPED_MODELS):
+        build_ranges(name, args.road)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,477 @@
+"""The drn-export job: checkpoint -> (prune + fine-tune) -> ONNX -> FP16 / INT8 QDQ -> TensorRT plans.
+
+`run_export` is a short sequence of stage functions over an `_Export` state; each stage does one
+thing. Nothing changes a request silently: what cannot be honoured (e.g. a plan without
+TensorRT) is an error, or with backend="auto" a clearly printed note with the next commands.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+from drn_edge.outputs import sha256_file
+from drn_edge.artifacts import PRUNED_CHECKPOINT, artifact_path
+from drn_edge.errors import ExportError
+from drn_edge.export.request import ExportRequest
+from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
+from drn_edge.sidecar import INCOMPLETE_MARKER, read_sidecar, update_sidecar, write_sidecar
+
+def ensure_output_dir(path: str) -> Path:
+    """Create the output folder and prove it is writable before any minutes are spent."""
+    import tempfile
+
+    from drn_edge.errors import OutputError
+
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write to output folder '{out}': {exc.strerror or exc}; "
+                          "choose a writable folder (--out) with free space") from None
+    return out
+
+
+@dataclass
+class ExportResult:
+    artifacts: dict[str, str] = field(default_factory=dict)
+    fidelity: list[dict] = field(default_factory=list)
+    prune: dict | None = None
+    notes: list[str] = field(default_factory=list)
+    parity: dict | None = None
+    calibration: dict | None = None
+    next_commands: list[str] = field(default_factory=list)
+
+
+def _eval_frames(spec: ExportSpec) -> list:
+    """Held-out frames under medium rain, at the export size when it is fixed (evaluation.frames' one builder)."""
+    from drn_edge.evaluation.frames import heldout_sources, rain_frames
+
+    if spec.fixed:
+        return rain_frames(heldout_sources(), ("medium",), size=(spec.height, spec.width))
+    return rain_frames(heldout_sources(max_side=640), ("medium",))
+
+
+def fidelity_report(model, artifacts: dict[str, Path], spec: ExportSpec, source_model=None) -> list[dict]:
+    """Per artifact on held-out medium rain: PSNR/SSIM vs clean, PSNR vs the exported model's own FP32 output,
+    and, when the model was pruned, the drop against the unpruned source checkpoint as well."""
+    from drn_edge.evaluation.fidelity import evaluate, torch_derain
+    from drn_edge.runtime import DerainEngine
+
+    frames = _eval_frames(spec)
+    table, refs = evaluate(torch_derain(model), frames)
+    base = table["medium"]
+    source_psnr = evaluate(torch_derain(source_model), frames)[0]["medium"]["psnr"] if source_model else base["psnr"]
+    rows = []
+    if source_model is not None:
+        rows.append({"artifact": "source-fp32", "psnr": source_psnr, "ssim": None, "psnr_vs_fp32": None,
+                     "rainy_psnr": base["rainy_psnr"], "drop_db": None, "drop_vs_source_db": 0.0})
+    rows.append({"artifact": "pytorch-fp32", "psnr": base["psnr"], "ssim": base["ssim"], "psnr_vs_fp32": None,
+                 "rainy_psnr": base["rainy_psnr"], "drop_db": 0.0, "drop_vs_source_db": source_psnr - base["psnr"]})
+    for label, path in artifacts.items():
+        with DerainEngine(path, backend="onnxruntime-cpu", color="rgb") as engine:
+            row = evaluate(engine.derain_rgb, frames, refs)[0]["medium"]
+        rows.append({"artifact": label, "psnr": row["psnr"], "ssim": row["ssim"], "psnr_vs_fp32": row["psnr_vs_fp32"],
+                     "drop_db": base["psnr"] - row["psnr"], "drop_vs_source_db": source_psnr - row["psnr"]})
+    return rows
+
+
+def format_fidelity(rows: list[dict]) -> str:
+    pruned = rows[0]["artifact"] == "source-fp32"
+    lines = ["fidelity on held-out frames (the held-out photos; drn-eval --road for road frames), medium rain "
+             f"(rainy input: {rows[0]['rainy_psnr']:.2f} dB PSNR vs clean)",
+             f"{'artifact':<16}{'PSNR dB':>9}{'SSIM':>8}{'drop dB':>9}" + (f"{'vs source':>11}" if pruned else "")
+             + f"{'vs FP32 dB':>12}"]
+    for r in rows:
+        vs = "ref" if r["psnr_vs_fp32"] is None else f"{r['psnr_vs_fp32']:.2f}"
+        ssim = "-" if r["ssim"] is None else f"{r['ssim']:.4f}"
+        drop = "-" if r["drop_db"] is None else f"{r['drop_db']:.2f}"
+        line = f"{r['artifact']:<16}{r['psnr']:>9.2f}{ssim:>8}{drop:>9}"
+        if pruned:
+            line += f"{r['drop_vs_source_db']:>11.2f}"
+        lines.append(line + f"{vs:>12}")
+    if pruned:
+        lines.append("('drop': against the pruned model's own FP32; 'vs source': against the unpruned checkpoint)")
+    return "\n".join(lines)
+
+
+def stale_artifacts(out: Path, current: dict[str, str]) -> list[str]:
+    """Artifacts in OUT that this run did not write and whose source is not one of this run's artifacts."""
+    stale = []
+    for p in sorted(out.glob("drn.*")):
+        if p.suffix == ".json" or p.name in current:
+            continue
+        rec = read_sidecar(p, required=False)
+        if rec is None or rec.get("source", {}).get("sha256") not in current.values():
+            stale.append(p.name)
+    return stale
+
+
+@dataclass
+class _Export:
+    """What the stages pass along: the request, the model being exported, and what was written."""
+
+    req: ExportRequest
+    out: Path
+    log: object
+    model: object = None
+    source_model: object = None          # the checkpoint as loaded, before pruning
+    ckpt: Path | None = None
+    source: dict = field(default_factory=dict)
+    calib_dir: Path | None = None
+    shipped_ranges: dict | None = None     # the shipped INT8 ranges of a shipped checkpoint (no --calib)
+    trt: tuple[bool, str] = (False, "")
+    base_meta: dict = field(default_factory=dict)
+    onnx: dict[str, Path] = field(default_factory=dict)   # precision -> ONNX path
+    result: ExportResult = field(default_factory=ExportResult)
+
+
+def run_export(req: ExportRequest, log=print) -> ExportResult:
+    t0 = time.time()
+    log("export request (after preset and flags):\n" + req.describe())
+    st = _Export(req, ensure_output_dir(req.out_dir), log)
+    marker = st.out / INCOMPLETE_MARKER
+    _write_marker(marker)
+    for stage in (_check_inputs, _load_source, _prune, _export_fp32, _export_fp16, _export_int8, _record_sidecars,
+                  _measure_fidelity, _build_plans, _flag_stale, _next_steps):
+        stage(st)
+    marker.unlink(missing_ok=True)
+    log(f"done in {time.time() - t0:.1f} s")
+    return st.result
+
+
+def _check_inputs(st: _Export) -> None:
+    """Everything a later stage needs is checked now, before anything is written."""
+    from drn_edge.export.quantize import find_calibration_dir, load_calibration_frames
+    from drn_edge.export.tensorrt_plan import tensorrt_available
+
+    _refuse_other_models_export(st.req)
+    st.trt = tensorrt_available()
+    if st.req.plan.backend == "tensorrt" and not st.trt[0]:
+        raise ExportError(f"--backend tensorrt cannot build a plan here: {st.trt[1]}")
+    if "int8" in st.req.precisions:
+        c = st.req.calibration
+        st.calib_dir = Path(c.dir) if c.dir else find_calibration_dir()
+        if st.calib_dir is not None:
+            load_calibration_frames(st.calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
+        else:
+            st.shipped_ranges = _shipped_ranges_for(st.req)
+
+
+def _load_source(st: _Export) -> None:
+    from drn_edge.artifacts import resolve_checkpoint
+    from drn_edge.model.checkpoint import load_checkpoint
+
+    if st.req.threads:
+        import torch
+
+        torch.set_num_threads(st.req.threads)
+    st.ckpt = resolve_checkpoint(st.req.model.checkpoint)
+    st.model = st.source_model = load_checkpoint(st.ckpt)[0]
+    st.source = {"file": st.ckpt.name, "sha256": sha256_file(st.ckpt), "kind": "checkpoint"}
+    _require_finite_weights(st.model, st.ckpt)
+    st.log(f"checkpoint {st.ckpt} ({st.model.cfg.name})")
+
+
+def _prune(st: _Export) -> None:
+    if st.req.model.prune_ratio:
+        st.model, st.source = _prune_and_finetune(st.model, st.req, st.out, st.ckpt, st.log, st.result)
+
+
+def _export_fp32(st: _Export) -> None:
+    from drn_edge.export.torch_to_onnx import check_parity, export_onnx
+    from drn_edge.onnx_spec import io_description
+
+    fp32 = artifact_path(st.out, "fp32")
+    export_onnx(st.model, fp32, st.req.spec)
+    parity_frame = _eval_frames(st.req.spec)[0].rainy
+    parity = check_parity(fp32, st.model, parity_frame if st.req.spec.fixed else parity_frame[:256, :384])
+    if not parity.ok:
+        fp32.unlink(missing_ok=True)
+        raise ExportError(f"the exported graph does not reproduce the PyTorch model (mean |diff| {parity.mean_abs:.3g}, "
+                          f"99.9th percentile {parity.p999_abs:.3g}; tolerances {parity.MEAN_TOLERANCE:g} and "
+                          f"{parity.P999_TOLERANCE:g}); nothing was written. Report this with the checkpoint")
+    st.log(f"wrote {fp32}: parity vs PyTorch on a real frame: mean |diff| {parity.mean_abs:.2e}, max {parity.max_abs:.2e}")
+    st.base_meta = {"kind": "onnx", "spec": asdict(st.req.spec), "io": io_description(fp32),
+                    "model_config": st.model.cfg.to_dict(), "preset": st.req.preset,
+                    "pruning": st.result.prune}
+    st.onnx["fp32"] = fp32
+    st.result.artifacts["fp32"] = str(fp32)
+    st.result.parity = parity.as_dict()
+
+
+def _export_fp16(st: _Export) -> None:
+    from drn_edge.export.quantize import convert_fp16
+
+    if "fp16" in st.req.precisions:
+        p = convert_fp16(st.onnx["fp32"], artifact_path(st.out, "fp16"))
+        st.onnx["fp16"] = p
+        st.result.artifacts["fp16"] = str(p)
+        st.log(f"wrote {p}")
+
+
+def _export_int8(st: _Export) -> None:
+    from drn_edge.export.torch_to_onnx import export_onnx
+    from drn_edge.export.quantize import (FEW_CALIBRATION_FRAMES, FrameCalibrationReader, calibration_hash, load_calibration_frames,
+                           quantize_int8)
+
+    if "int8" not in st.req.precisions:
+        return
+    c, spec = st.req.calibration, st.req.spec
+    if st.shipped_ranges is not None:
+        prov = st.shipped_ranges["provenance"]
+        st.result.calibration = {"ranges": f"shipped (drn_edge/export/calibration_ranges/{prov['model']}.json)", **prov}
+        st.log(f"INT8 with the shipped ranges of {prov['model']} ({prov['frames']} permissive road frames at "
+               f"{prov['size'][0]}x{prov['size'][1]} under the rain family, {prov['method']})")
+        p = quantize_int8(st.onnx["fp32"], artifact_path(st.out, "int8"), None, prov["method"], c.keep_float_edges,
+                          ranges=st.shipped_ranges["ort_calibration_cache"][spec.io])
+        st.onnx["int8"] = p
+        st.result.artifacts["int8"] = str(p)
+        st.log(f"wrote {p}")
+        return
+    # Default: the calibration frames' own size. The net is fully convolutional, and collecting
+    # ranges at 720x1280 would need ~10 GB of intermediate tensors per frame.
+    h, w = c.size or load_calibration_frames_size(st.calib_dir)
+    frames = load_calibration_frames(st.calib_dir, h, w)
+    st.result.calibration = {"dir": st.calib_dir.name, "sha256": calibration_hash(st.calib_dir), "frames": len(frames),
+                             "size": [h, w], "method": c.method, "keep_float_edges": c.keep_float_edges}
+    st.log(f"calibrating INT8 on {len(frames)} frames from {st.calib_dir} at {h}x{w} ({c.method}; "
+           f"{'--calib-size' if c.size else 'the first frame, scaled to at most 240x320 pixels'}; every frame is "
+           "resized to it) ...")
+    if len(frames) < FEW_CALIBRATION_FRAMES:
+        st.log(f"warning: only {len(frames)} calibration frames; INT8 ranges from fewer than "
+               f"{FEW_CALIBRATION_FRAMES} frames may clip the rain you did not show them: add frames from your camera")
+    reader = FrameCalibrationReader(frames, INPUT_NAME[spec.io], spec.io == "uint8")
+    with tempfile.TemporaryDirectory() as work:
+        twin = None
+        if spec.fixed and (h, w) != (spec.height, spec.width):
+            twin = export_onnx(st.model, Path(work) / "dynamic.onnx", ExportSpec(io=spec.io, opset=spec.opset))
+        p = quantize_int8(st.onnx["fp32"], artifact_path(st.out, "int8"), reader, c.method, c.keep_float_edges,
+                          calibration_graph=twin)
+    st.onnx["int8"] = p
+    st.result.artifacts["int8"] = str(p)
+    st.log(f"wrote {p}")
+
+
+def _measure_fidelity(st: _Export) -> None:
+    if st.req.fidelity:
+        st.log("measuring fidelity on held-out frames ...")
+        source = st.source_model if st.req.model.prune_ratio else None
+        st.result.fidelity = fidelity_report(st.model, {f"onnx-{k}": v for k, v in st.onnx.items()}, st.req.spec,
+                                             source_model=source)
+        st.log(format_fidelity(st.result.fidelity))
+        rows = {r["artifact"]: r for r in st.result.fidelity}
+        for prec, path in st.onnx.items():  # each sidecar records its own measured fidelity
+            update_sidecar(path, {"fidelity": rows.get(f"onnx-{prec}")})
+
+
+def _record_sidecars(st: _Export) -> None:
+    """Each ONNX gets its sidecar: provenance, preset and pruning (fidelity is added once measured)."""
+    fp32_rec = None
+    for prec, path in st.onnx.items():
+        meta = {**st.base_meta, "precision": prec, "fidelity": None}
+        if prec == "fp32":
+            meta |= {"source": st.source, "parity_vs_pytorch": st.result.parity}
+            fp32_rec = write_sidecar(path, meta)
+            continue
+        meta["source"] = {"file": st.onnx["fp32"].name, "sha256": fp32_rec["sha256"], "kind": "onnx"}
+        if prec == "int8":
+            meta["calibration"] = st.result.calibration
+        write_sidecar(path, meta)
+
+
+def _build_plans(st: _Export) -> None:
+    req = st.req
+    if req.plan.backend not in ("auto", "tensorrt"):
+        return
+    if not st.trt[0]:
+        note = f"no TensorRT plan built: {st.trt[1]}. Copy {st.out}/ to the GPU machine and build there (below)."
+        st.result.notes.append(note)
+        st.log(f"note: {note}")
+        return
+    from drn_edge.export.tensorrt_plan import PlanSettings, build_plan
+
+    hw = (req.spec.height, req.spec.width) if req.spec.fixed else (req.plan.size or (720, 1280))
+    for prec in req.precisions:
+        settings = PlanSettings(prec, hw[0], hw[1], req.plan.max_batch, req.plan.workspace_gib, req.plan.dla_core,
+                                req.plan.timing_cache or str(st.out / "timing.cache"))
+        plan = artifact_path(st.out, prec, "plan")
+        build_plan(artifact_path(st.out, prec), plan, settings, log=st.log)
+        st.result.artifacts[f"plan-{prec}"] = str(plan)
+        st.log(f"wrote {plan}")
+
+
+def _flag_stale(st: _Export) -> None:
+    current = {Path(a).name: sha256_file(a) for a in st.result.artifacts.values()}
+    for name in stale_artifacts(st.out, current):
+        note = f"{st.out / name} is stale (made from another drn.onnx); delete it or re-export it"
+        st.result.notes.append(note)
+        st.log(f"warning: {note}")
+
+
+def _next_steps(st: _Export) -> None:
+    """The exact commands for the target: drn-export --onnx there, or trtexec with the input name and shapes."""
+    req = st.req
+    if any(k.startswith("plan-") for k in st.result.artifacts):
+        return
+    prec = req.precisions[-1]
+    onnx = artifact_path(st.out, prec)
+    st.result.next_commands = next_commands(onnx, prec, req.spec, req.plan.size, req.plan.max_batch)
+    st.log("next, on the target (Jetson or GPU machine with TensorRT), with this folder copied there:\n"
+           + "\n".join(f"  {c}" for c in st.result.next_commands))
+
+
+def next_commands(onnx: Path, precision: str, spec: ExportSpec, plan_size, max_batch: int) -> list[str]:
+    name = INPUT_NAME[spec.io]
+    h, w = (spec.height, spec.width) if spec.fixed else (plan_size or (720, 1280))
+    dims = (lambda n: f"{n}x{h}x{w}x3") if spec.io == "uint8" else (lambda n: f"{n}x3x{h}x{w}")
+    flags = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --fp16"}[precision]
+    plan = artifact_path(onnx.parent, precision, "plan")
+    return [f"drn-export --onnx {onnx} --out {onnx.parent}",
+            f"trtexec --onnx={onnx} --saveEngine={plan}{flags} --minShapes={name}:{dims(1)} "
+            f"--optShapes={name}:{dims(max_batch)} --maxShapes={name}:{dims(max_batch)}"
+            "   # TensorRT 10.x; on 11.x drop --fp16/--int8 and add --stronglyTyped"]
+
+
+def _require_finite_weights(model, ckpt: Path) -> None:
+    import torch
+
+    bad = [n for n, p in model.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+    if bad:
+        raise ExportError(f"checkpoint '{ckpt}' has NaN or infinite weights in {len(bad)} tensor(s) (e.g. {bad[0]}); "
+                          "training diverged or the file is damaged: export an earlier checkpoint")
+
+
+def _write_marker(marker: Path) -> None:
+    """The in-progress marker, written without following a symlink someone planted under its name."""
+    import os
+
+    if marker.is_symlink():
+        marker.unlink()
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("drn-export is writing this folder; if this file stays, that export did not finish\n")
+
+
+def _refuse_other_models_export(req: ExportRequest) -> None:
+    """An existing drn.onnx made from another checkpoint is replaced only with --overwrite (as drn-train and
+    drn-derain do); re-exporting the same checkpoint is fine."""
+    from drn_edge.artifacts import resolve_checkpoint
+    from drn_edge.sidecar import read_sidecar
+
+    from drn_edge.errors import EngineError
+
+    existing = artifact_path(req.out_dir, "fp32")
+    if req.overwrite or not existing.is_file():
+        return
+    try:
+        src = (read_sidecar(existing, required=False) or {}).get("source", {})
+    except EngineError:
+        src = {}
+    ckpt = resolve_checkpoint(req.model.checkpoint)
+    if req.model.prune_ratio:
+        same = src.get("file") == PRUNED_CHECKPOINT  # this folder's own pruned model, pruned again
+    else:
+        same = ckpt.is_file() and src.get("sha256") == sha256_file(ckpt)
+    if not same:
+        raise ExportError(f"'{existing}' is an export of another model ({src.get('file', 'unknown source')}); pass "
+                          "--overwrite to replace that folder's artifacts, or choose another --out")
+
+
+def _shipped_ranges_for(req: ExportRequest) -> dict:
+    """INT8 without --calib: the shipped ranges, which exist only for an unmodified shipped checkpoint."""
+    from drn_edge.artifacts import resolve_checkpoint
+    from drn_edge.export.calibration import shipped_ranges
+    from drn_edge.errors import CalibrationError
+
+    c = req.calibration
+    given = [flag for flag, on in (("--calib-method", c.method != "percentile"), ("--calib-size", c.size)) if on]
+    if given:
+        raise CalibrationError(f"{' and '.join(given)} need --calib DIR: without it the shipped INT8 ranges are used, "
+                               "which were computed once (percentile method)")
+    ckpt = resolve_checkpoint(req.model.checkpoint)
+    record = shipped_ranges(ckpt) if ckpt.is_file() and not req.model.prune_ratio else None
+    if record is None:
+        what = "a pruned model" if req.model.prune_ratio else f"checkpoint '{ckpt.name}'"
+        raise CalibrationError(f"INT8 of {what} needs calibration frames: pass --calib DIR (a few dozen rainy frames "
+                               "from your camera); shipped INT8 ranges exist only for drn_base and drn_edge")
+    return record
+
+
+def load_calibration_frames_size(folder: Path) -> tuple[int, int]:
+    """The calibration size rule: the first frame's size, scaled down (aspect kept) to at most CALIB_MAX_PIXELS,
+    rounded down to a multiple of 8; every frame is resized to it."""
+    import math
+
+    import cv2
+
+    from drn_edge.export.quantize import CALIB_MAX_PIXELS, list_images
+
+    img = cv2.imread(str(list_images(folder)[0]), cv2.IMREAD_COLOR)
+    if img is None:
+        from drn_edge.errors import CalibrationError
+
+        raise CalibrationError(f"cannot decode calibration image '{list_images(folder)[0]}'")
+    h, w = img.shape[:2]
+    f = min(1.0, math.sqrt(CALIB_MAX_PIXELS / (h * w)))
+    return max(8, int(h * f) // 8 * 8), max(8, int(w * f) // 8 * 8)
+
+
+def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, result: ExportResult):
+    from drn_edge.model.checkpoint import save_checkpoint
+    from drn_edge.evaluation.fidelity import evaluate, torch_derain
+    from drn_edge.model.prune import prune
+    from drn_edge.train.loop import TrainConfig, train
+
+    frames = _eval_frames(req.spec)
+    before = evaluate(torch_derain(model), frames)[0]["medium"]["psnr"]
+    pruned, report = prune(model, req.model.prune_ratio)
+    log(f"pruned {req.model.prune_ratio:.0%}: params {report.params_before:,} -> {report.params_after:,}, "
+        f"GMAC@720p {report.macs_720p_before / 1e9:.1f} -> {report.macs_720p_after / 1e9:.1f}")
+    steps = req.model.finetune_steps
+    if steps > 0:
+        tcfg = TrainConfig(out=str(out / "finetune"), steps=steps, lr=2e-4, warmup=20, overwrite=True,
+                           val_every=steps, save_every=steps)
+        pruned = _finetuned(train, tcfg, pruned)
+    after = evaluate(torch_derain(pruned), frames)[0]["medium"]["psnr"]
+    log(f"held-out medium-rain PSNR: {before:.2f} dB before pruning, {after:.2f} dB after pruning + "
+        f"{steps} fine-tune steps")
+    path = save_checkpoint(pruned, out / PRUNED_CHECKPOINT,
+                           {"pruned_from": ckpt.name, "prune": report.as_dict(), "finetune_steps": steps,
+                            "heldout_medium_psnr_before": before, "heldout_medium_psnr_after": after})
+    result.prune = report.as_dict() | {"finetune_steps": steps, "psnr_before": before, "psnr_after": after,
+                                       "checkpoint": str(path)}
+    result.artifacts["pruned-checkpoint"] = str(path)
+    return pruned, {"file": path.name, "sha256": sha256_file(path), "kind": "checkpoint"}
+
+
+def _finetuned(train, tcfg, model):
+    from drn_edge.model.checkpoint import load_checkpoint
+
+    path = train(tcfg, model=model)
+    return load_checkpoint(path)[0]
+
+
+def run_plan_build(onnx_path: str, out_dir: str, plan, log=print) -> Path:
+    """Build one plan from an ONNX written by drn-export (its sidecar gives precision and size). Needs TensorRT."""
+    from drn_edge.sidecar import verify_artifact
+    from drn_edge.export.tensorrt_plan import PlanSettings, build_plan, tensorrt_available
+
+    ok, reason = tensorrt_available()
+    if not ok:
+        raise ExportError(f"cannot build a TensorRT plan here: {reason}")
+    record = verify_artifact(onnx_path, required=True)
+    prec = record.get("precision", "fp32")
+    spec = record.get("spec", {})
+    hw = (spec.get("height"), spec.get("width")) if spec.get("height") else (plan.size or (720, 1280))
+    out = Path(out_dir)
+    settings = PlanSettings(prec, hw[0], hw[1], plan.max_batch, plan.workspace_gib, plan.dla_core,
+                            plan.timing_cache or str(out / "timing.cache"))
+    path = artifact_path(out, prec, "plan")
+    build_plan(onnx_path, path, settings, log=log)
+    log(f"wrote {path}")
+    return path

@@ -1,0 +1,151 @@
+"""Atomic file writes: a reader (or a crash) never sees a half-written artifact."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from drn_edge.errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path in the destination folder; rename it onto `final` only on success.
+
+    The temp file lives beside the target so the rename is atomic (same filesystem).
+    """
+    final = Path(final)
+    folder = final.parent if str(final.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write to output folder '{folder}': {exc.strerror or exc}. "
+            "Choose a writable folder with enough free space."
+        ) from None
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get the usual mode
+        os.replace(tmp_path, final)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise OutputError(
+            f"could not write '{final}': {exc.strerror or exc}. "
+            "Check that the folder is writable and the disk is not full."
+        ) from None
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_bytes(final: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def write_json(final: str | os.PathLike, obj: Any) -> None:
+    write_bytes(final, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_writable(final: str | os.PathLike) -> Path:
+    """Prove an output file can be written, before minutes of work: its folder is creatable and writable.
+
+    Creates missing parent folders (as the write itself would) and leaves nothing else behind.
+    """
+    final = Path(final)
+    if final.is_dir():
+        raise OutputError(f"output '{final}' is a folder; give a file name")
+    folder = final.parent if str(final.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write '{final}': {exc.strerror or exc}; choose a writable location") from None
+    return final
+
+
+def refuse_overwriting_inputs(outputs: dict, files=(), folders=()) -> None:
+    """Every report path of a command, checked against what it reads: an output may not be an input file or its
+    sidecar (FILE.json), lie inside an input folder, or be another output. OutputError names the flag."""
+    def key(p) -> Path:
+        return Path(p).resolve()
+
+    taken: dict[Path, str] = {}
+    inputs = {key(f): str(f) for f in files if f}
+    inputs |= {key(f"{f}.json"): f"{f}.json (the sidecar of {f})" for f in files if f}
+    dirs = [(key(d), str(d)) for d in folders if d]
+    for flag, out in outputs.items():
+        if not out:
+            continue
+        k = key(out)
+        if k in inputs:
+            raise OutputError(f"{flag} '{out}' is an input of this run ({inputs[k]}); it would be overwritten: "
+                              "choose another file name")
+        for d, shown in dirs:
+            if d in k.parents:
+                raise OutputError(f"{flag} '{out}' is inside the input folder '{shown}'; write reports elsewhere")
+        if k in taken:
+            raise OutputError(f"{flag} and {taken[k]} both write '{out}'; give them different names")
+        taken[k] = flag
+
+
+MAX_JSON_BYTES = 4 << 20
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of [ and { outside strings, found without recursion (a deep file cannot crash it)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def loads_bounded(text: str | bytes, what: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """json.loads for files drn-edge did not necessarily write: size and nesting bounded, errors as ValueError."""
+    if len(text) > max_bytes:
+        raise ValueError(f"{what} is {len(text):,} bytes; more than the {max_bytes:,} a drn-edge JSON can be")
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if json_depth(text) > max_depth:
+        raise ValueError(f"{what} nests deeper than {max_depth} levels; it was not written by drn-edge")
+    return json.loads(text)

@@ -1,0 +1,303 @@
+"""Derain files: image sets and videos through any DerainEngine (what drn-derain runs). Torch-free.
+
+Outputs are planned before any frame is processed: an output never overwrites an input, two
+inputs never write the same output, and an existing file is replaced only when asked.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from drn_edge import imageio
+from drn_edge.errors import ImageError, OutputError
+
+__all__ = ["ImageJob", "plan_images", "derain_images", "derain_video", "check_video_output", "panel",
+           "capture_rate_and_count", "video_temp_path", "open_video_writer"]
+
+
+@dataclass
+class ImageJob:
+    """Input file -> output file pairs, checked for collisions and overlaps."""
+
+    pairs: list[tuple[Path, Path]]
+    skipped: list[str] = field(default_factory=list)
+
+
+def _expand(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    files = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files += imageio.list_images(p)
+        elif p.is_file():
+            if not imageio.is_image(p):
+                raise ImageError(f"'{p}' is not an image ({', '.join(imageio.IMAGE_SUFFIXES)}); "
+                                 "give a video on its own, or image files and folders")
+            files.append(p)
+        else:
+            raise ImageError(f"input '{p}' does not exist")
+    return files
+
+
+def plan_images(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, suffix: str = "",
+                overwrite: bool = False) -> ImageJob:
+    """Map every input image to OUT_DIR/STEM{suffix}.EXT and refuse any plan that would lose a file."""
+    files = _expand(inputs)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out '{out_dir}' is a file; image inputs need an output folder")
+    resolved_inputs = {f.resolve(): f for f in files}
+    targets: dict[Path, Path] = {}
+    for f in files:
+        ext = f.suffix.lower() if f.suffix.lower() in imageio.WRITABLE_IMAGE_SUFFIXES else ".png"
+        target = out_dir / f"{f.stem}{suffix}{ext}"
+        key = target.resolve()
+        if key in resolved_inputs:
+            raise OutputError(f"output '{target}' would overwrite the input '{resolved_inputs[key]}'; choose another "
+                              "--out folder or add --suffix (e.g. --suffix _derained)")
+        if key in targets:
+            raise OutputError(f"inputs '{targets[key]}' and '{f}' would both be written to '{target}'; derain them "
+                              "into separate --out folders or rename one")
+        targets[key] = f
+        if target.exists() and not overwrite:
+            raise OutputError(f"output '{target}' already exists; pass --overwrite to replace it, or choose another --out")
+    return ImageJob([(f, out_dir / key.name) for key, f in targets.items()])
+
+
+def check_video_output(out_path: str | os.PathLike, source: Path | None, overwrite: bool) -> Path:
+    out_path = Path(out_path)
+    if out_path.suffix.lower() not in (".mp4", ".avi", ".mkv", ".mov"):
+        raise OutputError(f"--out '{out_path}' must be a video file name (.mp4, .avi, .mkv or .mov) for a video or camera")
+    if source is not None and out_path.resolve() == source.resolve():
+        raise OutputError(f"--out '{out_path}' is the input video; choose another name")
+    if out_path.is_dir():
+        raise OutputError(f"--out '{out_path}' is a folder; give a video file name")
+    if out_path.exists() and not overwrite:
+        raise OutputError(f"output '{out_path}' already exists; pass --overwrite to replace it")
+    from drn_edge.outputs import check_writable
+
+    check_writable(out_path)
+    return out_path
+
+
+def panel(frame: np.ndarray, out: np.ndarray, show_rain: bool) -> np.ndarray:
+    """input | derained (| input - derained, signed: mid-grey is no change, brighter = removed, darker = the model
+    brightened the frame; x3), each panel labelled."""
+    panels = [(frame, "input"), (out, "derained")]
+    if show_rain:
+        diff = (frame.astype(np.int16) - out.astype(np.int16)) * 3 + 128
+        panels.append((np.clip(diff, 0, 255).astype(np.uint8), "input - derained (x3, grey = 0)"))
+    scale = max(0.4, frame.shape[0] / 720)
+    org = (8, int(24 * scale) + 4)
+    return np.hstack([imageio.put_label(np.ascontiguousarray(img).copy(), text, org, 0.6 * scale) for img, text in panels])
+
+
+def _progress(total, desc, enabled: bool = True):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 5,
+                disable=not enabled)
+
+
+def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: bool = False,
+                  skip_bad: bool = False) -> int:
+    """Derain every planned image; undecodable ones stop the run (before any output when their header is bad)
+    or, with skip_bad, are skipped and listed in job.skipped."""
+    import cv2
+
+    bad = [str(f) for f, _ in job.pairs if not cv2.haveImageReader(str(f))]
+    if bad and not skip_bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise ImageError(f"cannot decode image '{bad[0]}'{more}; nothing was written. Fix or remove them, or pass --skip-bad")
+    if job.pairs:
+        job.pairs[0][1].parent.mkdir(parents=True, exist_ok=True)
+    done = 0
+    with _progress(len(job.pairs), "derain") as bar:
+        for src, dst in job.pairs:
+            frame = cv2.imread(str(src), cv2.IMREAD_COLOR)
+            if frame is None:
+                if not skip_bad:
+                    raise ImageError(f"cannot decode image '{src}' ({done} image(s) written so far); pass --skip-bad "
+                                     "to skip unreadable images")
+                job.skipped.append(str(src))
+                bar.update(1)
+                continue
+            out = engine(frame)
+            imageio.write_image(dst, panel(frame, out, show_rain) if side_by_side else out)
+            done += 1
+            bar.update(1)
+    return done
+
+
+def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain: bool, max_frames: int | None,
+                 source: str, live: bool = False, policy: str = "drop-oldest", progress: bool = True) -> int:
+    """Frames of `capture` -> `out_path` with the input's fps and (where OpenCV can write it) its codec.
+
+    Runs through the streaming runtime, so reading, inference and writing overlap. A file (live=False)
+    loses no frame: the reader waits for the engine, and an engine failure stops the job. A camera
+    (live=True) never waits: when the engine falls behind the oldest waiting frame is dropped (or,
+    with policy="passthrough", written raw), and a failed frame is written raw; the progress bar shows both.
+    """
+    import itertools
+
+    import cv2
+
+    from drn_edge.runtime.streaming import StreamRunner, frames_of
+
+    if not capture.isOpened():
+        raise ImageError(f"cannot open {source}")
+    fps, total = capture_rate_and_count(capture, source)
+    if max_frames:
+        total = min(total or max_frames, max_frames)
+    fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)) or cv2.VideoWriter_fourcc(*"mp4v")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = video_temp_path(out_path)
+    state: dict = {"writer": None, "count": 0, "failure": None, "size": None, "interrupted": False}
+
+    def write(result) -> None:
+        if state["failure"] is not None:
+            return
+        try:
+            img = panel(result.source, result.frame, show_rain) if side_by_side else result.frame
+            if state["writer"] is None:
+                state["writer"] = open_video_writer(tmp, out_path, fourcc, fps, img.shape[:2])
+                state["size"] = img.shape[:2]
+            elif img.shape[:2] != state["size"]:  # a video file has one frame size; never drop frames silently
+                raise ImageError(f"frame {state['count'] + 1} of {source} is {img.shape[0]}x{img.shape[1]} but the "
+                                 f"video began at {state['size'][0]}x{state['size'][1]}; the output keeps one size: "
+                                 "split the input where its size changes")
+            state["writer"].write(img)
+            state["count"] += 1
+            bar.update(1)
+            counters = stream.counters  # plain counts per frame; a full stats() snapshot sorts the latencies
+            if counters.dropped or counters.passed_through:
+                bar.set_postfix(dropped=counters.dropped, raw=counters.passed_through, refresh=False)
+        except BaseException as exc:  # stop reading; re-raised below
+            state["failure"] = exc
+            stream.close_input()
+
+    frames = itertools.islice(frames_of(capture), max_frames) if max_frames else frames_of(capture)
+    try:
+        with _progress(total, "derain", progress) as bar:
+            runner = StreamRunner(engine, on_error="passthrough" if live else "stop")
+            try:
+                stream = runner.add_source("video", frames, write, live=live, keep_source=side_by_side, policy=policy)
+                try:
+                    runner.wait()
+                except KeyboardInterrupt:
+                    if not live:
+                        raise  # a file interrupted half-way is not a result: nothing is kept
+                    # Ctrl-C / SIGTERM is how a camera recording ends: keep what was derained.
+                    state["interrupted"] = True
+                    stream.close_input()
+            finally:
+                stats = runner.close()["video"]
+        if state["failure"] is not None:
+            raise state["failure"]
+        if state["writer"] is None:
+            raise ImageError(f"{source}: {stats.error}" if stats.error else f"{source} has no readable frames")
+        if stats.error and not live:
+            raise ImageError(f"{source} ended early after {state['count']} frame(s): {stats.error}; nothing was kept")
+        if stats.error:
+            print(f"note: {source} ended early: {stats.error}", file=sys.stderr)
+        if total and not live and not max_frames and state["count"] < total:
+            print(f"note: {source} declared {total} frames but {state['count']} could be decoded (a truncated file?)",
+                  file=sys.stderr)
+        if state["interrupted"]:
+            print(f"note: recording stopped by an interrupt after {state['count']} frame(s); kept", file=sys.stderr)
+        if stats.dropped or stats.passed_through:
+            print(f"note: {stats.dropped} frame(s) dropped and {stats.passed_through} written raw because the engine "
+                  "fell behind or failed", file=sys.stderr)
+        state["writer"].release()
+        os.replace(tmp, out_path)
+    finally:
+        if state["writer"] is not None:
+            state["writer"].release()
+        capture.release()
+        if tmp.exists():
+            tmp.unlink()
+    return state["count"]
+
+
+MAX_FPS = 1000.0
+
+
+def video_temp_path(out_path: Path) -> Path:
+    """A random, exclusively created temp name beside the output (a predictable one could be an input or a
+    planted symlink); OpenCV picks the container from the suffix, so the name ends in it."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=f".partial{out_path.suffix}", dir=out_path.parent)
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def capture_rate_and_count(capture, source: str) -> tuple[float, int | None]:
+    """The capture's frame rate and frame count, checked: OpenCV reports 0, NaN or inf for some streams."""
+    import math
+
+    import cv2
+
+    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    if not (math.isfinite(fps) and 0 < fps <= MAX_FPS):
+        print(f"note: {source} reports a frame rate of {fps:g}; writing at 30 fps", file=sys.stderr)
+        fps = 30.0
+    count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+    total = int(count) if math.isfinite(count) and 0 < count < 1e9 else None
+    return fps, total
+
+
+def open_video_writer(tmp: Path, out_path: Path, fourcc: int, fps: float, size: tuple[int, int]):
+    import cv2
+
+    h, w = size
+    # H.264 first for .mp4 (what browsers and players open), then the input's codec, then mp4v; OpenCV's own
+    # log lines about codecs it cannot open are silenced, and one note says what was written.
+    wanted = ["avc1"] if out_path.suffix.lower() in (".mp4", ".mov") else []
+    wanted += [_fourcc_text(fourcc), "mp4v"]
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        with _quiet_native_stderr():
+            for code in dict.fromkeys(c for c in wanted if len(c) == 4 and c.isprintable()):
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*code), fps, (w, h))
+                if writer.isOpened():
+                    break
+                writer.release()
+            else:
+                raise OutputError(f"cannot write video '{out_path}'; use a .mp4 or .avi output name")
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
+    if code != wanted[0]:
+        print(f"note: this OpenCV build cannot write {wanted[0]}; wrote {code}"
+              + (" (some browsers do not play it; re-encode with ffmpeg -c:v libx264 if needed)" if code == "mp4v" else ""),
+              file=sys.stderr)
+    return writer
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """FFmpeg logs from C straight to fd 2 while OpenCV probes encoders; hide that (briefly), not Python's stderr."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _fourcc_text(code: int) -> str:
+    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))

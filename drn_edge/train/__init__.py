@@ -1,0 +1,1 @@
+"""Training: the data sources and the loop."""

@@ -1,0 +1,232 @@
+"""Training examples: clean frames under randomized synthetic rain, and users' paired rain datasets, mixed by weight.
+
+A source is a tiny duck-typed object with ``sample(rng, crop) -> (rainy, clean)`` (two HxWx3 uint8
+RGB crops), so user code can add its own. ``MixedSampler`` draws each example from one source with
+the given weights and stacks float NCHW batches.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from drn_edge import imageio
+from drn_edge.errors import DataError
+from drn_edge.rain.preset import REFERENCE_SIZE, synthesize
+from drn_edge.rain.family import render, sample_spec
+from drn_edge.rain.scene_negatives import add_scene_negatives
+
+__all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler", "read_clean_dir",
+           "default_sources"]
+
+VIDEO_FRAME_STEP = 15       # one frame in 15 from a training video: consecutive frames add little
+LEGACY_PRESET_SHARE = 0.15  # the low/medium/high evaluation preset is one family member among others
+NO_RAIN_SHARE = 0.25        # some frames without rain: the network must leave clean content alone
+NEGATIVE_SHARE = 0.4        # examples whose clean frame gets bright non-rain structures (scene_negatives)
+
+
+class TrainSource(Protocol):
+    def sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _random_crop(rng: np.random.Generator, crop: int, *images: np.ndarray) -> list[np.ndarray]:
+    h, w = images[0].shape[:2]
+    y, x = int(rng.integers(h - crop + 1)), int(rng.integers(w - crop + 1))
+    flip = rng.random() < 0.5
+    out = []
+    for img in images:
+        c = img[y: y + crop, x: x + crop]
+        out.append(np.ascontiguousarray(c[:, ::-1] if flip else c))
+    return out
+
+
+@dataclass
+class SyntheticRainSource:
+    """Clean frames; each example: random shrink, crop, flip, and one random draw of the rain family.
+
+    The rain is sized for a frame of random height between 240 and 1080 px (log-uniform), not for
+    the crop, so one model learns the streaks of 360p to 1080p cameras. In NEGATIVE_SHARE of the
+    examples the clean crop first gets bright structures that are scene, not rain (lane markings,
+    glitter, glare, snow, a change of light: drn_edge.rain.scene_negatives). `haze` adds the atmospheric
+    veil to some rain draws (off by default: see drn_edge.rain.family).
+    """
+
+    images: Sequence[np.ndarray]
+    name: str = "clean"
+    haze: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            raise DataError(f"training source '{self.name}' has no images")
+
+    def sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]:
+        import cv2
+
+        img = self.images[int(rng.integers(len(self.images)))]
+        h, w = img.shape[:2]
+        least = crop / min(h, w)
+        f = rng.uniform(max(0.25, least), max(1.0, least))
+        if abs(f - 1.0) > 1e-3:
+            img = cv2.resize(img, (max(crop, round(w * f)), max(crop, round(h * f))), interpolation=cv2.INTER_AREA)
+        (clean,) = _random_crop(rng, crop, img)
+        frame_h = float(np.exp(rng.uniform(np.log(240), np.log(1080))))
+        if rng.random() < NEGATIVE_SHARE:
+            clean = add_scene_negatives(clean, rng, frame_h)
+        draw = rng.random()
+        if draw < NO_RAIN_SHARE:
+            return clean.copy(), clean
+        if draw < NO_RAIN_SHARE + LEGACY_PRESET_SHARE:
+            level = ("low", "medium", "high")[int(rng.integers(3))]
+            rainy = synthesize(clean, level, seed=int(rng.integers(2**31)), scale=frame_h * 16 / 9 / REFERENCE_SIZE)
+            return rainy, clean
+        spec = sample_spec(rng, haze=self.haze)
+        rainy = render(clean.astype(np.float32) / 255.0, spec, rng, frame_height=frame_h)
+        return (rainy * 255.0 + 0.5).astype(np.uint8), clean
+
+
+@dataclass
+class PairedSource:
+    """Aligned (rainy, clean) image pairs; each example is the same random crop of both."""
+
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]]
+    name: str = "pairs"
+
+    def __post_init__(self) -> None:
+        if not self.pairs:
+            raise DataError(f"paired source '{self.name}' has no pairs")
+
+    def sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]:
+        import cv2
+
+        rainy, clean = self.pairs[int(rng.integers(len(self.pairs)))]
+        h, w = rainy.shape[:2]
+        if min(h, w) < crop:  # small pairs are enlarged rather than refused
+            f = crop / min(h, w)
+            size = (max(crop, round(w * f)), max(crop, round(h * f)))
+            rainy = cv2.resize(rainy, size, interpolation=cv2.INTER_CUBIC)
+            clean = cv2.resize(clean, size, interpolation=cv2.INTER_CUBIC)
+        r, c = _random_crop(rng, crop, rainy, clean)
+        return r, c
+
+
+class MixedSampler:
+    """Draws each example from one source (probability proportional to its weight); float NCHW batches."""
+
+    def __init__(self, sources: Sequence[TrainSource], weights: Sequence[float] | None = None, crop: int = 128,
+                 seed: int = 0):
+        if not sources:
+            raise DataError("no training sources")
+        w = np.asarray(weights if weights is not None else [1.0] * len(sources), np.float64)
+        if len(w) != len(sources) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+            raise DataError(f"source weights must be one non-negative number per source, got {list(w)}")
+        self.sources, self.p, self.crop = list(sources), w / w.sum(), crop
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        src = self.sources[int(self.rng.choice(len(self.sources), p=self.p))]
+        return src.sample(self.rng, self.crop)
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two float32 NCHW arrays in [0, 1]: rainy and clean."""
+        pairs = [self.sample() for _ in range(n)]
+        from drn_edge.runtime.frames import hwc_to_nchw_float
+
+        return hwc_to_nchw_float(np.stack([p[0] for p in pairs])), hwc_to_nchw_float(np.stack([p[1] for p in pairs]))
+
+
+# --------------------------------------------------------------------------- folders
+def _video_frames(path: Path, step: int = VIDEO_FRAME_STEP) -> list[np.ndarray]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise DataError(f"cannot open video '{path}': not a video OpenCV can decode")
+    frames, i = [], 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if i % step == 0:
+                frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            i += 1
+    finally:
+        cap.release()
+    if not frames:
+        raise DataError(f"video '{path}' has no decodable frames")
+    return frames
+
+
+DECODED_CACHE_BYTES = 1 << 30  # decoded training images kept in memory, at most (LazyImages)
+
+
+class LazyImages(Sequence):
+    """Image files decoded when drawn, with an LRU cache of at most `cache_bytes` of decoded pixels.
+
+    A 5,000-frame 1080p folder is ~30 GB decoded; kept whole it would not fit a 24 GB machine. Each
+    file is decoded once at start-up to check it (then dropped), and again whenever it is drawn and
+    no longer cached: memory stays under the cache bound plus the video frames (every 15th, kept).
+    """
+
+    def __init__(self, files: list[Path], frames: list[np.ndarray] = (), cache_bytes: int = DECODED_CACHE_BYTES):
+        from collections import OrderedDict
+
+        self.files, self.frames, self.cache_bytes = list(files), list(frames), cache_bytes
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.files) + len(self.frames)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if i >= len(self.files):
+            return self.frames[i - len(self.files)]
+        if i in self._cache:
+            self._cache.move_to_end(i)
+            return self._cache[i]
+        img = imageio.read_rgb(self.files[i])
+        self._cache[i] = img
+        self._bytes += img.nbytes
+        while self._bytes > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._bytes -= old.nbytes
+        return img
+
+
+def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> LazyImages:
+    """Every image (decoded lazily, LazyImages) and every 15th frame of every video under PATH, recursively."""
+    root = Path(path)
+    if not root.exists():
+        raise DataError(f"--clean '{root}' does not exist")
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    images: list[Path] = []
+    frames: list[np.ndarray] = []
+    small = 0
+    for f in files:
+        suffix = f.suffix.lower()
+        if suffix in imageio.VIDEO_SUFFIXES:
+            frames.extend(_video_frames(f))
+        elif suffix in imageio.IMAGE_SUFFIXES:
+            h, w = imageio.read_rgb(f).shape[:2]  # decodes now: a bad file fails before training, then is dropped
+            small += min(h, w) < min_side
+            images.append(f)
+    if not images and not frames:
+        raise DataError(f"--clean '{root}' holds no images ({', '.join(imageio.IMAGE_SUFFIXES)}) "
+                        f"or videos ({', '.join(imageio.VIDEO_SUFFIXES)})")
+    small += sum(min(im.shape[:2]) < min_side for im in frames)
+    if small:
+        raise DataError(f"--clean '{root}': {small} image(s) smaller than {min_side} px on a side")
+    return LazyImages(images, frames)
+
+
+def default_sources(haze: bool = False) -> tuple[list[TrainSource], list[float]]:
+    """The bundled training data: scikit-image's photos (installed with the package; no third-party frames ship).
+
+    Road frames come in with --clean (the shipped models' recipe reads ../shared/data/road/permissive).
+    """
+    from drn_edge.photos import TRAIN_PHOTOS, load_photo
+
+    return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze)], [1.0]

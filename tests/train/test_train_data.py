@@ -1,0 +1,137 @@
+"""User training data: clean folders and videos, paired sets in the common layouts, clear errors."""
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from drn_edge.errors import DataError
+from drn_edge.imageio import find_pairs, read_pairs
+from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, read_clean_dir
+
+
+def _img(seed, h=48, w=64):
+    return np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+def _write(path, img):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), img)
+
+
+@pytest.mark.parametrize("layout", [("input", "target"), ("rain", "norain"), ("rainy", "gt")])
+def test_paired_folder_layouts(tmp_path, layout):
+    for i in range(3):
+        _write(tmp_path / layout[0] / f"{i}.png", _img(i))
+        _write(tmp_path / layout[1] / f"{i}.png", _img(10 + i))
+    pairs = find_pairs(tmp_path)
+    assert [p[0] for p in pairs] == ["0", "1", "2"]
+    assert all(p[1].parent.name == layout[0] and p[2].parent.name == layout[1] for p in pairs)
+
+
+def test_spa_data_name_pairs(tmp_path):
+    for i in range(2):
+        _write(tmp_path / f"{i:03d}rain.png", _img(i))
+        _write(tmp_path / f"{i:03d}gt.png", _img(5 + i))
+    assert [p[0] for p in find_pairs(tmp_path)] == ["000", "001"]
+
+
+def test_unmatched_and_mismatched_pairs_are_clear_errors(tmp_path):
+    _write(tmp_path / "input" / "a.png", _img(0))
+    _write(tmp_path / "input" / "b.png", _img(1))
+    _write(tmp_path / "target" / "a.png", _img(2))
+    with pytest.raises(DataError, match="1 in input/ without a clean partner .*'b'"):
+        find_pairs(tmp_path)
+    _write(tmp_path / "target" / "b.png", _img(3, 40, 64))
+    with pytest.raises(DataError, match="differ in size"):
+        read_pairs(tmp_path)
+
+
+def test_not_a_paired_folder(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        find_pairs(tmp_path / "missing")
+    _write(tmp_path / "x.png", _img(0))
+    with pytest.raises(DataError, match="not a paired rain dataset"):
+        find_pairs(tmp_path)
+    (tmp_path / "input").mkdir()
+    (tmp_path / "target").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        find_pairs(tmp_path)
+
+
+def test_clean_dir_reads_images_and_video_frames(tmp_path):
+    _write(tmp_path / "a.jpg", _img(0))
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(31):
+        writer.write(_img(i))
+    writer.release()
+    images = read_clean_dir(tmp_path)
+    assert len(images) == 1 + 3  # one still + frames 0, 15, 30 of the clip
+    assert all(im.shape == (48, 64, 3) and im.dtype == np.uint8 for im in images)
+
+
+def test_clean_dir_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_clean_dir(tmp_path / "nope")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(DataError, match="holds no images"):
+        read_clean_dir(tmp_path)
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="cannot decode image"):
+        read_clean_dir(tmp_path)
+
+
+def test_mixed_sampler_draws_by_weight_and_crops_aligned_pairs():
+    clean = _img(1, 96, 96)
+    paired = PairedSource([(clean, clean)])           # identical pair: crops must stay identical
+    synthetic = SyntheticRainSource([clean])
+    sampler = MixedSampler([paired, synthetic], [1.0, 0.0], crop=32, seed=0)
+    for _ in range(5):
+        rainy, c = sampler.sample()
+        assert rainy.shape == (32, 32, 3) and np.array_equal(rainy, c)
+    sampler = MixedSampler([paired, synthetic], [0.0, 1.0], crop=32, seed=0)
+    assert any(not np.array_equal(*sampler.sample()) for _ in range(5))
+    with pytest.raises(DataError, match="one non-negative number per source"):
+        MixedSampler([paired], [1.0, 2.0])
+
+
+def test_drn_train_on_user_folders(tmp_path):
+    clean = tmp_path / "clean"
+    for i in range(2):
+        _write(clean / f"{i}.png", _img(i, 64, 64))
+    pairs = tmp_path / "pairs"
+    for i in range(2):
+        _write(pairs / "rain" / f"{i}.png", _img(i, 40, 40))
+        _write(pairs / "norain" / f"{i}.png", _img(i + 3, 40, 40))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "drn_edge.cli.train", "--out", str(out), "--model", "drn_tiny", "--steps", "2",
+           "--batch", "2", "--crop", "32", "--val-every", "2", "--no-progress", "--clean", str(clean), "--pairs",
+           str(pairs), "--val-pairs", str(pairs), "--weights", "0,1,1", "--threads", "1"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert (out / "last.safetensors").is_file() and "checkpoint:" in res.stdout
+    # A second run into the same folder without --resume refuses to overwrite it.
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "already exists: pass --resume" in res.stderr
+    # --resume with nothing to resume is an error, not a silent fresh start.
+    res = subprocess.run(cmd[:4] + [str(tmp_path / "empty"), "--resume"] + cmd[5:], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 2 and "no checkpoint to resume" in res.stderr
+    # Too few weights for the sources: a clear error, not a traceback.
+    bad = cmd[:4] + [str(tmp_path / "run2")] + cmd[5:-4] + ["--weights", "1", "--threads", "1"]
+    res = subprocess.run(bad, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "--weights needs 3 values" in res.stderr, res.stderr
+
+
+def test_training_images_are_decoded_lazily_under_a_memory_bound(tmp_path):
+    from drn_edge.train.sources import LazyImages
+
+    for i in range(6):
+        _write(tmp_path / f"{i}.png", _img(i, 64, 64))
+    images = read_clean_dir(tmp_path)
+    assert isinstance(images, LazyImages) and len(images) == 6 and not images._cache  # nothing held after the check
+    small = LazyImages(images.files, cache_bytes=2 * 64 * 64 * 3)
+    for i in range(6):
+        assert np.array_equal(small[i], _img(i, 64, 64)[..., ::-1])  # written as BGR, read as RGB
+    assert len(small._cache) == 2 and small._bytes <= 2 * 64 * 64 * 3  # the bound holds
