@@ -539,3 +539,32 @@ def test_new_user_new_commands_fail_in_one_line(tmp_path, capsys, monkeypatch):
     box = Detections(np.array([[0, 0, 4, 4]], np.float32), np.ones(1, np.float32), np.zeros(1, np.int64))
     with pytest.raises(DetectorError, match=r"needs pycocotools: pip install 'drn-edge\[bench\]'"):
         coco_ap([box], [box])
+
+
+def test_a_runner_dropped_without_close_ends_its_threads(tiny_onnx):
+    """Weak item: a StreamRunner dropped without close() used to keep its stage, sink and source threads forever."""
+    import gc
+    import itertools
+    import threading
+    import time
+
+    from drn_edge.runtime import DerainEngine, StreamRunner
+
+    def stream_threads():
+        return [t for t in threading.enumerate() if t.name.startswith("drn-stream")]
+
+    frame = np.zeros((16, 16, 3), np.uint8)
+    with DerainEngine(tiny_onnx["float"], backend="onnxruntime-cpu") as engine:
+        before = len(stream_threads())
+        runner = StreamRunner(engine)
+        cam = runner.add_stream("cam", sink=lambda r: None)
+        cam.submit(frame)
+        runner.add_source("endless", itertools.repeat(frame), sink=lambda r: None, fps=50)
+        time.sleep(0.3)
+        assert len(stream_threads()) >= before + 4
+        del runner, cam
+        gc.collect()
+        end = time.monotonic() + 5
+        while len(stream_threads()) > before and time.monotonic() < end:
+            time.sleep(0.05)
+        assert len(stream_threads()) == before, [t.name for t in stream_threads()]

@@ -10,7 +10,7 @@ from drn_edge.cli import add_detection_options, friendly_errors, load_detector, 
 def build_parser() -> argparse.ArgumentParser:
     from drn_edge.rain.family import GENERATORS
     from drn_edge.runtime.engine import BACKENDS
-    from drn_edge.runtime.stream_stats import OVERLOAD_POLICIES
+    from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
 
     p = argparse.ArgumentParser(prog="drn-bench", description=(
         "Latency (end-to-end and engine-only) and fidelity drop of engines, side by side in one process. "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from drn_edge.runtime.engine import BACKENDS, DerainEngine, EngineStats, open_backend
-from drn_edge.runtime.stream_stats import StreamResult, StreamStats
+from drn_edge.runtime.stream import StreamResult, StreamStats
 from drn_edge.runtime.streaming import Stream, StreamRunner
 
 __all__ = ["DerainEngine", "EngineStats", "BACKENDS", "open_backend", "StreamRunner", "Stream", "StreamResult",

@@ -17,6 +17,7 @@ from drn_edge.sidecar import verify_artifact
 from drn_edge.runtime import frames as F
 from drn_edge.runtime.backend import Backend
 from drn_edge.runtime.deadline import Deadline
+from drn_edge.runtime.frame_policy import ENGINE_ON_ERROR, check_choice
 
 __all__ = ["DerainEngine", "EngineStats", "FrameTimeout", "open_backend", "BACKENDS"]
 log = logging.getLogger("drn_edge.runtime")
@@ -24,7 +25,6 @@ PASSTHROUGH_LOG_INTERVAL_S = 10.0  # after the first passthrough, at most one su
 PROBE_SIZE = 16
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime-trt", "onnxruntime-cuda", "onnxruntime-cpu")
-ON_ERROR = ("raise", "passthrough")
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,7 @@ class DerainEngine:
                  max_pixels: int | None = F.DEFAULT_MAX_PIXELS):
         if color not in ("bgr", "rgb"):
             raise EngineError(f"color must be 'bgr' or 'rgb', got {color!r}")
-        if on_error not in ON_ERROR:
-            raise EngineError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+        check_choice(on_error, ENGINE_ON_ERROR, "on_error")
         self._deadline = Deadline(timeout_ms)  # validates timeout_ms
         self.timeout_ms = self._deadline.timeout_ms
         self.probe_ms: float | None = None  # one frame's time at load, measured when timeout_ms is set

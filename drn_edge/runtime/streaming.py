@@ -24,10 +24,13 @@ overlaps pre-processing with inference (more throughput where inference is fast,
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import queue
 import threading
+import weakref
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -35,12 +38,20 @@ import numpy as np
 from drn_edge.errors import EngineError, FrameTimeout, InferenceError
 from drn_edge.runtime import frames as F
 from drn_edge.runtime.deadline import Deadline
-from drn_edge.runtime.stream_stats import (ERROR_POLICIES, OVERLOAD_POLICIES, Sink, Stream, StreamResult, StreamStats, frames_of,
-                           now)
+from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES, RUNNER_ON_ERROR, check_choice
+from drn_edge.runtime.stream import FrameOutcome, QueuedFrame, Sink, Stream, StreamResult, StreamStats, frames_of, now
 
-__all__ = ["StreamRunner", "Stream", "frames_of", "StreamResult", "StreamStats", "OVERLOAD_POLICIES", "ERROR_POLICIES"]
+__all__ = ["StreamRunner", "Stream", "frames_of", "StreamResult", "StreamStats"]
 log = logging.getLogger("drn_edge.runtime")
 POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class _BatchDone:
+    """A batch the inference thread finished: the graph's output and the engine's meta, or the exception."""
+
+    batch: list[QueuedFrame]
+    result: tuple | BaseException
 
 
 class StreamRunner:
@@ -53,8 +64,7 @@ class StreamRunner:
 
     def __init__(self, engine, on_error: str = "passthrough", timeout_ms: float | None = None,
                  max_batch: int | None = None, pipeline_depth: int = 1):
-        if on_error not in ERROR_POLICIES:
-            raise EngineError(f"on_error must be one of {ERROR_POLICIES}, got {on_error!r}")
+        check_choice(on_error, RUNNER_ON_ERROR, "on_error")
         if timeout_ms is None:  # the engine's own limit carries over: the runner calls the graph, not the engine
             timeout_ms = getattr(engine, "timeout_ms", None)
         self._deadline = Deadline(timeout_ms)  # validates timeout_ms (the same rule as DerainEngine's)
@@ -69,7 +79,7 @@ class StreamRunner:
         self._order: list[Stream] = []
         self._rr = 0
         self._cond = threading.Condition()
-        self._closing = False
+        self._closing = threading.Event()
         self._failure: BaseException | None = None
         self._infer_q: queue.Queue = queue.Queue()
         # Batches taken from the stream queues and not yet run: the one running plus `pipeline_depth` prepared ahead.
@@ -77,27 +87,36 @@ class StreamRunner:
         self._batch_slots = threading.Semaphore(pipeline_depth + 1)
         self._deliver_q: queue.Queue = queue.Queue()
         self._post_slots = threading.Semaphore(pipeline_depth + 1)  # batches waiting for delivery: bounded
-        self._threads = [threading.Thread(target=t, name=f"drn-stream-{t.__name__.strip('_')}", daemon=True)
-                         for t in (self._schedule, self._infer, self._deliver)]
+        self._pending: dict[Stream, dict[int, FrameOutcome]] = {}  # delivery: outcomes waiting for earlier frames
+        self._next_index: dict[Stream, int] = {}
+        # The stage threads hold the runner weakly (one step at a time), so a runner dropped without close() is
+        # collected and its threads end instead of running forever.
+        me = weakref.ref(self)
+        stages = (("schedule", functools.partial(_wait_for_work, self._batch_slots, self._cond, self._order,
+                                                  self._closing), StreamRunner._schedule_step),
+                  ("infer", functools.partial(_next_item, self._infer_q), StreamRunner._infer_step),
+                  ("deliver", functools.partial(_next_item, self._deliver_q), StreamRunner._deliver_step))
+        self._threads = [threading.Thread(target=_stage_loop, args=(me, wait, step), name=f"drn-stream-{name}",
+                                          daemon=True) for name, wait, step in stages]
         for t in self._threads:
             t.start()
+        self._finalizer = weakref.finalize(self, _abandoned, self._order, self._deadline)
 
     # ------------------------------------------------------------------ streams
     def add_stream(self, name: str, sink: Sink, policy: str = "drop-oldest", queue_size: int = 2,
                    keep_source: bool = False) -> Stream:
         """A stream fed by the caller's submit(); keep_source=True also hands the input frame to the sink."""
-        if policy not in OVERLOAD_POLICIES:
-            raise EngineError(f"policy must be one of {OVERLOAD_POLICIES}, got {policy!r}")
+        check_choice(policy, OVERLOAD_POLICIES, "policy")
         if not isinstance(queue_size, int) or queue_size < 1:
             raise EngineError(f"queue_size must be a positive integer, got {queue_size!r}")
         if not callable(sink):
             raise EngineError(f"sink must be a callable taking a StreamResult, got {type(sink).__name__}")
         with self._cond:
-            if self._closing:
+            if self._closing.is_set():
                 raise EngineError("StreamRunner is closed")
             if name in self._streams:
                 raise EngineError(f"a stream named {name!r} already exists")
-            stream = Stream(self, name, sink, policy, queue_size, keep_source)
+            stream = Stream(name, sink, policy, queue_size, keep_source, self._accept, self._cond)
             self._streams[name] = stream
             self._order.append(stream)
         return stream
@@ -116,9 +135,10 @@ class StreamRunner:
                                   f"(or None), got {value!r}")
         stream = self.add_stream(name, sink, policy, queue_size, keep_source)
         stream.lossless = stream.lossless or not live  # a file loses no frame, at the sink either
-        stream._reader = threading.Thread(target=self._read_source, args=(stream, source, live, fps, start_after),
-                                          name=f"drn-stream-source-{name}", daemon=True)
-        stream._reader.start()
+        stream.reader = threading.Thread(target=_read_source, args=(weakref.ref(self), stream, source, live, fps,
+                                                                    start_after),
+                                         name=f"drn-stream-source-{name}", daemon=True)
+        stream.reader.start()
         return stream
 
     @property
@@ -130,34 +150,6 @@ class StreamRunner:
         """A snapshot per stream; safe while other threads add streams (the dict is copied under the lock)."""
         return {name: s.stats() for name, s in self.streams.items()}
 
-    def _read_source(self, stream: Stream, source, live: bool, fps: float | None, start_after: float) -> None:
-        frames: Iterable = frames_of(source)
-        period = 1.0 / fps if fps else None
-        next_tick = now() + start_after
-        try:
-            for frame in frames:
-                if self._closing or stream._ended:
-                    break
-                if period:
-                    next_tick += period
-                    delay = next_tick - now()
-                    if delay > 0:
-                        threading.Event().wait(delay)
-                    elif delay < -period:
-                        next_tick = now()  # fell behind (e.g. a slow decoder): do not burst to catch up
-                if not self._accept(stream, frame, None, wait=not live):
-                    break
-        except Exception as exc:  # a camera that fails ends its own stream only
-            with stream.counters.lock:
-                stream.counters.error = f"source failed: {type(exc).__name__}: {exc}"
-            log.warning("stream %r: source failed (%s: %s); the stream is closed, others continue",
-                        stream.name, type(exc).__name__, exc)
-        finally:
-            stream.close_input()
-            release = getattr(source, "release", None)
-            if callable(release):
-                release()
-
     def _accept(self, stream: Stream, frame, capture_time: float | None, wait: bool) -> bool:
         checked = F.check_frame(frame, None, self.engine.max_pixels)  # bad input raises in the caller's thread
         checked = np.array(checked, copy=True)  # capture loops often reuse their buffer for the next frame
@@ -167,160 +159,154 @@ class StreamRunner:
             raise EngineError(f"capture_time must be a finite time.monotonic() value (or None), got {capture_time!r}")
         t = now() if capture_time is None else capture_time
         with self._cond:
-            while wait and len(stream._queue) >= stream.queue_size and not (self._closing or stream._ended):
+            while wait and len(stream.waiting) >= stream.queue_size and not (self._closing.is_set() or stream.ended):
                 self._cond.wait(POLL_S)
-            if self._closing or stream._ended:
+            if self._closing.is_set() or stream.ended:
                 return False
-            seq = next(stream._seq)
+            queued = QueuedFrame(stream, stream.next_index(), checked, t)
             stream.counters.accepted(t)
-            if len(stream._queue) >= stream.queue_size:
-                old_seq, old_frame, old_t = stream._queue.popleft()
-                if stream.policy == "drop-oldest":
-                    self._deliver_q.put(("drop", stream, old_seq, None))
-                else:
-                    self._deliver_q.put(("raw", stream, old_seq, (old_frame, old_t, "overload", old_frame)))
-            stream._queue.append((seq, checked, t))
+            if len(stream.waiting) >= stream.queue_size:
+                old = stream.waiting.popleft()
+                self._deliver_q.put([FrameOutcome.dropped(old) if stream.policy == "drop-oldest"
+                                     else FrameOutcome.raw(old, "overload")])
+            stream.waiting.append(queued)
             self._cond.notify_all()
         return True
 
     # ------------------------------------------------------------------ stages
-    def _take_batch(self) -> list[tuple[Stream, int, np.ndarray, float]]:
+    def _take_batch(self) -> list[QueuedFrame]:
         """The oldest frame of each waiting stream (one per stream: a longer batch would only make every frame in it
         wait longer), round robin, same size as the first, up to max_batch."""
-        if not any(s._queue for s in self._order):
+        if not any(s.waiting for s in self._order):
             return []
         start = self._rr % len(self._order)
-        ordered = [s for s in self._order[start:] + self._order[:start] if s._queue]
+        ordered = [s for s in self._order[start:] + self._order[:start] if s.waiting]
         self._rr += 1
-        size = ordered[0]._queue[0][1].shape
-        batch: list = []
+        size = ordered[0].waiting[0].frame.shape
+        batch: list[QueuedFrame] = []
         for s in ordered:
-            if s._queue[0][1].shape == size and len(batch) < self.max_batch:
-                seq, frame, t = s._queue.popleft()
-                batch.append((s, seq, frame, t))
+            if s.waiting[0].frame.shape == size and len(batch) < self.max_batch:
+                batch.append(s.waiting.popleft())
         return batch
 
-    def _schedule(self) -> None:
-        while True:
-            while not self._batch_slots.acquire(timeout=POLL_S):
-                pass
-            with self._cond:
-                while not any(s._queue for s in self._order) and not self._closing:
-                    self._cond.wait(POLL_S)
-                batch = self._take_batch()
-                self._cond.notify_all()  # readers waiting for room
-            if not batch:
-                self._batch_slots.release()
-                if self._closing:
-                    break
-                continue
-            try:
-                prepared = self.engine.graph_input([b[2] for b in batch])
-            except Exception as exc:
-                prepared = exc
-            self._infer_q.put((batch, prepared))  # bounded by the batch slots
-        self._infer_q.put(None)
+    def _schedule_step(self, slot_taken: bool) -> bool:
+        if not slot_taken:
+            return True
+        with self._cond:
+            batch = self._take_batch()
+            self._cond.notify_all()  # readers waiting for room
+        if not batch:
+            self._batch_slots.release()
+            if self._closing.is_set():
+                self._infer_q.put(None)
+                return False
+            return True
+        try:
+            prepared = self.engine.graph_input([q.frame for q in batch])
+        except Exception as exc:
+            prepared = exc
+        self._infer_q.put((batch, prepared))  # bounded by the batch slots
+        return True
 
     def _run_graph(self, graph_input: np.ndarray) -> np.ndarray:
         return self._deadline.run(self.engine.run_graph, graph_input)
 
-    def _infer(self) -> None:
-        while True:
-            item = self._infer_q.get()
-            if item is None:
-                break
-            batch, prepared = item
+    def _infer_step(self, item) -> bool:
+        if item is _IDLE:
+            return True
+        if item is None:
+            self._deliver_q.put(None)
+            return False
+        batch, prepared = item
+        try:
+            if isinstance(prepared, BaseException):
+                raise prepared
+            result = (self._run_graph(prepared[0]), prepared[1])
+        except BaseException as exc:  # noqa: BLE001 - even SystemExit/KeyboardInterrupt from an engine call must
+            result = exc              # not kill this thread: the batch fails by on_error, every frame counted
+        self._batch_slots.release()
+        while not self._post_slots.acquire(timeout=POLL_S):
+            pass
+        self._deliver_q.put(_BatchDone(batch, result))
+        return True
+
+    def _deliver_step(self, item) -> bool:
+        # item: a _BatchDone, or a list of FrameOutcome (overload, shutdown)
+        if item is _IDLE:
+            return True
+        if item is None:
+            for stream, waiting in self._pending.items():  # only at shutdown: nothing may be left unaccounted
+                for index in sorted(waiting):
+                    self._next_index[stream] = index
+                    self._flush(stream, waiting, self._next_index)
+            return False
+        if isinstance(item, _BatchDone):
             try:
-                if isinstance(prepared, BaseException):
-                    raise prepared
-                result = (self._run_graph(prepared[0]), prepared[1])
-            except BaseException as exc:  # noqa: BLE001 - even SystemExit/KeyboardInterrupt from an engine call must
-                result = exc              # not kill this thread: the batch fails by on_error, every frame counted
-            self._batch_slots.release()
-            while not self._post_slots.acquire(timeout=POLL_S):
-                pass
-            self._deliver_q.put(("batch", batch, result, None))
-        self._deliver_q.put(None)
+                outcomes = self._batch_outcomes(item.batch, item.result)
+            finally:
+                self._post_slots.release()
+        else:
+            outcomes = item
+        for o in outcomes:
+            self._pending.setdefault(o.stream, {})[o.index] = o
+            self._flush(o.stream, self._pending[o.stream], self._next_index)
+        return True
 
-    def _deliver(self) -> None:
-        pending: dict[Stream, dict[int, tuple]] = {}
-        next_index: dict[Stream, int] = {}
-        while True:
-            item = self._deliver_q.get()
-            if item is None:
-                break
-            kind = item[0]
-            if kind == "batch":
-                _, batch, result, _ = item
-                try:
-                    outcomes = self._batch_outcomes(batch, result)
-                finally:
-                    self._post_slots.release()
-            elif kind == "drop":
-                outcomes = [(item[1], item[2], None)]
-            else:
-                outcomes = [(item[1], item[2], item[3])]
-            for stream, seq, outcome in outcomes:
-                pending.setdefault(stream, {})[seq] = outcome
-                self._flush(stream, pending[stream], next_index)
-        for stream, waiting in pending.items():  # only at shutdown: nothing may be left unaccounted
-            for seq in sorted(waiting):
-                next_index[stream] = seq
-                self._flush(stream, waiting, next_index)
-
-    def _batch_outcomes(self, batch, result) -> list[tuple[Stream, int, tuple | None]]:
-        """(stream, index, (output, capture time, raw reason, input) or None for dropped) for each frame of a batch.
-        Frames of a stream already stopped by an earlier failure are dropped, whatever happened to the batch."""
+    def _batch_outcomes(self, batch: list[QueuedFrame], result) -> list[FrameOutcome]:
+        """What became of each frame of a batch. Frames of a stream already stopped by an earlier failure are dropped,
+        whatever happened to the batch."""
         if not isinstance(result, BaseException):
             try:
                 outs = self.engine.finish(*result)
-                return [(s, seq, None if s._stopped else (o, t, None, f)) for (s, seq, f, t), o in zip(batch, outs)]
+                return [FrameOutcome.dropped(q) if q.stream.stopped
+                        else FrameOutcome(q.stream, q.index, o, q.capture_time, None, q.frame)
+                        for q, o in zip(batch, outs)]
             except Exception as exc:
                 result = exc
         exc = result if isinstance(result, InferenceError) else InferenceError(f"inference failed: {type(result).__name__}: {result}")
         reason = "timeout" if isinstance(exc, FrameTimeout) else "error"
         log.warning("StreamRunner: a batch of %d frame(s) failed (%s); on_error=%s", len(batch), exc, self.on_error)
-        out = []
-        for s, seq, frame, t in batch:
-            if s._stopped:
-                out.append((s, seq, None))
+        out: list[FrameOutcome] = []
+        for q in batch:
+            s = q.stream
+            if s.stopped:
+                out.append(FrameOutcome.dropped(q))
                 continue
             with s.counters.lock:
                 s.counters.errors += 1
                 s.counters.timeouts += reason == "timeout"
             if self.on_error == "passthrough":
-                out.append((s, seq, (frame, t, reason, frame)))
+                out.append(FrameOutcome.raw(q, reason))
             else:
-                out.append((s, seq, None))
+                out.append(FrameOutcome.dropped(q))
                 if self.on_error == "stop":
                     out += self._stop_stream(s, exc)
         return out
 
-    def _stop_stream(self, stream: Stream, exc: BaseException) -> list[tuple[Stream, int, None]]:
+    def _stop_stream(self, stream: Stream, exc: BaseException) -> list[FrameOutcome]:
         """End a stream after an engine failure; its waiting frames will never run and are returned as dropped."""
         with self._cond:
-            stream._ended = stream._stopped = True
+            stream.ended = stream.stopped = True
             if self._failure is None:
                 self._failure = exc
             with stream.counters.lock:
                 stream.counters.error = stream.counters.error or f"engine failed: {exc}"
-            dropped = [(stream, seq, None) for seq, _, _ in stream._queue]
-            stream._queue.clear()
+            dropped = [FrameOutcome.dropped(q) for q in stream.waiting]
+            stream.waiting.clear()
             self._cond.notify_all()
         return dropped
 
-    def _flush(self, stream: Stream, waiting: dict[int, tuple | None], next_index: dict[Stream, int]) -> None:
+    def _flush(self, stream: Stream, waiting: dict[int, FrameOutcome], next_index: dict[Stream, int]) -> None:
         """Deliver (or count as dropped) this stream's frames in order, as far as they are known."""
         i = next_index.get(stream, 0)
         while i in waiting:
             outcome = waiting.pop(i)
             i += 1
-            if outcome is None:
+            if outcome.frame is None:
                 with stream.counters.lock:
                     stream.counters.dropped += 1
                 continue
-            frame, t, reason, source = outcome
-            stream.hand_to_sink(i - 1, frame, reason, t, source)
+            stream.hand_to_sink(outcome)
         next_index[stream] = i
 
     # ------------------------------------------------------------------ shutdown
@@ -337,33 +323,33 @@ class StreamRunner:
         """Stop: sources end, queued frames are derained (drain=True) or counted dropped, every thread is joined.
 
         Returns the final stats; raises the engine failure if on_error="stop" stopped a stream."""
+        self._finalizer.detach()  # closed properly: nothing to do when collected
         with self._cond:
-            already = self._closing
+            already = self._closing.is_set()
             for s in self._order:
-                s._ended = True
-                if not drain:
-                    while s._queue:
-                        seq, _, _ = s._queue.popleft()
-                        self._deliver_q.put(("drop", s, seq, None))
-            self._closing = True
+                s.ended = True
+                if not drain and s.waiting:
+                    self._deliver_q.put([FrameOutcome.dropped(q) for q in s.waiting])
+                    s.waiting.clear()
+            self._closing.set()
             self._cond.notify_all()
         if not already:
             deadline = now() + timeout
             for s in self._order:
-                if s._reader is not None:
-                    s._reader.join(max(0.0, deadline - now()))
+                if s.reader is not None:
+                    s.reader.join(max(0.0, deadline - now()))
             for t in self._threads:
                 t.join(max(0.0, deadline - now()))
             self._deadline.close()
             stuck_sinks = [s.name for s in self._order if not s.close_sink(deadline - now())]
-            stuck = [t.name for t in self._threads + [s._reader for s in self._order if s._reader] if t.is_alive()]
+            stuck = [t.name for t in self._threads + [s.reader for s in self._order if s.reader] if t.is_alive()]
             for s in self._order:
                 with s.counters.lock:
                     s.counters.closed = True
             if stuck_sinks:
                 raise EngineError(f"StreamRunner did not stop within {timeout:g} s: the sink of stream(s) "
                                   f"{', '.join(stuck_sinks)} is stuck in a call (the engine is not)")
-            readers = [s._reader.name for s in self._order if s._reader and s._reader.is_alive()]
+            readers = [s.reader.name for s in self._order if s.reader and s.reader.is_alive()]
             if readers and not [t for t in self._threads if t.is_alive()]:
                 raise EngineError(f"StreamRunner did not stop within {timeout:g} s: the source of {', '.join(readers)} "
                                   "is stuck in a read (the engine is not)")
@@ -380,3 +366,79 @@ class StreamRunner:
 
     def __exit__(self, exc_type, *rest) -> None:
         self.close(drain=exc_type is None)
+
+
+def _read_source(runner_ref, stream: Stream, source, live: bool, fps: float | None, start_after: float) -> None:
+    """A source thread: frames from `source` into the stream, paced at `fps`; holds the runner only per frame."""
+    frames: Iterable = frames_of(source)
+    period = 1.0 / fps if fps else None
+    next_tick = now() + start_after
+    try:
+        for frame in frames:
+            runner = runner_ref()
+            if runner is None or runner._closing.is_set() or stream.ended:
+                break
+            del runner
+            if period:
+                next_tick += period
+                delay = next_tick - now()
+                if delay > 0:
+                    threading.Event().wait(delay)
+                elif delay < -period:
+                    next_tick = now()  # fell behind (e.g. a slow decoder): do not burst to catch up
+            if not stream.accept(frame, wait=not live):
+                break
+    except Exception as exc:  # a camera that fails ends its own stream only
+        with stream.counters.lock:
+            stream.counters.error = f"source failed: {type(exc).__name__}: {exc}"
+        log.warning("stream %r: source failed (%s: %s); the stream is closed, others continue",
+                    stream.name, type(exc).__name__, exc)
+    finally:
+        stream.close_input()
+        release = getattr(source, "release", None)
+        if callable(release):
+            release()
+
+
+def _stage_loop(runner_ref, wait, step) -> None:
+    """One stage thread: wait for work (holding no reference to the runner), then run the runner's step on it;
+    until the step says stop, or the runner is gone."""
+    while True:
+        item = wait()
+        runner = runner_ref()
+        if runner is None:
+            return
+        more = step(runner, item)
+        del runner
+        if not more:
+            return
+
+
+_IDLE = object()  # nothing arrived within POLL_S
+
+
+def _next_item(q: queue.Queue):
+    try:
+        return q.get(timeout=POLL_S)
+    except queue.Empty:
+        return _IDLE
+
+
+def _wait_for_work(slots: threading.Semaphore, cond: threading.Condition, streams: list[Stream],
+                   closing: threading.Event) -> bool:
+    """A batch slot, then a frame waiting in some stream (or closing); False: no slot yet."""
+    if not slots.acquire(timeout=POLL_S):
+        return False
+    with cond:
+        if not any(s.waiting for s in streams) and not closing.is_set():
+            cond.wait(POLL_S)
+    return True
+
+
+def _abandoned(streams: list[Stream], deadline: Deadline) -> None:
+    """A runner collected without close(): let its sink threads and deadline workers end too."""
+    for s in streams:
+        s.close_sink(0.0)
+    deadline.close()
+    if streams:
+        log.warning("StreamRunner was dropped without close(): its threads end; frames still in flight are not delivered")

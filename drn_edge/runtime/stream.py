@@ -1,26 +1,26 @@
-"""A stream of drn_edge.runtime.streaming: its handle, what it delivers, what it counts. Torch-free, numpy only."""
+"""One camera stream of StreamRunner: its handle (Stream), what it delivers (StreamResult), what it counts
+(StreamCounters, StreamStats), and what travels between the runner's stages (QueuedFrame, FrameOutcome). Torch-free."""
 from __future__ import annotations
 
 import itertools
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["Stream", "StreamResult", "StreamStats", "StreamCounters", "OVERLOAD_POLICIES", "ERROR_POLICIES", "LATENCY_WINDOW",
+__all__ = ["Stream", "StreamResult", "StreamStats", "StreamCounters", "QueuedFrame", "FrameOutcome", "LATENCY_WINDOW",
            "frames_of"]
 
-OVERLOAD_POLICIES = ("drop-oldest", "passthrough")  # what a full per-stream queue does with its oldest frame
-ERROR_POLICIES = ("passthrough", "drop", "stop")     # what a failed or timed-out batch does with its frames
 LATENCY_WINDOW = 20000  # latencies kept per stream for the percentiles (memory stays flat on long runs)
 
 
 @dataclass(frozen=True)
 class StreamResult:
-    """One delivered frame. `derained` False: the raw frame, because of `reason` ('overload', 'error', 'timeout')."""
+    """One delivered frame. `derained` False: the raw frame, because of `reason` (frame_policy.RAW_REASONS)."""
 
     stream: str
     index: int               # the frame's position in its stream (0, 1, ...); delivered in this order
@@ -101,6 +101,37 @@ class StreamCounters:
                                out / span if span > 0 else 0.0, latency, self.closed, self.error)
 
 
+@dataclass(frozen=True)
+class QueuedFrame:
+    """An accepted frame waiting in its stream's queue, then in a batch."""
+
+    stream: "Stream"
+    index: int               # position in its stream
+    frame: np.ndarray
+    capture_time: float
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """What became of one accepted frame: delivered (`frame` set; `reason` None when derained) or dropped (`frame`
+    None). The delivery thread puts them back in capture order."""
+
+    stream: "Stream"
+    index: int
+    frame: np.ndarray | None = None
+    capture_time: float = 0.0
+    reason: str | None = None
+    source: np.ndarray | None = None
+
+    @classmethod
+    def raw(cls, queued: QueuedFrame, reason: str) -> "FrameOutcome":
+        return cls(queued.stream, queued.index, queued.frame, queued.capture_time, reason, queued.frame)
+
+    @classmethod
+    def dropped(cls, queued: QueuedFrame) -> "FrameOutcome":
+        return cls(queued.stream, queued.index)
+
+
 def now() -> float:
     return time.monotonic()
 
@@ -109,19 +140,24 @@ Sink = Callable[[StreamResult], None]
 
 
 class Stream:
-    """One camera's handle: submit frames from the capture loop; results go to the sink."""
+    """One camera's handle: submit frames from the capture loop; results go to the sink.
 
-    def __init__(self, runner, name: str, sink: Sink, policy: str, queue_size: int, keep_source: bool):
+    The runner that made it owns `waiting`, `ended`, `stopped` and `reader`, under the runner's `lock`
+    (given here, with the runner's `accept`, so the handle needs nothing else of the runner)."""
+
+    def __init__(self, name: str, sink: Sink, policy: str, queue_size: int, keep_source: bool,
+                 accept: Callable[..., bool], lock: threading.Condition):
         self.name, self.policy, self.queue_size, self.keep_source = name, policy, queue_size, keep_source
-        self._runner, self._sink = runner, sink
+        self._sink, self.lock = sink, lock
+        self._accept = weakref.WeakMethod(accept)  # the runner's; weak, so a dropped runner can be collected
         self.counters = StreamCounters(name)
-        self._queue: deque[tuple[int, np.ndarray, float]] = deque()
-        self._seq = itertools.count()
-        self._ended = False            # no more input (source finished, close_input(), or stopped)
-        self._stopped = False          # stopped by an engine failure (on_error="stop"): nothing more is delivered
-        self._reader: threading.Thread | None = None
+        self.waiting: deque[QueuedFrame] = deque()   # accepted, not yet taken into a batch
+        self._indices = itertools.count()
+        self.ended = False             # no more input (source finished, close_input(), or stopped)
+        self.stopped = False           # stopped by an engine failure (on_error="stop"): nothing more is delivered
+        self.reader: threading.Thread | None = None  # the source thread of add_source()
         # Each stream's sink runs on its own thread, so one slow sink never stalls the other cameras.
-        self._sink_items: deque[tuple] = deque()
+        self._sink_items: deque[FrameOutcome] = deque()
         self._sink_cv = threading.Condition()
         self._sink_thread: threading.Thread | None = None
         self._sink_closed = False
@@ -129,8 +165,7 @@ class Stream:
         self.lossless = policy == "passthrough"  # a full sink queue waits instead of dropping (files, passthrough)
 
     # ------------------------------------------------------------------ the sink side (runner's delivery thread)
-    def hand_to_sink(self, index: int, frame: np.ndarray, reason: str | None, capture_time: float,
-                     source: np.ndarray | None) -> None:
+    def hand_to_sink(self, outcome: FrameOutcome) -> None:
         """Queue one in-order result for this stream's sink thread. Full queue: a drop-oldest stream drops its
         oldest undelivered result (counted); a lossless one waits for its own sink."""
         with self._sink_cv:
@@ -140,7 +175,7 @@ class Stream:
                 self._sink_thread.start()
             while self.lossless and len(self._sink_items) >= self._sink_limit and self._sink_thread.is_alive():
                 self._sink_cv.wait(0.05)
-            self._sink_items.append((index, frame, reason, capture_time, source))
+            self._sink_items.append(outcome)
             while len(self._sink_items) > self._sink_limit:
                 self._sink_items.popleft()
                 with self.counters.lock:
@@ -156,12 +191,12 @@ class Stream:
                     self._sink_cv.wait(0.1)
                 if not self._sink_items:
                     return
-                index, frame, reason, t, source = self._sink_items.popleft()
+                o = self._sink_items.popleft()
                 self._sink_cv.notify_all()
             done = now()
-            result = StreamResult(self.name, index, frame, reason is None, reason, t, (done - t) * 1000.0,
-                                  source if self.keep_source else None)
-            self.counters.delivered(reason is None, result.latency_ms, done)
+            result = StreamResult(self.name, o.index, o.frame, o.reason is None, o.reason, o.capture_time,
+                                  (done - o.capture_time) * 1000.0, o.source if self.keep_source else None)
+            self.counters.delivered(o.reason is None, result.latency_ms, done)
             try:
                 self._sink(result)
             except BaseException as exc:  # noqa: BLE001 - a sink's SystemExit must not kill this thread
@@ -181,15 +216,24 @@ class Stream:
             return not thread.is_alive()
         return True
 
+    def next_index(self) -> int:
+        """The next frame's position in this stream (called under `lock`)."""
+        return next(self._indices)
+
     def submit(self, frame: np.ndarray, capture_time: float | None = None) -> bool:
         """Queue a frame (never blocks). False: the stream is closed. A bad frame raises ImageError/EngineError here."""
-        return self._runner._accept(self, frame, capture_time, wait=False)
+        return self.accept(frame, capture_time, wait=False)
+
+    def accept(self, frame: np.ndarray, capture_time: float | None = None, wait: bool = False) -> bool:
+        """submit(), or with wait=True (a file source) wait for room instead of applying the overload policy."""
+        accept = self._accept()
+        return False if accept is None else accept(self, frame, capture_time, wait)
 
     def close_input(self) -> None:
         """No more frames from this stream; what is queued is still derained and delivered."""
-        with self._runner._cond:
-            self._ended = True
-            self._runner._cond.notify_all()
+        with self.lock:
+            self.ended = True
+            self.lock.notify_all()
 
     def stats(self) -> StreamStats:
         return self.counters.snapshot()
@@ -197,7 +241,7 @@ class Stream:
     @property
     def done(self) -> bool:
         """Input ended and every accepted frame delivered or dropped."""
-        return self._ended and self.counters.unfinished() == 0
+        return self.ended and self.counters.unfinished() == 0
 
 
 def frames_of(source) -> Iterable[np.ndarray]:
