@@ -42,6 +42,10 @@ class FrameTimeout(InferenceError):
     """Inference did not finish within the engine's timeout_ms."""
 
 
+class BenchError(DrnEdgeError):
+    """A benchmark request cannot be run as asked."""
+
+
 class OutputError(DrnEdgeError):
     """An output folder cannot be written (missing, read-only or full)."""
 

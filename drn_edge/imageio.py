@@ -12,17 +12,31 @@ import numpy as np
 
 from drn_edge.errors import DataError, ImageError
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "WRITABLE_IMAGE_SUFFIXES", "list_images", "read_rgb", "write_image",
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "WRITABLE_IMAGE_SUFFIXES", "WRITABLE_VIDEO_SUFFIXES", "to_float01",
+           "to_uint8", "list_images", "read_rgb", "write_image",
            "put_label", "labelled_grid",
            "find_pairs", "read_pairs", "PAIR_LAYOUTS"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 WRITABLE_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")   # read (OpenCV's FFmpeg decodes these)
+WRITABLE_VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")              # written (containers OpenCV's writer opens)
 # Paired rain datasets: (rainy folder, clean folder) names, as Rain200H/DRSformer, Rain100 and DDN-style sets lay them out.
 PAIR_LAYOUTS = (("input", "target"), ("rain", "norain"), ("rainy", "gt"), ("data", "gt"))
 # SPA-Data style name pairs in one folder: NAME<rain-tag>.EXT and NAME<gt-tag>.EXT
 NAME_PAIR_TAGS = (("rain", "gt"), ("_rain", "_clean"))
+
+
+def to_float01(img: np.ndarray) -> np.ndarray:
+    """uint8 0..255 -> float32 0..1: the one such conversion."""
+    return img.astype(np.float32) / np.float32(255.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float 0..1 -> uint8 0..255, clipped and rounded half up: the one such rounding (uint8 passes through)."""
+    if img.dtype == np.uint8:
+        return img
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def is_image(path: Path) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from drn_edge.checks import MAX_SIDE
 from drn_edge.errors import ExportError
 
 MULTIPLE = 8  # three 2x2 pools: frame height and width must be multiples of 8
@@ -19,10 +20,16 @@ TENSORRT_OPS = frozenset({
     "Shape", "Slice", "Squeeze", "Sub", "Transpose", "Unsqueeze",
 })
 IO_MODES = ("float", "uint8")
+IO_DTYPE = {"float": "float32", "uint8": "uint8"}
+
+
+def io_shape(io: str, n: int, h: int, w: int) -> tuple[int, int, int, int]:
+    """The one layout rule: uint8 I/O is NHWC BGR frames (the graph converts); float I/O is NCHW RGB in [0, 1]."""
+    return (n, h, w, 3) if io == "uint8" else (n, 3, h, w)
+
 INPUT_NAME = {"float": "rainy", "uint8": "frame_bgr"}
 OUTPUT_NAME = {"float": "derained", "uint8": "derained_bgr"}
 
-MAX_SIDE = 4096           # largest frame side any command accepts (drn_edge.cli.parse_hxw uses it too)
 MIN_OPSET, MAX_OPSET = 17, 20
 
 

@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written artifact."""
+"""Where every command writes: one output planner, and atomic writes (a reader, or a crash, never sees a
+half-written artifact)."""
 from __future__ import annotations
 
 import contextlib
@@ -112,6 +113,32 @@ def refuse_overwriting_inputs(outputs: dict, files=(), folders=()) -> None:
         if k in taken:
             raise OutputError(f"{flag} and {taken[k]} both write '{out}'; give them different names")
         taken[k] = flag
+
+
+def plan_outputs(outputs: dict, files=(), folders=(), replace_existing: bool = True) -> dict[str, Path]:
+    """The one output planner of every command, run before any work: each output (flag -> path) may not be an
+    input file or its sidecar, lie in an input folder, be another output, or be a symbolic link (drn-edge never
+    writes through a link it did not make); it must be writable; and it may exist only when replace_existing
+    (the command's --overwrite; reports are replaced by design). Returns flag -> Path of the outputs given."""
+    refuse_overwriting_inputs(outputs, files, folders)
+    planned: dict[str, Path] = {}
+    checked: set[Path] = set()
+    for flag, out in outputs.items():
+        if not out:
+            continue
+        path = Path(out)
+        if path.is_symlink():
+            raise OutputError(f"{flag} '{out}' is a symbolic link; drn-edge never writes through a link it did not "
+                              "make: remove the link or choose another name")
+        if path.exists() and not replace_existing:
+            raise OutputError(f"{flag} '{out}' already exists; pass --overwrite to replace it, or choose another name")
+        if path.is_dir():
+            raise OutputError(f"{flag} '{out}' is a folder; give a file name")
+        if path.parent not in checked:  # one write test per folder
+            check_writable(path)
+            checked.add(path.parent)
+        planned[flag] = path
+    return planned
 
 
 MAX_JSON_BYTES = 4 << 20

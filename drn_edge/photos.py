@@ -11,6 +11,8 @@ import functools
 
 import numpy as np
 
+from drn_edge.imageio import to_uint8
+
 
 TRAIN_PHOTOS = (
     "astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel",
@@ -32,7 +34,7 @@ def load_photo(name: str) -> np.ndarray:
         img = np.dstack([img] * 3)
     img = img[..., :3]
     if img.dtype != np.uint8:
-        img = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+        img = to_uint8(img)
     img = np.ascontiguousarray(img)
     img.setflags(write=False)
     return img

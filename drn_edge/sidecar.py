@@ -77,3 +77,13 @@ def update_sidecar(artifact: str | os.PathLike, extra: dict[str, Any]) -> dict[s
     record.update(extra)
     write_json(sidecar_path(artifact), record)
     return record
+
+
+def made_from_another(artifact: str | os.PathLike, source: str | os.PathLike) -> bool:
+    """True when the artifact's sidecar names `source`'s file as its source but another sha256: the source was
+    re-exported since, so the artifact is stale (drn-export flags it; drn-bench --compare refuses it)."""
+    artifact, source = Path(artifact), Path(source)
+    if artifact == source or not source.is_file():
+        return False
+    src = (read_sidecar(artifact, required=False) or {}).get("source", {})
+    return src.get("file") == source.name and src.get("sha256") != sha256_file(source)

@@ -10,7 +10,7 @@ PKG = REPO / "drn_edge"
 # Rank of each top-level module or subpackage, in the order data flows; a module may import only its own
 # package or a package of a lower rank. The shared torch-free facts sit at 0.
 LAYERS = {
-    "errors": 0, "outputs": 0, "artifacts": 0, "sidecar": 0, "onnx_spec": 0, "imageio": 0, "photos": 0,
+    "errors": 0, "checks": 0, "outputs": 0, "progress": 0, "artifacts": 0, "sidecar": 0, "onnx_spec": 0, "imageio": 0, "photos": 0,
     "rain": 1, "runtime": 1,
     "model": 2, "evaluation": 2,
     "train": 3, "detection": 3,

@@ -192,7 +192,7 @@ def test_missing_sidecar_warns_and_strict_refuses(tiny_onnx, tmp_path):
 # ---------------------------------------------------------------- weak items: CLI errors instead of tracebacks
 @pytest.mark.parametrize("args, message", [
     (["drn_edge.cli.train", "--out", "{tmp}/r", "--val-every", "0"], "--val-every"),
-    (["drn_edge.cli.train", "--out", "{tmp}/r", "--lr", "nan"], "--lr must be a positive number"),
+    (["drn_edge.cli.train", "--out", "{tmp}/r", "--lr", "nan"], "--lr must be a finite number above 0"),
     (["drn_edge.cli.train", "--out", "{tmp}/r", "--crop", "100000"], "--crop"),
     (["drn_edge.cli.export", "--preset", "../../etc/x"], "unknown preset"),
     (["drn_edge.cli.derain", "x.png", "--out", "{tmp}/o", "--max-frames", "-3"], "--max-frames must be at least 1"),

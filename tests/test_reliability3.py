@@ -568,3 +568,47 @@ def test_a_runner_dropped_without_close_ends_its_threads(tiny_onnx):
         while len(stream_threads()) > before and time.monotonic() < end:
             time.sleep(0.05)
         assert len(stream_threads()) == before, [t.name for t in stream_threads()]
+
+
+def test_every_cli_output_goes_through_the_one_planner(tiny_onnx, tmp_path, capsys):
+    """#22: one planner for every output of every CLI: a symbolic link is never written through, an input is never
+    an output (drn-train --init inside --out, drn-prune --out over --checkpoint, drn-derain over its input video)."""
+    from drn_edge.cli.bench import main as bench
+    from drn_edge.cli.derain import main as derain
+    from drn_edge.cli.prune import main as prune
+    from drn_edge.cli.train import main as train
+    from drn_edge.model.checkpoint import save_checkpoint
+    from drn_edge.model.drn import drn_tiny
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    link = tmp_path / "report.json"
+    link.symlink_to(victim)
+    assert bench(["--engine", str(tiny_onnx["float"]), "--json", str(link), "--no-pytorch", "--no-fidelity"]) == 2
+    assert "symbolic link" in capsys.readouterr().err and victim.read_text() == "keep me"
+
+    out = tmp_path / "run"
+    out.mkdir()
+    ckpt = save_checkpoint(drn_tiny(), out / "last.safetensors")
+    assert train(["--out", str(out), "--model", "drn_tiny", "--init", str(ckpt), "--overwrite", "--steps", "1"]) == 2
+    assert "is an input of this run" in capsys.readouterr().err and ckpt.is_file()
+
+    assert prune(["--checkpoint", str(ckpt), "--out", str(ckpt), "--overwrite", "--ratio", "0.2"]) == 2
+    assert "is an input of this run" in capsys.readouterr().err
+
+    img = tmp_path / "in.png"
+    cv2.imwrite(str(img), np.zeros((16, 16, 3), np.uint8))
+    outdir = tmp_path / "o"
+    outdir.mkdir()
+    (outdir / "in.png").symlink_to(victim)
+    assert derain([str(img), "--out", str(outdir), "--engine", str(tiny_onnx["float"]), "--overwrite"]) == 2
+    assert "symbolic link" in capsys.readouterr().err and victim.read_text() == "keep me"
+
+
+def test_drn_bench_video_takes_a_live_source(tiny_onnx, capsys):
+    """#23: drn-bench video accepts what drn-derain accepts; a camera that is not there is one clear line."""
+    from drn_edge.cli.bench import main
+
+    assert main(["video", "/dev/video99", "--engine", str(tiny_onnx["float"]), "--no-pytorch", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open camera or stream '/dev/video99'" in err and "does not exist" not in err

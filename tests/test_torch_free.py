@@ -44,9 +44,9 @@ def test_video_and_stream_benches_need_no_torch(tiny_onnx, tmp_path):
     clip = _clean_clip(tmp_path / "c.mp4", frames=3)
     engine = str(tiny_onnx["float"])
     res = _run("from drn_edge.cli.bench import main\n"
-               f"assert main(['--video', {str(clip)!r}, '--video-frames', '3', '--engine', {engine!r}, '--size', '96x128', "
+               f"assert main(['video', {str(clip)!r}, '--frames', '3', '--engine', {engine!r}, '--size', '96x128', "
                "'--no-progress']) == 0\n"
-               f"assert main(['--streams', '2', '--fps', '10', '--seconds', '0.5', '--engine', {engine!r}, "
+               f"assert main(['streams', '--cameras', '2', '--fps', '10', '--seconds', '0.5', '--engine', {engine!r}, "
                "'--size', '32x48', '--no-progress']) == 0\n"
                "assert 'torch' not in sys.modules")
     assert res.returncode == 0, res.stderr[-3000:]

@@ -7,101 +7,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from drn_edge.bench.env import environment, gpu_memory_used_mb, peak_rss_mb  # noqa: F401  (re-exported)
+from drn_edge.bench.candidates import (Candidate, common_size, engine_candidates, reference_checkpoint,
+                                      torch_available, torch_candidate)
+from drn_edge.bench.requests import BenchRequest
 from drn_edge.errors import DrnEdgeError
 
 SCHEMA_VERSION = 1
 NOISY_CV = 0.15
-
-
-# --------------------------------------------------------------------------- candidates
-@dataclass
-class Candidate:
-    """One thing to time: an engine file or the PyTorch eager baseline, behind the same two calls."""
-
-    label: str
-    derain: Callable[[np.ndarray], np.ndarray]       # BGR uint8 frame -> BGR uint8 frame (end to end)
-    prepare: Callable[[np.ndarray], object]           # frame -> graph input
-    compute: Callable[[object], object]               # graph input -> graph output (engine only)
-    derain_many: Callable[[list], list] | None = None  # a list of frames at once (batched where the engine can)
-    compute_ms: Callable[[], float | None] = lambda: None  # device time of the last compute, when known
-    split_ms: Callable[[], dict | None] = lambda: None     # h2d / compute / d2h of the last compute, when known
-    info: dict = field(default_factory=dict)
-    close: Callable[[], None] = lambda: None
-
-
-def engine_candidate(path: str, backend: str, label: str | None = None, threads: int | None = None) -> Candidate:
-    from drn_edge.runtime import DerainEngine
-    from drn_edge.sidecar import read_sidecar
-
-    engine = DerainEngine(path, backend=backend, threads=threads)
-    rec = read_sidecar(path, required=False) or {}
-    info = {"path": str(path), "bytes": Path(path).stat().st_size, "backend": engine.backend_name,
-            "precision": rec.get("precision", "unknown"), "io": "uint8" if engine.io.uint8_bgr else "float",
-            "fixed_size": [engine.io.height, engine.io.width] if engine.io.height else None}
-    return Candidate(
-        label=label or f"{Path(path).name} [{engine.backend_name.split(':')[-1].replace('ExecutionProvider', '')}]",
-        derain=engine, derain_many=engine,
-        prepare=lambda f: engine.graph_input([f])[0],
-        compute=engine.run_graph,
-        compute_ms=lambda: engine.last_compute_ms, split_ms=lambda: engine.last_split_ms,
-        info=info, close=engine.close)
-
-
-def engine_candidates(paths, backend: str, threads: int | None = None) -> list[Candidate]:
-    """One candidate per engine file; when two share a file name, every label names the folder too."""
-    names = [Path(p).name for p in paths]
-    with_folder = len(set(names)) < len(names)
-    out: list[Candidate] = []
-    try:
-        for p in paths:
-            label = None
-            if with_folder:
-                label = f"{Path(p).parent.name}/{Path(p).name}"
-            out.append(engine_candidate(p, backend, label, threads))
-            if label:
-                out[-1].label += " [" + out[-1].info["backend"].split(":")[-1].replace("ExecutionProvider", "") + "]"
-    except BaseException:
-        for c in out:
-            c.close()
-        raise
-    return out
-
-
-def common_size(candidates: list[Candidate], default: tuple[int, int]) -> tuple[int, int]:
-    """The frame size every candidate can take: the fixed engines' one size, else `default`."""
-    sizes = {tuple(c.info["fixed_size"]) for c in candidates if c.info.get("fixed_size")}
-    if len(sizes) > 1:
-        raise DrnEdgeError(f"engines were built for different sizes {sorted(sizes)}; compare engines of one size")
-    return sizes.pop() if sizes else default
-
-
-def torch_candidate(checkpoint: str | None, device: str = "cpu") -> Candidate:
-    """PyTorch eager FP32: the baseline row and the FP32 reference outputs."""
-    import torch
-
-    from drn_edge.model.checkpoint import load_model
-    from drn_edge.evaluation.fidelity import rgb_to_tensor, torch_derain
-
-    model = load_model(checkpoint).to(device)
-    run_rgb = torch_derain(model, device)
-
-    def compute(x):
-        with torch.no_grad():
-            y = model(x)
-        if device != "cpu":
-            torch.cuda.synchronize()
-        return y
-
-    return Candidate(label=f"pytorch-eager-fp32 [{device}]", derain=lambda f: run_rgb(f[..., ::-1])[..., ::-1],
-                     prepare=lambda f: rgb_to_tensor(np.ascontiguousarray(f[..., ::-1]), device), compute=compute,
-                     info={"path": checkpoint or "shipped", "backend": f"torch {torch.__version__}",
-                           "precision": "fp32", "io": "float", "bytes": None})
 
 
 # --------------------------------------------------------------------------- latency
@@ -122,7 +38,7 @@ def measure_latency(c: Candidate, frame: np.ndarray, frames: int, warmup: int, w
                     deadline_ms: float | None, progress: bool = True, batch_size: int = 1) -> dict:
     """Warm up (count and time), then time `frames` end-to-end calls and `frames` engine-only calls;
     with batch_size > 1, also the throughput of end-to-end calls on lists of that many frames."""
-    from tqdm import tqdm
+    from drn_edge.progress import progress_bar
 
     t_end = time.perf_counter() + warmup_seconds
     done = 0
@@ -131,7 +47,7 @@ def measure_latency(c: Candidate, frame: np.ndarray, frames: int, warmup: int, w
         done += 1
     e2e, compute, device, splits = [], [], [], []
     batch = c.prepare(frame)
-    bar = tqdm(total=2 * frames, desc=c.label[:28], unit="frame", leave=False, disable=not progress or None)
+    bar = progress_bar(total=2 * frames, desc=c.label, leave=False, enabled=progress)
     for _ in range(frames):
         t0 = time.perf_counter()
         c.derain(frame)
@@ -214,71 +130,6 @@ def rgb_outputs(c: Candidate, frames: list) -> list[np.ndarray]:
 
 
 # --------------------------------------------------------------------------- the run
-@dataclass(frozen=True)
-class BenchRequest:
-    engines: tuple[str, ...]
-    backend: str = "auto"
-    height: int = 360
-    width: int = 640
-    frames: int = 30
-    warmup: int = 5
-    warmup_seconds: float = 1.0
-    fps: float | None = 30.0
-    pytorch_baseline: bool = True
-    checkpoint: str | None = None
-    eval_dir: str | None = None
-    pairs: tuple[str, ...] = ()
-    fidelity: bool = True
-    progress: bool = True
-    threads: int | None = None
-    batch: int = 1
-    detector: object = None                # a Detector (drn_edge.detection): the downstream detection check
-    detect_frames: tuple[str, ...] = ()
-    detect_max_frames: int = 24
-    labels: str | None = None
-
-
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def reference_checkpoint(engine_path: str) -> str | None:
-    """The FP32 checkpoint an engine came from, followed through its sidecars; None: the shipped one.
-
-    An engine whose source checkpoint is neither beside it nor the shipped model has no known
-    reference, and comparing it with the wrong model would mislead: that is an error.
-    """
-    from drn_edge.outputs import sha256_file
-    from drn_edge.artifacts import SHIPPED_MODELS
-    from drn_edge.sidecar import read_sidecar
-
-    path = Path(engine_path)
-    for _ in range(4):
-        rec = read_sidecar(path, required=False)
-        if not rec or "source" not in rec:
-            return None  # no provenance recorded: the shipped model is the only candidate
-        src = rec["source"]
-        candidate = path.parent / src.get("file", "")
-        if src.get("kind") == "checkpoint":
-            if candidate.is_file():
-                return str(candidate)
-            for shipped in SHIPPED_MODELS.values():
-                if shipped.is_file() and src.get("sha256") == sha256_file(shipped):
-                    return str(shipped)
-            raise DrnEdgeError(
-                f"'{engine_path}' was exported from checkpoint '{src.get('file')}' (sha256 {str(src.get('sha256'))[:12]}...), "
-                "which is neither next to it nor the shipped model; pass --checkpoint PATH for the FP32 reference, "
-                "or --no-pytorch --no-fidelity")
-        if not candidate.is_file():
-            return None
-        path = candidate
-    return None
-
-
 @dataclass
 class BenchResult:
     """What a bench run measured: the JSON report (drn_edge/bench/schema.json) plus the frames and each
@@ -349,10 +200,9 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
         if not torch_ok:
             log("note: torch is not installed: no PyTorch baseline row and no FP32 reference (fidelity vs clean only)")
         if req.pytorch_baseline and torch_ok:
-            if req.threads:
-                import torch
+            from drn_edge.model.drn import set_torch_threads
 
-                torch.set_num_threads(req.threads)
+            set_torch_threads(req.threads)
             candidates.insert(0, torch_candidate(ref_ckpt))
         gpu_mem = gpu_memory_used_mb()
         frames = eval_set(h, w, req.eval_dir) if req.fidelity else []

@@ -7,6 +7,7 @@ import numpy as np
 
 from drn_edge.bench.frames import BenchResult
 from drn_edge.errors import DrnEdgeError
+from drn_edge.rain import LEVEL_NAMES
 
 __all__ = ["format_table", "to_markdown", "plot_latency", "image_grid", "pyplot", "save_figure", "write_still"]
 
@@ -165,7 +166,7 @@ def image_grid(result: BenchResult, path: str, max_rows: int = 3) -> None:
     if not frames:
         raise DrnEdgeError("--grid needs the fidelity run (do not pass --no-fidelity)")
     # The user's own frames first (paired sets, or --eval clean frames under medium rain), else medium rain.
-    user = [i for i, f in enumerate(frames) if f.group not in ("low", "medium", "high")]
+    user = [i for i, f in enumerate(frames) if f.group not in LEVEL_NAMES]
     order = (user or sorted(range(len(frames)), key=lambda i: (frames[i].group != "medium", i)))[:max_rows]
     labels = ["rainy"] + list(outputs) + ["clean"]
     rows = []

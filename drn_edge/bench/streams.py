@@ -11,29 +11,12 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
-from drn_edge.errors import DrnEdgeError
+from drn_edge.bench.requests import StreamBenchRequest
 
 __all__ = ["StreamBenchRequest", "run_stream_bench", "format_stream_table", "stream_markdown", "plot_streams"]
-
-
-@dataclass(frozen=True)
-class StreamBenchRequest:
-    engine: str
-    streams: int = 4
-    fps: float = 30.0
-    seconds: float = 10.0
-    height: int = 360
-    width: int = 640
-    backend: str = "auto"
-    threads: int | None = None
-    policy: str = "drop-oldest"
-    queue_size: int = 2
-    max_batch: int | None = None
-    progress: bool = True
 
 
 def _camera_frames(h: int, w: int, streams: int) -> list[list[np.ndarray]]:
@@ -45,21 +28,19 @@ def _camera_frames(h: int, w: int, streams: int) -> list[list[np.ndarray]]:
 
 
 def run_stream_bench(req: StreamBenchRequest, log=print) -> dict:
-    from drn_edge.bench.frames import engine_candidate
+    from drn_edge.bench.candidates import engine_candidate
     from drn_edge.bench.env import environment, peak_rss_mb
     from drn_edge.runtime.streaming import StreamRunner
 
-    if req.streams < 1 or req.fps <= 0 or req.seconds <= 0:
-        raise DrnEdgeError(f"--streams must be >= 1 and --fps, --seconds > 0; got {req.streams}, {req.fps}, {req.seconds}")
     cand = engine_candidate(req.engine, req.backend, threads=req.threads)
     engine = cand.derain
     try:
         h, w = cand.info["fixed_size"] or (req.height, req.width)
-        cameras = _camera_frames(h, w, req.streams)
+        cameras = _camera_frames(h, w, req.cameras)
         for f in cameras[0][:3]:  # warm-up outside the measurement
             engine(f)
         per_stream = int(round(req.fps * req.seconds))
-        samples: dict[str, list[tuple[float, float]]] = {f"cam{i}": [] for i in range(req.streams)}
+        samples: dict[str, list[tuple[float, float]]] = {f"cam{i}": [] for i in range(req.cameras)}
         lock = threading.Lock()
         t0 = time.monotonic()
 
@@ -67,13 +48,13 @@ def run_stream_bench(req: StreamBenchRequest, log=print) -> dict:
             with lock:
                 samples[result.stream].append((result.capture_time - t0, result.latency_ms))
 
-        log(f"{req.streams} stream(s) x {req.fps:g} fps for {req.seconds:g} s into {cand.label} at {h}x{w} ...")
+        log(f"{req.cameras} stream(s) x {req.fps:g} fps for {req.seconds:g} s into {cand.label} at {h}x{w} ...")
         runner = StreamRunner(engine, on_error="passthrough", max_batch=req.max_batch)
         try:
-            for i in range(req.streams):
+            for i in range(req.cameras):
                 runner.add_source(f"cam{i}", itertools.islice(itertools.cycle(cameras[i]), per_stream), sink,
                                   live=True, fps=req.fps, policy=req.policy, queue_size=req.queue_size,
-                                  start_after=i / (req.fps * req.streams))  # free-running cameras: out of phase
+                                  start_after=i / (req.fps * req.cameras))  # free-running cameras: out of phase
             _wait_with_progress(runner, req.seconds, req.progress)
         finally:
             stats = runner.close()
@@ -93,7 +74,7 @@ def run_stream_bench(req: StreamBenchRequest, log=print) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "size": [h, w],
         "engine": {"label": cand.label, **cand.info},
-        "settings": {"streams": req.streams, "fps": req.fps, "seconds": req.seconds, "policy": req.policy,
+        "settings": {"streams": req.cameras, "fps": req.fps, "seconds": req.seconds, "policy": req.policy,
                      "queue_size": req.queue_size, "max_batch": runner.max_batch, "threads": req.threads,
                      "backend": req.backend},
         "wall_s": wall,
@@ -111,10 +92,10 @@ def _wait_with_progress(runner, seconds: float, progress: bool) -> None:
     if not progress:
         runner.wait(seconds + 60)
         return
-    from tqdm import tqdm
+    from drn_edge.progress import progress_bar
 
     start = time.monotonic()
-    with tqdm(total=round(seconds), desc="streams", unit="s", dynamic_ncols=True) as bar:
+    with progress_bar(total=round(seconds), desc="streams", unit="s") as bar:
         while not runner.wait(0.5):
             elapsed = time.monotonic() - start
             bar.n = min(round(seconds), int(elapsed))

@@ -15,27 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from drn_edge.bench.requests import VideoBenchRequest
 from drn_edge.errors import DrnEdgeError, ImageError
 
 __all__ = ["VideoBenchRequest", "VideoBenchResult", "read_clip", "run_video_bench", "format_video_table",
            "video_markdown", "plot_video", "write_side_by_side", "first_frames_image"]
-
-
-@dataclass(frozen=True)
-class VideoBenchRequest:
-    clip: str
-    engines: tuple[str, ...] = ()
-    backend: str = "auto"
-    height: int = 360
-    width: int = 640
-    frames: int = 60
-    level: str = "medium"
-    generator: str = "streaks"
-    seed: int = 0
-    threads: int | None = None
-    pytorch_baseline: bool = True
-    checkpoint: str | None = None
-    progress: bool = True
 
 
 @dataclass
@@ -48,19 +32,24 @@ class VideoBenchResult:
 
 
 def read_clip(path: str | os.PathLike, height: int, width: int, max_frames: int) -> tuple[list[np.ndarray], float]:
-    """Up to max_frames BGR frames of a video, centre-cropped and resized to height x width; and its fps."""
+    """Up to max_frames BGR frames of a video file or live source, centre-cropped and resized to height x width;
+    and its fps (30 when the source does not say)."""
     import cv2
 
     from drn_edge.evaluation.frames import fit_to_size
 
-    if not Path(path).is_file():
-        raise ImageError(f"--video '{path}' does not exist; give a clean video clip (e.g. "
-                         "../shared/data/road/permissive/lanelines_p1/solidWhiteRight.mp4)")
-    cap = cv2.VideoCapture(str(path))
+    from drn_edge.runtime.apply import capture_rate_and_count
+    from drn_edge.runtime.sources import is_live_source, open_live_source
+
+    live = is_live_source(str(path))
+    if not live and not Path(path).is_file():
+        raise ImageError(f"clip '{path}' does not exist; give a clean video file (e.g. ../shared/data/road/permissive/"
+                         "lanelines_p1/solidWhiteRight.mp4) or a live source (0, /dev/video0, rtsp://...)")
+    cap = open_live_source(path) if live else cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
             raise ImageError(f"cannot open video '{path}' (not a video OpenCV can decode)")
-        fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+        fps = capture_rate_and_count(cap, f"clip '{path}'")[0]
         frames = []
         while len(frames) < max_frames:
             ok, frame = cap.read()
@@ -75,11 +64,10 @@ def read_clip(path: str | os.PathLike, height: int, width: int, max_frames: int)
 
 
 def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
-    from drn_edge.evaluation.fidelity import PSNR_CAP_DB
-    from drn_edge.evaluation.metrics import psnr, ssim
+    from drn_edge.evaluation.metrics import capped_psnr, ssim
     from drn_edge.evaluation.temporal import warping_errors
 
-    p = [min(psnr(a, b), PSNR_CAP_DB) for a, b in zip(frames, clean)]
+    p = [capped_psnr(a, b) for a, b in zip(frames, clean)]
     s = [ssim(a, b) for a, b in zip(frames, clean)]
     warp = warping_errors(frames, motion)
     return {"psnr": float(np.mean(p)), "ssim": float(np.mean(s)), "warp_error": float(np.mean(warp)),
@@ -87,7 +75,7 @@ def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
 
 
 def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
-    from drn_edge.bench.frames import torch_available, common_size, engine_candidates, reference_checkpoint, torch_candidate
+    from drn_edge.bench.candidates import common_size, engine_candidates, reference_checkpoint, torch_available, torch_candidate
     from drn_edge.bench.env import environment
     from drn_edge.rain.video import RainClip
     from drn_edge.evaluation.temporal import clip_motion, warping_errors
@@ -140,11 +128,9 @@ def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
 
 
 def _progress(items, desc, enabled):
-    if not enabled:
-        return items
-    from tqdm import tqdm
+    from drn_edge.progress import progress_bar
 
-    return tqdm(items, desc=desc[:30], unit="frame", dynamic_ncols=True)
+    return progress_bar(items, desc=desc, enabled=enabled)
 
 
 def format_video_table(report: dict) -> str:

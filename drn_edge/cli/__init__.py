@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import sys
 
+from drn_edge.checks import hxw, parse_hxw
 from drn_edge.errors import DrnEdgeError
 
 
@@ -39,6 +40,24 @@ def _exit_cleanly_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def threads_option(parser, used_by: str) -> None:
+    """--threads N for every command: whole N >= 1, refused by argparse before any work."""
+    parser.add_argument("--threads", type=_threads, metavar="N",
+                        help=f"{used_by} CPU threads (default: the library's choice)")
+
+
+def _threads(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"takes a whole number >= 1, got {text!r}")
+    return n
+
+
 CHECKPOINT_HELP = "a .safetensors checkpoint, or drn_base / drn_edge for the shipped models (default: drn_base)"
 
 
@@ -58,23 +77,10 @@ def parse_size(args, what: str) -> tuple[int, int] | None:
             raise DrnEdgeError(f"give both --height and --width (better: --size HxW) for a fixed {what} size")
         print("note: --height/--width are deprecated and will be removed in the next release; use "
               f"--size {args.height}x{args.width}", file=sys.stderr)
-        return check_hxw(args.height, args.width, "--height/--width")
+        return hxw(args.height, args.width, "--height/--width")
     if args.size is None:
         return None
-    try:
-        h, w = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise DrnEdgeError(f"--size takes HxW, e.g. 720x1280; got {args.size!r}") from None
-    return check_hxw(h, w, "--size")
-
-
-def check_hxw(h: int, w: int, flag: str) -> tuple[int, int]:
-    """The one bound on frame sizes of every command: 8 to MAX_SIDE px a side."""
-    from drn_edge.onnx_spec import MAX_SIDE
-
-    if not (8 <= h <= MAX_SIDE and 8 <= w <= MAX_SIDE):
-        raise DrnEdgeError(f"{flag} {h}x{w} is out of range: each side must be 8 to {MAX_SIDE} px")
-    return h, w
+    return parse_hxw(args.size, "--size")
 
 
 def add_detection_options(parser, default_frames: str) -> None:

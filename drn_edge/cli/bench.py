@@ -1,146 +1,210 @@
-"""drn-bench: how fast, how steady, and what was lost, for one or several engines in one run."""
+"""drn-bench: how fast, how steady, and what was lost: three jobs, one subcommand each.
+
+  drn-bench [frames] --engine E ...   latency, throughput, fidelity drop (and the detection check) per engine
+  drn-bench video CLIP --engine E     moving rain over a clean clip: per-frame fidelity and flicker
+  drn-bench streams --engine E        N cameras into one engine through StreamRunner
+
+`frames` is the default, so `drn-bench --engine drn.plan` keeps working. The old mode switches
+`--video CLIP` and `--streams N` are translated to the subcommands for one release, with a note.
+"""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import sys
 
-from drn_edge.cli import add_detection_options, friendly_errors, load_detector, parse_size, size_option
+from drn_edge.cli import add_detection_options, friendly_errors, load_detector, parse_size, size_option, threads_option
+
+COMMANDS = ("frames", "video", "streams")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from drn_edge.rain.family import GENERATORS
+def _engine_options(p: argparse.ArgumentParser) -> None:
     from drn_edge.runtime.engine import BACKENDS
-    from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
 
-    p = argparse.ArgumentParser(prog="drn-bench", description=(
-        "Latency (end-to-end and engine-only) and fidelity drop of engines, side by side in one process. "
-        "Example: drn-bench --compare fp32,fp16,int8 --export-dir drn_export --markdown bench.md --plot latency.png"))
     p.add_argument("--engine", action="append", default=[], help="engine file (.onnx or .plan); repeat to compare "
                    "(default: none)")
     p.add_argument("--compare", help="precisions to compare from --export-dir, e.g. fp32,fp16,int8 (default: none)")
-    p.add_argument("--export-dir", default="drn_export", help="where --compare finds drn.onnx, drn.fp16.onnx, ... (default: %(default)s)")
+    p.add_argument("--export-dir", default="drn_export", help="where --compare finds drn.onnx, drn.fp16.onnx, ... "
+                   "(default: %(default)s)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default: %(default)s)")
     size_option(p, "frame size HxW for dynamic engines (default: 360x640; fixed-size engines use their own)")
-    p.add_argument("--threads", type=int, help="torch and ONNX Runtime CPU threads (default: the libraries' choice)")
-    p.add_argument("--batch", type=int, default=1, help="also measure throughput on batches of N frames (default: %(default)s)")
-    p.add_argument("--frames", type=int, default=30, help="timed frames per engine (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=5, help="warm-up frames (default: %(default)s)")
-    p.add_argument("--warmup-seconds", type=float, default=1.0, help="and at least this many seconds (default: %(default)s)")
-    p.add_argument("--fps", type=float, default=30.0, help="deadline for miss counting; 0 to disable (default: %(default)s)")
-    p.add_argument("--no-pytorch", action="store_true", help="no PyTorch eager baseline row (default: included)")
-    p.add_argument("--checkpoint", help="FP32 reference checkpoint (default: found from the engine's sidecars, else shipped)")
-    p.add_argument("--eval", help="folder of CLEAN images, rained on the fly at low/medium/high, e.g. "
-                   "../shared/data/road/permissive/evocargo (default: scikit-image's held-out photos)")
-    p.add_argument("--pairs", action="append", default=[], help="paired rainy/clean folder (repeatable), e.g. "
-                   "../shared/eval/rain200h (default: none)")
-    p.add_argument("--no-fidelity", action="store_true", help="latency only (default: fidelity measured)")
+    threads_option(p, "torch and ONNX Runtime")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
     p.add_argument("--json", help="write the report as JSON, schema drn_edge/bench/schema.json (default: none)")
     p.add_argument("--markdown", help="write the tables as Markdown (default: none)")
-    p.add_argument("--plot", help="write a latency distribution plot, PNG (default: none)")
-    p.add_argument("--grid", help="write an image grid rainy | engines | clean, from --pairs or --eval frames when "
+
+
+def _reference_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-pytorch", action="store_true", help="no PyTorch eager baseline row (default: included)")
+    p.add_argument("--checkpoint", help="FP32 reference checkpoint (default: found from the engine's sidecars, else "
+                   "shipped)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from drn_edge.rain import LEVEL_NAMES
+    from drn_edge.rain.family import GENERATORS
+    from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
+
+    p = argparse.ArgumentParser(prog="drn-bench", description=(
+        "Benchmarks of exported engines, side by side in one process. frames (the default): latency and fidelity "
+        "drop; video: temporal stability on a clip; streams: several cameras into one engine. "
+        "Example: drn-bench --compare fp32,fp16,int8 --export-dir drn_export --markdown bench.md --plot latency.png"))
+    sub = p.add_subparsers(dest="command", metavar="{frames,video,streams}")
+
+    f = sub.add_parser("frames", help="latency (end-to-end and engine-only), batch throughput and fidelity drop "
+                       "(the default)", description="Latency and fidelity drop of engines, side by side.")
+    _engine_options(f)
+    _reference_options(f)
+    f.add_argument("--batch", type=int, default=1, help="also measure throughput on batches of N frames "
+                   "(default: %(default)s)")
+    f.add_argument("--frames", type=int, default=30, help="timed frames per engine (default: %(default)s)")
+    f.add_argument("--warmup", type=int, default=5, help="warm-up frames (default: %(default)s)")
+    f.add_argument("--warmup-seconds", type=float, default=1.0, help="and at least this many seconds "
+                   "(default: %(default)s)")
+    f.add_argument("--fps", type=float, default=30.0, help="frame deadline for counting misses, 1000/fps ms; 0: no "
+                   "deadline (default: %(default)s)")
+    f.add_argument("--eval", help="folder of CLEAN images, rained on the fly at low/medium/high, e.g. "
+                   "../shared/data/road/permissive/evocargo (default: scikit-image's held-out photos)")
+    f.add_argument("--pairs", action="append", default=[], help="paired rainy/clean folder (repeatable), e.g. "
+                   "../shared/eval/rain200h (default: none)")
+    f.add_argument("--no-fidelity", action="store_true", help="latency only (default: fidelity measured)")
+    f.add_argument("--plot", help="write a latency distribution plot, PNG (default: none)")
+    f.add_argument("--grid", help="write an image grid rainy | engines | clean, from --pairs or --eval frames when "
                    "given (default: none)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
-    add_detection_options(p, "the --eval folder, else the held-out photos")
-    v = p.add_argument_group("video (temporal stability)", "drn-bench --video CLEAN_CLIP: moving rain over a clean "
-                             "clip, per-frame PSNR/SSIM and flicker per engine; --plot, --grid, --json, --markdown "
-                             "then describe the clip")
-    v.add_argument("--video", help="clean video clip to rain on and derain (default: none)")
-    v.add_argument("--video-frames", type=int, default=60, help="frames of the clip to use (default: %(default)s)")
-    v.add_argument("--rain", default="medium", choices=("low", "medium", "high"), help="rain level (default: %(default)s)")
+    add_detection_options(f, "the --eval folder, else the held-out photos")
+
+    v = sub.add_parser("video", help="moving rain over a clean clip: per-frame PSNR/SSIM and flicker per engine",
+                       description="Temporal stability: the project's rain, moving, over a clean clip or live source.")
+    v.add_argument("clip", help="clean video file, or a live source: camera index, /dev/videoN, rtsp:// or http(s):// "
+                   "URL, GStreamer pipeline (required)")
+    _engine_options(v)
+    _reference_options(v)
+    v.add_argument("--frames", type=int, default=60, help="frames of the clip to use (default: %(default)s)")
+    v.add_argument("--rain", default="medium", choices=LEVEL_NAMES, help="rain level (default: %(default)s)")
     v.add_argument("--rain-generator", default="streaks", choices=GENERATORS,
                    help="rain family member; 'particles' was never trained on (default: %(default)s)")
     v.add_argument("--seed", type=int, default=0, help="rain seed (default: %(default)s)")
+    v.add_argument("--plot", help="write per-frame PSNR and flicker over time, PNG (default: none)")
+    v.add_argument("--grid", help="write the first frames rainy | engines | clean, an image (default: none)")
     v.add_argument("--side-by-side", help="write rainy | engines | clean as a video, .mp4 (default: none)")
-    s = p.add_argument_group("streams (several cameras)", "drn-bench --streams N: N cameras at --fps each for "
-                             "--seconds into one engine through the streaming runtime")
-    s.add_argument("--streams", type=int, help="number of camera streams (default: none)")
+
+    s = sub.add_parser("streams", help="N free-running cameras into one engine through StreamRunner",
+                       description="Several cameras at --fps each for --seconds into one engine (StreamRunner).")
+    _engine_options(s)
+    s.add_argument("--cameras", type=int, default=4, help="number of camera streams (default: %(default)s)")
+    s.add_argument("--fps", type=float, default=30.0, help="each camera's frame rate (default: %(default)s)")
     s.add_argument("--seconds", type=float, default=10.0, help="how long the cameras run (default: %(default)s)")
     s.add_argument("--policy", default="drop-oldest", choices=OVERLOAD_POLICIES,
                    help="what a full stream queue does with its oldest frame (default: %(default)s)")
     s.add_argument("--queue", type=int, default=2, help="frames waiting per stream (default: %(default)s)")
+    s.add_argument("--plot", help="write latency over time per camera, PNG (default: none)")
     return p
 
 
-def _refuse_stale(path: Path, fp32: Path) -> None:
-    """An FP16/INT8 artifact or plan must come from the drn.onnx beside it (drn-export flags the others stale)."""
-    from drn_edge.outputs import sha256_file
+def translate_legacy(argv: list[str]) -> list[str]:
+    """The subcommand form of an argv: `frames` when none is named; the old --video/--streams switches rewritten
+    (with a note on stderr), for one release."""
     from drn_edge.errors import DrnEdgeError
-    from drn_edge.sidecar import read_sidecar
 
-    if path == fp32 or not fp32.is_file():
-        return
-    rec = read_sidecar(path, required=False) or {}
-    src = rec.get("source", {})
-    if src.get("file") == fp32.name and src.get("sha256") != sha256_file(fp32):
-        raise DrnEdgeError(f"'{path}' was made from another {fp32.name} (stale); re-run drn-export for this folder")
+    if argv and argv[0] in COMMANDS + ("-h", "--help"):
+        return argv
+    rest = list(argv)
+    values = {flag: _take(rest, flag) for flag in ("--video", "--streams", "--video-frames")}
+    if values["--video"] is not None and values["--streams"] is not None:
+        raise DrnEdgeError("--video and --streams are separate benchmarks; run them one at a time "
+                           "(drn-bench video CLIP ..., drn-bench streams --cameras N ...)")
+    if values["--video"] is not None:
+        new = ["video", values["--video"]] + (["--frames", values["--video-frames"]] if values["--video-frames"] else [])
+    elif values["--streams"] is not None:
+        new = ["streams", "--cameras", values["--streams"]]
+    elif values["--video-frames"] is not None:
+        raise DrnEdgeError("--video-frames belongs to the video benchmark: drn-bench video CLIP --frames N")
+    else:
+        return ["frames"] + rest
+    if new[0] == "video" and "--frames" in rest:
+        raise DrnEdgeError("with the old --video switch, --frames meant the frames benchmark's timed frames; "
+                           "run drn-bench video CLIP --frames N (the clip's frames)")
+    new += rest
+    old = next(flag for flag in ("--video", "--streams") if values[flag] is not None)
+    print(f"note: drn-bench {old} is deprecated and will be removed in the next release; run: drn-bench "
+          f"{' '.join(new)}", file=sys.stderr)
+    return new
+
+
+def _take(argv: list[str], flag: str) -> str | None:
+    """Remove `flag VALUE` or `flag=VALUE` from argv and return VALUE (None: absent)."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+            del argv[i:i + 2]
+            return value
+        if arg.startswith(flag + "="):
+            del argv[i]
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _engines(args) -> list[str]:
+    """--engine files, then each --compare precision found in --export-dir (its plan first where TensorRT runs)."""
+    from drn_edge.artifacts import PRECISIONS, artifact_path
+    from drn_edge.errors import DrnEdgeError
+    from drn_edge.sidecar import made_from_another
+
+    engines = list(args.engine)
+    for prec in (args.compare.split(",") if args.compare else []):
+        prec = prec.strip()
+        if prec not in PRECISIONS:
+            raise DrnEdgeError(f"--compare takes {', '.join(PRECISIONS)}; got {prec!r}")
+        plan = artifact_path(args.export_dir, prec, "plan")
+        path = plan if plan.is_file() and args.backend in ("auto", "tensorrt") else artifact_path(args.export_dir, prec)
+        if not path.is_file():
+            raise DrnEdgeError(f"--compare {prec}: '{path}' not found; run drn-export --{prec} --out {args.export_dir} "
+                               "first" if prec != "fp32" else f"'{path}' not found; run drn-export --out "
+                               f"{args.export_dir} first")
+        if made_from_another(path, artifact_path(args.export_dir, "fp32")):
+            raise DrnEdgeError(f"'{path}' was made from another drn.onnx (stale); re-run drn-export for this folder")
+        engines.append(str(path))
+    return engines
+
+
+def _plan_outputs(args, engines: list[str]) -> None:
+    """Every report path checked before any measuring: none replaces an input, each is writable."""
+    from drn_edge.outputs import plan_outputs
+
+    flags = ("--json", "--markdown", "--plot", "--grid", "--side-by-side", "--detect-grid", "--detect-markdown")
+    outputs = {flag: getattr(args, flag[2:].replace("-", "_"), None) for flag in flags}
+    inputs = [*engines, getattr(args, "checkpoint", None), getattr(args, "clip", None), getattr(args, "detector", None),
+              getattr(args, "labels", None)]
+    folders = [getattr(args, "eval", None), *getattr(args, "pairs", []), *getattr(args, "detect_frames", [])]
+    plan_outputs(outputs, files=inputs, folders=folders)
+    if getattr(args, "plot", None):
+        from drn_edge.bench.report import pyplot
+
+        pyplot()  # a missing matplotlib is reported before minutes of measuring, not after
 
 
 @friendly_errors
 def main(argv=None) -> int:
+    argv = translate_legacy(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
-    from drn_edge.outputs import check_writable
-    from drn_edge.bench.frames import BenchRequest, run_bench
-    from drn_edge.bench.report import format_table, image_grid, plot_latency, to_markdown
-    from drn_edge.errors import DrnEdgeError
-
-    engines = list(args.engine)
-    if args.compare:
-        from drn_edge.artifacts import PRECISIONS, artifact_path
-
-        for prec in args.compare.split(","):
-            prec = prec.strip()
-            if prec not in PRECISIONS:
-                raise DrnEdgeError(f"--compare takes {', '.join(PRECISIONS)}; got {prec!r}")
-            plan = artifact_path(args.export_dir, prec, "plan")
-            path = plan if plan.is_file() and args.backend in ("auto", "tensorrt") else artifact_path(args.export_dir, prec)
-            if not path.is_file():
-                raise DrnEdgeError(f"--compare {prec}: '{path}' not found; run drn-export --{prec} --out {args.export_dir} first"
-                                   if prec != "fp32" else f"'{path}' not found; run drn-export --out {args.export_dir} first")
-            _refuse_stale(path, artifact_path(args.export_dir, "fp32"))
-            engines.append(str(path))
-    if args.frames < 1:
-        raise DrnEdgeError("--frames must be at least 1")
-    import math
-
-    if args.fps < 0 or not math.isfinite(args.fps):
-        raise DrnEdgeError(f"--fps must be a positive number (or 0 to count no deadline), got {args.fps}")
-    if args.batch < 1 or (args.threads is not None and args.threads < 1) or args.warmup < 0:
-        raise DrnEdgeError("--batch and --threads must be at least 1, --warmup at least 0")
-    from drn_edge.outputs import refuse_overwriting_inputs
-
-    outputs = {"--json": args.json, "--markdown": args.markdown, "--plot": args.plot, "--grid": args.grid,
-               "--side-by-side": args.side_by_side, "--detect-grid": args.detect_grid,
-               "--detect-markdown": args.detect_markdown}
-    refuse_overwriting_inputs(outputs, files=[*engines, args.checkpoint, args.video, args.detector, args.labels],
-                              folders=[args.eval, *args.pairs, *args.detect_frames])
-    for out in outputs.values():
-        if out:
-            check_writable(out)
-    if args.plot:
-        from drn_edge.bench.report import pyplot
-
-        pyplot()  # a missing matplotlib is reported before minutes of measuring, not after
+    engines = _engines(args)
     h, w = parse_size(args, "frame") or (360, 640)
-    if args.seed < 0:
-        raise DrnEdgeError(f"--seed must be >= 0, got {args.seed}")
-    if args.video and args.streams:
-        raise DrnEdgeError("--video and --streams are separate benchmarks; run them one at a time")
-    if args.side_by_side and not args.video:
-        raise DrnEdgeError("--side-by-side writes the --video benchmark's clip; add --video CLEAN_CLIP")
-    if (args.video or args.streams) and args.detector:
-        raise DrnEdgeError("--detector is a check of the frames benchmark; run it without --video/--streams")
-    detector = load_detector(args) if args.detector else None
-    if args.video:
-        return _video(args, engines, h, w)
-    if args.streams is not None:
-        return _streams(args, engines, h, w)
+    _plan_outputs(args, engines)
+    return {"frames": _frames, "video": _video, "streams": _streams}[args.command](args, engines, h, w)
+
+
+def _frames(args, engines: list[str], h: int, w: int) -> int:
+    from drn_edge.bench.frames import run_bench
+    from drn_edge.bench.report import format_table, image_grid, plot_latency, to_markdown
+    from drn_edge.bench.requests import BenchRequest
+
     req = BenchRequest(engines=tuple(engines), backend=args.backend, height=h, width=w, threads=args.threads,
-                       batch=args.batch,
-                       frames=args.frames, warmup=args.warmup, warmup_seconds=args.warmup_seconds,
+                       batch=args.batch, frames=args.frames, warmup=args.warmup, warmup_seconds=args.warmup_seconds,
                        fps=args.fps or None, pytorch_baseline=not args.no_pytorch, checkpoint=args.checkpoint,
                        eval_dir=args.eval, pairs=tuple(args.pairs), fidelity=not args.no_fidelity,
-                       progress=not args.no_progress, detector=detector, detect_frames=tuple(args.detect_frames),
-                       detect_max_frames=args.detect_max_frames, labels=args.labels)
+                       progress=not args.no_progress, detector=load_detector(args) if args.detector else None,
+                       detect_frames=tuple(args.detect_frames), detect_max_frames=args.detect_max_frames,
+                       labels=args.labels)
+    detector = req.detector
     if req.height % 8 or req.width % 8:
         print("note: frames are reflect-padded to a multiple of 8 for the engine and cropped back")
     result = run_bench(req)
@@ -157,8 +221,8 @@ def main(argv=None) -> int:
 
 
 def _detection_outputs(args, result, detector) -> None:
-    from drn_edge.outputs import write_bytes
     from drn_edge.detection.check import detection_markdown, format_detection
+    from drn_edge.outputs import write_bytes
 
     report = result.report["detection"]
     labels = [r["label"] for r in result.report["rows"]]
@@ -180,11 +244,12 @@ def _detection_outputs(args, result, detector) -> None:
 
 
 def _video(args, engines: list[str], h: int, w: int) -> int:
-    from drn_edge.bench.video import (VideoBenchRequest, first_frames_image, format_video_table, plot_video, run_video_bench,
-                               video_markdown, write_side_by_side)
+    from drn_edge.bench.requests import VideoBenchRequest
+    from drn_edge.bench.video import (first_frames_image, format_video_table, plot_video, run_video_bench,
+                                      video_markdown, write_side_by_side)
 
-    req = VideoBenchRequest(clip=args.video, engines=tuple(engines), backend=args.backend, height=h, width=w,
-                            frames=args.video_frames, level=args.rain, generator=args.rain_generator, seed=args.seed,
+    req = VideoBenchRequest(clip=args.clip, engines=tuple(engines), backend=args.backend, height=h, width=w,
+                            frames=args.frames, level=args.rain, generator=args.rain_generator, seed=args.seed,
                             threads=args.threads, pytorch_baseline=not args.no_pytorch, checkpoint=args.checkpoint,
                             progress=not args.no_progress)
     result = run_video_bench(req)
@@ -200,16 +265,14 @@ def _video(args, engines: list[str], h: int, w: int) -> int:
 
 
 def _streams(args, engines: list[str], h: int, w: int) -> int:
-    from drn_edge.errors import DrnEdgeError
-    from drn_edge.bench.streams import StreamBenchRequest, format_stream_table, plot_streams, run_stream_bench, stream_markdown
+    from drn_edge.bench.requests import StreamBenchRequest
+    from drn_edge.bench.streams import format_stream_table, plot_streams, run_stream_bench, stream_markdown
+    from drn_edge.errors import BenchError
 
     if len(engines) != 1:
-        raise DrnEdgeError(f"--streams measures one engine at a time; give exactly one --engine (got {len(engines)})")
-    if args.streams < 1 or args.seconds <= 0 or args.fps <= 0 or args.queue < 1:
-        raise DrnEdgeError("--streams and --queue must be at least 1, --seconds and --fps above 0")
-    if args.grid:
-        raise DrnEdgeError("--grid is not produced by --streams (no fidelity is measured); use --plot for latency over time")
-    report = run_stream_bench(StreamBenchRequest(engine=engines[0], streams=args.streams, fps=args.fps,
+        raise BenchError(f"drn-bench streams measures one engine at a time; give exactly one --engine "
+                         f"(got {len(engines)})")
+    report = run_stream_bench(StreamBenchRequest(engine=engines[0], cameras=args.cameras, fps=args.fps,
                                                  seconds=args.seconds, height=h, width=w, backend=args.backend,
                                                  threads=args.threads, policy=args.policy, queue_size=args.queue,
                                                  progress=not args.no_progress))

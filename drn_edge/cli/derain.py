@@ -5,11 +5,12 @@ import argparse
 import time
 from pathlib import Path
 
-from drn_edge.cli import friendly_errors
+from drn_edge.cli import friendly_errors, threads_option
 
 
 def build_parser() -> argparse.ArgumentParser:
     from drn_edge.runtime.engine import BACKENDS
+    from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
 
     p = argparse.ArgumentParser(prog="drn-derain", description=(
         "Derain images, folders, a video file or a camera. "
@@ -19,12 +20,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "appsink")
     p.add_argument("--camera", type=int, help="read from this camera index instead of files (default: none)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames, camera or video (default: all)")
-    p.add_argument("--policy", default="drop-oldest", choices=("drop-oldest", "passthrough"),
+    p.add_argument("--policy", default="drop-oldest", choices=OVERLOAD_POLICIES,
                    help="--camera only: when the engine falls behind, drop the oldest waiting frame, or write it "
                         "raw (default: %(default)s)")
     p.add_argument("--engine", default="drn_export/drn.onnx", help="engine file: .onnx or .plan (default: %(default)s)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="inference backend (default: %(default)s)")
-    p.add_argument("--threads", type=int, help="ONNX Runtime CPU threads (default: ONNX Runtime's choice)")
+    threads_option(p, "ONNX Runtime")
     p.add_argument("--out", required=True, help="output folder for images, or output video file for a video/camera (required)")
     p.add_argument("--suffix", default="", help="append this to output image names, e.g. _derained (default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files; inputs are never replaced (default: off)")
@@ -37,43 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-
-
-def is_live_source(text: str) -> bool:
-    """A camera index, /dev/videoN, a stream URL or a GStreamer pipeline: what jetson-inference and OpenCV open."""
-    import re
-
-    if Path(text).exists():
-        return False  # a file named like a source is a file
-    return (text.isdigit() or bool(re.fullmatch(r"/dev/video\d+", text)) or text.lower().startswith(URL_SCHEMES)
-            or " ! " in text)
-
-
-def open_live_source(source):
-    """cv2.VideoCapture for a live source, or one error naming what the installed OpenCV build lacks."""
-    import cv2
-
-    from drn_edge.errors import ImageError
-
-    if isinstance(source, int) or str(source).isdigit():
-        cap = cv2.VideoCapture(int(source))
-    elif " ! " in str(source):
-        cap = cv2.VideoCapture(str(source), cv2.CAP_GSTREAMER)
-        if not cap.isOpened():
-            info = cv2.getBuildInformation()
-            gst = "GStreamer:" in info and "GStreamer:                   YES" in info
-            raise ImageError(f"cannot open the GStreamer pipeline {source!r}" + (
-                "" if gst else ": this OpenCV build has no GStreamer support (opencv-python wheels lack it); use "
-                "the Jetson image's OpenCV (built with GStreamer) or an rtsp:// URL"))
-    else:
-        cap = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG if "://" in str(source) else cv2.CAP_ANY)
-    if not cap.isOpened():
-        raise ImageError(f"cannot open camera or stream {source!r}: check the device, URL and credentials "
-                         "(OpenCV opens /dev/videoN, indices, and rtsp/http URLs through FFmpeg)")
-    return cap
-
-
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
@@ -83,6 +47,7 @@ def main(argv=None) -> int:
     from drn_edge.runtime.apply import check_video_output, derain_images, derain_video, plan_images
     from drn_edge.errors import DrnEdgeError, ImageError
     from drn_edge.runtime import DerainEngine
+    from drn_edge.runtime.sources import is_live_source, open_live_source
 
     if args.camera is None and not args.inputs:
         raise ImageError("give image/video inputs, a camera or stream (0, /dev/video0, rtsp://...), or --camera N")
@@ -90,8 +55,6 @@ def main(argv=None) -> int:
         raise DrnEdgeError("--camera takes a camera index >= 0 and no input files")
     if args.max_frames is not None and args.max_frames < 1:
         raise DrnEdgeError(f"--max-frames must be at least 1, got {args.max_frames}")
-    if args.threads is not None and args.threads < 1:
-        raise DrnEdgeError(f"--threads must be at least 1, got {args.threads}")
     live_source = None
     if args.camera is not None:
         live_source = args.camera

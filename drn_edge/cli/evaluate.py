@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from drn_edge.cli import CHECKPOINT_HELP, add_detection_options, check_hxw, friendly_errors, load_detector
+from drn_edge.cli import CHECKPOINT_HELP, add_detection_options, friendly_errors, load_detector, threads_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-generators", action="store_true", help="skip the per-generator table, the slowest part (default: included)")
     add_detection_options(p, "the --road folders, else the held-out photos")
     p.add_argument("--json", help="also write the results to this JSON file (default: none)")
-    p.add_argument("--threads", type=int, help="torch / ONNX Runtime CPU threads (default: the library's choice)")
+    threads_option(p, "torch and ONNX Runtime")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: shown)")
     return p
 
@@ -39,14 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_sizes(text: str, flag: str = "--sizes") -> list[tuple[int, int]]:
     from drn_edge.errors import DrnEdgeError
 
-    sizes = []
-    for part in text.split(","):
-        try:
-            h, w = (int(v) for v in part.lower().split("x"))
-        except ValueError:
-            raise DrnEdgeError(f"{flag} takes HxW sizes separated by commas (e.g. 360x640,720x1280), got {text!r}") from None
-        sizes.append(check_hxw(h, w, flag))
-    return sizes
+    from drn_edge.checks import parse_hxw
+
+    if not text.strip():
+        raise DrnEdgeError(f"{flag} takes HxW sizes separated by commas (e.g. 360x640,720x1280), got {text!r}")
+    return [parse_hxw(part, flag) for part in text.split(",")]
 
 
 def format_tables(tables: dict) -> str:
@@ -69,20 +66,17 @@ def format_tables(tables: dict) -> str:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from drn_edge.outputs import check_writable, write_json
+    from drn_edge.outputs import write_json
     from drn_edge.evaluation.fidelity import evaluation_suite, real_rain_grid, suite_score
 
     sizes = parse_sizes(args.sizes)
     detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
-    from drn_edge.outputs import refuse_overwriting_inputs
+    from drn_edge.outputs import plan_outputs
 
-    refuse_overwriting_inputs({"--json": args.json, "--grid": args.grid if args.real else None,
-                               "--detect-grid": args.detect_grid, "--detect-markdown": args.detect_markdown},
-                              files=[args.engine, args.checkpoint, args.detector, args.labels],
-                              folders=[*args.road, *args.pairs, args.real, *args.detect_frames, *args.clean_frames])
-    for out in (args.json, args.grid if args.real else None, args.detect_grid, args.detect_markdown):
-        if out:
-            check_writable(out)
+    plan_outputs({"--json": args.json, "--grid": args.grid if args.real else None,
+                  "--detect-grid": args.detect_grid, "--detect-markdown": args.detect_markdown},
+                 files=[args.engine, args.checkpoint, args.detector, args.labels],
+                 folders=[*args.road, *args.pairs, args.real, *args.detect_frames, *args.clean_frames])
     engine = None
     if args.engine:
         from drn_edge.runtime import DerainEngine
@@ -95,8 +89,9 @@ def main(argv=None) -> int:
         from drn_edge.model.checkpoint import load_model
         from drn_edge.evaluation.fidelity import torch_derain
 
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        from drn_edge.model.drn import set_torch_threads
+
+        set_torch_threads(args.threads)
         derain, label = torch_derain(load_model(args.checkpoint)), args.checkpoint or "shipped"
     try:
         tables = evaluation_suite(derain, sizes, args.road, args.pairs, generators=False if args.no_generators else None,

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from drn_edge.cli import CHECKPOINT_HELP, friendly_errors, parse_size, size_option
+from drn_edge.checks import parse_hxw
+from drn_edge.cli import CHECKPOINT_HELP, friendly_errors, parse_size, size_option, threads_option
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from drn_edge.export.request import BACKENDS, CALIB_METHODS, preset_names
+    from drn_edge.export.request import CALIB_METHODS, EXPORT_BACKENDS, preset_names
 
     # Options default to None so that only what the user typed overrides a preset.
     p = argparse.ArgumentParser(prog="drn-export", description=(
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-size", help="calibrate at HxW, with --calib, e.g. 240x320 (default: the calibration frames' own size)")
     p.add_argument("--int8-keep-edges", action="store_true", default=None,
                    help="keep the first and last conv in float (default: off)")
-    p.add_argument("--backend", choices=BACKENDS, help=(
+    p.add_argument("--backend", choices=EXPORT_BACKENDS, help=(
         "auto: ONNX files, plus plans when TensorRT and a GPU are present; onnx: ONNX only; "
         "tensorrt: plans required, fails without TensorRT (default: auto, or the preset's)"))
     p.add_argument("--workspace", type=float, help="TensorRT workspace limit in GiB (default: 2, or the preset's)")
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timing-cache", help="TensorRT timing cache file, reused across builds (default: OUT/timing.cache)")
     p.add_argument("--max-batch", type=int, help="largest batch the plan accepts (default: 1)")
     p.add_argument("--plan-size", help="profile size HxW for plans built from a dynamic ONNX (default: 720x1280)")
-    p.add_argument("--threads", type=int, help="torch and ONNX Runtime CPU threads (default: the libraries' choice)")
+    threads_option(p, "torch and ONNX Runtime")
     p.add_argument("--no-fidelity", action="store_true", help="skip the fidelity report (default: measured)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an export of another checkpoint in --out (default: refused)")
@@ -66,7 +67,8 @@ def main(argv=None) -> int:
 
     from drn_edge.errors import ExportError
     from drn_edge.export.request import Preset, build_request
-    from drn_edge.export.pipeline import run_export, run_plan_build
+    from drn_edge.export.pipeline import run_export
+    from drn_edge.export.plans import run_plan_build
 
     if args.preset == "list":
         from drn_edge.export.request import preset_names
@@ -85,7 +87,7 @@ def main(argv=None) -> int:
     for flag, key in (("--calib-size", "calib_size"), ("--plan-size", "plan_size")):
         value = getattr(args, key)
         if value is not None:
-            given[key] = parse_size_text(value, flag)
+            given[key] = parse_hxw(value, flag)
     if args.overwrite:
         given["overwrite"] = True
     if args.triton and Path(args.triton).exists() and not Path(args.triton).is_dir():
@@ -112,16 +114,6 @@ def main(argv=None) -> int:
     for label, path in artifacts.items():
         print(f"  {label:<18} {path}")
     return 0
-
-
-def parse_size_text(text: str, flag: str) -> tuple[int, int]:
-    from drn_edge.errors import DrnEdgeError
-
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise DrnEdgeError(f"{flag} takes HxW, e.g. 360x640; got {text!r}") from None
-    return h, w
 
 
 def _precision_of(plan) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from drn_edge.cli import friendly_errors
+from drn_edge.cli import friendly_errors, threads_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "models) (default: %(default)s)")
     p.add_argument("--out", required=True, help="the pruned checkpoint (.safetensors) to write (required)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: off)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    threads_option(p, "torch")
     return p
 
 
@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from drn_edge.outputs import check_writable
+    from drn_edge.outputs import plan_outputs
     from drn_edge.model.checkpoint import load_model, save_checkpoint
     from drn_edge.errors import DrnEdgeError
     from drn_edge.model.prune import prune
@@ -40,13 +40,12 @@ def main(argv=None) -> int:
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise DrnEdgeError(f"--out must end in .safetensors, got '{out}'")
-    if out.exists() and not args.overwrite:
-        raise DrnEdgeError(f"'{out}' exists; pass --overwrite to replace it")
-    check_writable(out)
-    if args.threads:
-        import torch
+    from drn_edge.artifacts import resolve_checkpoint
 
-        torch.set_num_threads(max(1, args.threads))
+    plan_outputs({"--out": out}, files=[resolve_checkpoint(args.checkpoint)], replace_existing=args.overwrite)
+    from drn_edge.model.drn import set_torch_threads
+
+    set_torch_threads(args.threads)
     model = load_model(args.checkpoint)
     pruned, report = prune(model, args.ratio, round_to=args.round_to)
     save_checkpoint(pruned, out, {"pruned_from": args.checkpoint or "shipped", "prune": report.as_dict(),

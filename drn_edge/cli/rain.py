@@ -8,7 +8,7 @@ from drn_edge.cli import friendly_errors
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from drn_edge.evaluation.frames import LEVEL_NAMES
+    from drn_edge.rain import LEVEL_NAMES
     from drn_edge.rain.family import GENERATORS
 
     p = argparse.ArgumentParser(prog="drn-rain", description=(

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from drn_edge.cli import friendly_errors
+from drn_edge.cli import friendly_errors, threads_option
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-side", type=int, default=d.val_side,
                    help="held-out photos are validated shrunk to this longest side, px (default: %(default)s)")
     p.add_argument("--minutes", type=float, default=None, help="stop and save after this many minutes of training (default: no limit)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    threads_option(p, "torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
     return p
 
@@ -62,28 +62,10 @@ def main(argv=None) -> int:
     from drn_edge.errors import DrnEdgeError
     from drn_edge.train.loop import TrainConfig, train
 
-    if args.crop % 8 or args.crop < 16:
-        raise DrnEdgeError(f"--crop must be a multiple of 8 and at least 16, got {args.crop}")
-    if args.steps < 1 or args.batch < 1:
-        raise DrnEdgeError("--steps and --batch must be positive")
-    if args.crop > 1024:
-        raise DrnEdgeError(f"--crop {args.crop} is larger than any training frame needs; use at most 1024")
-    import math
-
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise DrnEdgeError(f"--lr must be a positive number, got {args.lr}")
-    if args.val_every < 1 or args.save_every < 1:
-        raise DrnEdgeError("--val-every and --save-every must be at least 1")
-    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
-        raise DrnEdgeError(f"--minutes must be a positive number, got {args.minutes}")
     try:
         weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else ()
     except ValueError:
         raise DrnEdgeError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
-    if args.no_default_data and not (args.clean or args.pairs):
-        raise DrnEdgeError("--no-default-data needs at least one --clean or --pairs source")
-    if args.warmup < 0 or not 32 <= args.val_side <= 4096:
-        raise DrnEdgeError("--warmup must be >= 0 and --val-side from 32 to 4096")
     init = args.init
     if init is None and (args.clean or args.pairs) and not args.resume:
         from drn_edge.artifacts import SHIPPED_MODELS
@@ -94,16 +76,15 @@ def main(argv=None) -> int:
                   "weights)")
     if init == "none":
         init = None
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                       val_every=args.val_every, save_every=args.save_every, seed=args.seed, resume=args.resume,
                       overwrite=args.overwrite, init=init, warmup=args.warmup, val_side=args.val_side, clean=tuple(args.clean), pairs=tuple(args.pairs),
                       weights=weights, no_default_data=args.no_default_data, val_pairs=tuple(args.val_pairs),
                       val_road=tuple(args.val_road), haze=args.haze,
                       max_minutes=args.minutes)
+    from drn_edge.model.drn import set_torch_threads
+
+    set_torch_threads(args.threads)
     path = train(cfg, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"checkpoint: {path}")

@@ -92,7 +92,7 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
     `frames`: EvalFrames (rainy, clean, group = rain level). `labels`: name -> Detections, replacing
     the pseudo ground truth. `reference`: the derainer others are also compared with (FP32).
     """
-    from tqdm import tqdm
+    from drn_edge.progress import progress_bar
 
     if not frames:
         raise DetectorError("no frames for the detection check")
@@ -100,7 +100,7 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
         raise ValueError(f"reference {reference!r} is not one of the derainers {list(derainers)}")
     clean_cache: dict[int, Detections] = {}
     levels: dict[str, dict[str, list]] = {}
-    bar = tqdm(total=len(frames) * (2 + len(derainers)), desc="detect", unit="run", leave=False, disable=not progress)
+    bar = progress_bar(total=len(frames) * (2 + len(derainers)), desc="detect", unit="run", leave=False, enabled=progress)
     for f in frames:
         key = id(f.clean)
         if key not in clean_cache:

@@ -135,9 +135,9 @@ class OnnxDetector:
         p = Path(self.path)
         if not p.is_file():
             raise DetectorError(f"detector '{p}' does not exist")
-        opts = ort.SessionOptions()
-        if self.threads:
-            opts.intra_op_num_threads = self.threads
+        from drn_edge.runtime.onnxruntime_backend import session_options
+
+        opts = session_options(self.threads)
         try:
             self._session = ort.InferenceSession(str(p), opts, providers=list(self.providers))
         except Exception as exc:  # noqa: BLE001 - ORT raises many types for a bad file

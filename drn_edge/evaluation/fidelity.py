@@ -13,13 +13,13 @@ import numpy as np
 
 from drn_edge.errors import ImageError
 from drn_edge.evaluation.frames import EvalFrame
-from drn_edge.evaluation.metrics import psnr, ssim, uqi
+from drn_edge.evaluation.metrics import PSNR_CAP_DB, capped_psnr, ssim, uqi  # noqa: F401 (PSNR_CAP_DB re-exported)
+from drn_edge.imageio import to_uint8
 
 __all__ = ["DeRain", "PSNR_CAP_DB", "balanced_score", "torch_derain", "rgb_to_tensor", "scores", "fidelity", "evaluate",
            "evaluate_pairs", "evaluation_suite", "SUITE_SIZES"]
 
 DeRain = Callable[[np.ndarray], np.ndarray]  # HxWx3 uint8 RGB -> HxWx3 uint8 RGB
-PSNR_CAP_DB = 100.0  # identical images: PSNR is infinite; every table caps it here (one rule everywhere)
 SUITE_SIZES = ((360, 640), (720, 1280))
 
 
@@ -60,7 +60,7 @@ def torch_derain(model, device: str = "cpu") -> DeRain:
         t = rgb_to_tensor(rgb, device)
         with torch.no_grad():
             y = model(t)[0].clamp(0, 1).cpu().numpy().transpose(1, 2, 0)[:h, :w]
-        return (y * 255.0 + 0.5).astype(np.uint8)
+        return to_uint8(y)
 
     return run
 
@@ -74,12 +74,8 @@ def rgb_to_tensor(rgb: np.ndarray, device: str = "cpu"):
     return torch.from_numpy(rgb_to_nchw_float(rgb)).to(device)
 
 
-def _capped_psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return min(psnr(a, b), PSNR_CAP_DB)
-
-
 def scores(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    return {"psnr": _capped_psnr(a, b), "ssim": ssim(a, b), "uqi": uqi(a, b)}
+    return {"psnr": capped_psnr(a, b), "ssim": ssim(a, b), "uqi": uqi(a, b)}
 
 
 def fidelity(frames: Sequence[EvalFrame], outputs: Sequence[np.ndarray],
@@ -103,7 +99,7 @@ def fidelity(frames: Sequence[EvalFrame], outputs: Sequence[np.ndarray],
         row["gain_db"] = row["psnr"] - row["rainy_psnr"]
         row["psnr_min"] = float(min(r["psnr"] for r in out))
         if refs is not None:
-            row["psnr_vs_fp32"] = float(np.mean([_capped_psnr(outputs[i], refs[i]) for i in idx]))
+            row["psnr_vs_fp32"] = float(np.mean([capped_psnr(outputs[i], refs[i]) for i in idx]))
         table[group] = row
     return table
 
@@ -111,9 +107,9 @@ def fidelity(frames: Sequence[EvalFrame], outputs: Sequence[np.ndarray],
 def evaluate(derain: DeRain, frames: Sequence[EvalFrame], refs: Sequence[np.ndarray] | None = None,
              progress: bool = False) -> tuple[dict, list[np.ndarray]]:
     """Run `derain` on every frame and score it: (fidelity table, outputs)."""
-    from tqdm import tqdm
+    from drn_edge.progress import progress_bar
 
-    outputs = [derain(f.rainy) for f in tqdm(frames, desc="evaluate", unit="frame", leave=False, disable=not progress)]
+    outputs = [derain(f.rainy) for f in progress_bar(frames, desc="evaluate", leave=False, enabled=progress)]
     return fidelity(frames, outputs, refs), outputs
 
 

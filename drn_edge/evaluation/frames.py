@@ -16,11 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
+from drn_edge.rain import LEVEL_NAMES
+
 __all__ = ["EvalFrame", "EVAL_SEED", "LEVEL_NAMES", "frame_seed", "fit_to_size", "heldout_sources", "clean_dir_sources",
            "rain_frames", "pair_frames"]
 
 EVAL_SEED = 1234
-LEVEL_NAMES = ("low", "medium", "high")
 
 
 @dataclass(frozen=True)

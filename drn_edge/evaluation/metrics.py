@@ -10,7 +10,9 @@ import numpy as np
 
 from drn_edge.errors import ImageError
 
-__all__ = ["psnr", "ssim", "uqi"]
+__all__ = ["psnr", "capped_psnr", "PSNR_CAP_DB", "ssim", "uqi"]
+
+PSNR_CAP_DB = 100.0  # identical images: PSNR is infinite; every table caps it here (one rule everywhere)
 
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +34,11 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     a, b = _pair(a, b)
     mse = np.mean((a - b) ** 2)
     return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def capped_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """psnr() capped at PSNR_CAP_DB, so means over frames stay finite: what every table reports."""
+    return min(psnr(a, b), PSNR_CAP_DB)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:

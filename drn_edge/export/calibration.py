@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from drn_edge.errors import CalibrationError
+from drn_edge.imageio import to_float01, to_uint8
 
 __all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "calibration_frames", "make_calibration_set", "shipped_ranges",
            "build_ranges", "main"]
@@ -61,8 +62,8 @@ def calibration_frames(sources: Sequence[tuple[str, np.ndarray]], count: int, he
             crop = np.ascontiguousarray(crop[:, ::-1])
         level = list(RAIN_BANDS)[i % 3]
         spec = sample_spec(rng, intensity=float(rng.uniform(*RAIN_BANDS[level])))
-        rainy = render(crop.astype(np.float32) / 255.0, spec, rng, frame_height=float(img.shape[0]))
-        out.append((name, level, (rainy * 255.0 + 0.5).astype(np.uint8)))
+        rainy = render(to_float01(crop), spec, rng, frame_height=float(img.shape[0]))
+        out.append((name, level, to_uint8(rainy)))
     return out
 
 

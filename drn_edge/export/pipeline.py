@@ -11,11 +11,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-
 from drn_edge.outputs import sha256_file
 from drn_edge.artifacts import PRUNED_CHECKPOINT, artifact_path
 from drn_edge.errors import ExportError
-from drn_edge.export.request import ExportRequest
+from drn_edge.export.fidelity_report import export_frames, fidelity_report, format_fidelity
+from drn_edge.export.request import DEFAULT_PLAN_SIZE, ExportRequest
+from drn_edge.export.plans import next_commands
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
 from drn_edge.sidecar import INCOMPLETE_MARKER, read_sidecar, update_sidecar, write_sidecar
 
@@ -45,58 +46,6 @@ class ExportResult:
     parity: dict | None = None
     calibration: dict | None = None
     next_commands: list[str] = field(default_factory=list)
-
-
-def _eval_frames(spec: ExportSpec) -> list:
-    """Held-out frames under medium rain, at the export size when it is fixed (evaluation.frames' one builder)."""
-    from drn_edge.evaluation.frames import heldout_sources, rain_frames
-
-    if spec.fixed:
-        return rain_frames(heldout_sources(), ("medium",), size=(spec.height, spec.width))
-    return rain_frames(heldout_sources(max_side=640), ("medium",))
-
-
-def fidelity_report(model, artifacts: dict[str, Path], spec: ExportSpec, source_model=None) -> list[dict]:
-    """Per artifact on held-out medium rain: PSNR/SSIM vs clean, PSNR vs the exported model's own FP32 output,
-    and, when the model was pruned, the drop against the unpruned source checkpoint as well."""
-    from drn_edge.evaluation.fidelity import evaluate, torch_derain
-    from drn_edge.runtime import DerainEngine
-
-    frames = _eval_frames(spec)
-    table, refs = evaluate(torch_derain(model), frames)
-    base = table["medium"]
-    source_psnr = evaluate(torch_derain(source_model), frames)[0]["medium"]["psnr"] if source_model else base["psnr"]
-    rows = []
-    if source_model is not None:
-        rows.append({"artifact": "source-fp32", "psnr": source_psnr, "ssim": None, "psnr_vs_fp32": None,
-                     "rainy_psnr": base["rainy_psnr"], "drop_db": None, "drop_vs_source_db": 0.0})
-    rows.append({"artifact": "pytorch-fp32", "psnr": base["psnr"], "ssim": base["ssim"], "psnr_vs_fp32": None,
-                 "rainy_psnr": base["rainy_psnr"], "drop_db": 0.0, "drop_vs_source_db": source_psnr - base["psnr"]})
-    for label, path in artifacts.items():
-        with DerainEngine(path, backend="onnxruntime-cpu", color="rgb") as engine:
-            row = evaluate(engine.derain_rgb, frames, refs)[0]["medium"]
-        rows.append({"artifact": label, "psnr": row["psnr"], "ssim": row["ssim"], "psnr_vs_fp32": row["psnr_vs_fp32"],
-                     "drop_db": base["psnr"] - row["psnr"], "drop_vs_source_db": source_psnr - row["psnr"]})
-    return rows
-
-
-def format_fidelity(rows: list[dict]) -> str:
-    pruned = rows[0]["artifact"] == "source-fp32"
-    lines = ["fidelity on held-out frames (the held-out photos; drn-eval --road for road frames), medium rain "
-             f"(rainy input: {rows[0]['rainy_psnr']:.2f} dB PSNR vs clean)",
-             f"{'artifact':<16}{'PSNR dB':>9}{'SSIM':>8}{'drop dB':>9}" + (f"{'vs source':>11}" if pruned else "")
-             + f"{'vs FP32 dB':>12}"]
-    for r in rows:
-        vs = "ref" if r["psnr_vs_fp32"] is None else f"{r['psnr_vs_fp32']:.2f}"
-        ssim = "-" if r["ssim"] is None else f"{r['ssim']:.4f}"
-        drop = "-" if r["drop_db"] is None else f"{r['drop_db']:.2f}"
-        line = f"{r['artifact']:<16}{r['psnr']:>9.2f}{ssim:>8}{drop:>9}"
-        if pruned:
-            line += f"{r['drop_vs_source_db']:>11.2f}"
-        lines.append(line + f"{vs:>12}")
-    if pruned:
-        lines.append("('drop': against the pruned model's own FP32; 'vs source': against the unpruned checkpoint)")
-    return "\n".join(lines)
 
 
 def stale_artifacts(out: Path, current: dict[str, str]) -> list[str]:
@@ -160,16 +109,27 @@ def _check_inputs(st: _Export) -> None:
             load_calibration_frames(st.calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
         else:
             st.shipped_ranges = _shipped_ranges_for(st.req)
+    _plan_artifacts(st)
+
+
+def _plan_artifacts(st: _Export) -> None:
+    """The ONNX files and sidecars this export writes, through the one output planner: none may be the
+    checkpoint, lie in the calibration folder, or be a link."""
+    from drn_edge.artifacts import resolve_checkpoint
+    from drn_edge.outputs import plan_outputs
+
+    paths = [artifact_path(st.out, p) for p in st.req.precisions]
+    outputs = {f"--out ({p.name})": p for p in paths} | {f"--out ({p.name}.json)": Path(f"{p}.json") for p in paths}
+    plan_outputs(outputs, files=[resolve_checkpoint(st.req.model.checkpoint)], folders=[st.calib_dir])
 
 
 def _load_source(st: _Export) -> None:
     from drn_edge.artifacts import resolve_checkpoint
     from drn_edge.model.checkpoint import load_checkpoint
 
-    if st.req.threads:
-        import torch
+    from drn_edge.model.drn import set_torch_threads
 
-        torch.set_num_threads(st.req.threads)
+    set_torch_threads(st.req.threads)
     st.ckpt = resolve_checkpoint(st.req.model.checkpoint)
     st.model = st.source_model = load_checkpoint(st.ckpt)[0]
     st.source = {"file": st.ckpt.name, "sha256": sha256_file(st.ckpt), "kind": "checkpoint"}
@@ -188,7 +148,7 @@ def _export_fp32(st: _Export) -> None:
 
     fp32 = artifact_path(st.out, "fp32")
     export_onnx(st.model, fp32, st.req.spec)
-    parity_frame = _eval_frames(st.req.spec)[0].rainy
+    parity_frame = export_frames(st.req.spec)[0].rainy
     parity = check_parity(fp32, st.model, parity_frame if st.req.spec.fixed else parity_frame[:256, :384])
     if not parity.ok:
         fp32.unlink(missing_ok=True)
@@ -295,7 +255,7 @@ def _build_plans(st: _Export) -> None:
         return
     from drn_edge.export.tensorrt_plan import PlanSettings, build_plan
 
-    hw = (req.spec.height, req.spec.width) if req.spec.fixed else (req.plan.size or (720, 1280))
+    hw = (req.spec.height, req.spec.width) if req.spec.fixed else (req.plan.size or DEFAULT_PLAN_SIZE)
     for prec in req.precisions:
         settings = PlanSettings(prec, hw[0], hw[1], req.plan.max_batch, req.plan.workspace_gib, req.plan.dla_core,
                                 req.plan.timing_cache or str(st.out / "timing.cache"))
@@ -323,18 +283,6 @@ def _next_steps(st: _Export) -> None:
     st.result.next_commands = next_commands(onnx, prec, req.spec, req.plan.size, req.plan.max_batch)
     st.log("next, on the target (Jetson or GPU machine with TensorRT), with this folder copied there:\n"
            + "\n".join(f"  {c}" for c in st.result.next_commands))
-
-
-def next_commands(onnx: Path, precision: str, spec: ExportSpec, plan_size, max_batch: int) -> list[str]:
-    name = INPUT_NAME[spec.io]
-    h, w = (spec.height, spec.width) if spec.fixed else (plan_size or (720, 1280))
-    dims = (lambda n: f"{n}x{h}x{w}x3") if spec.io == "uint8" else (lambda n: f"{n}x3x{h}x{w}")
-    flags = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --fp16"}[precision]
-    plan = artifact_path(onnx.parent, precision, "plan")
-    return [f"drn-export --onnx {onnx} --out {onnx.parent}",
-            f"trtexec --onnx={onnx} --saveEngine={plan}{flags} --minShapes={name}:{dims(1)} "
-            f"--optShapes={name}:{dims(max_batch)} --maxShapes={name}:{dims(max_batch)}"
-            "   # TensorRT 10.x; on 11.x drop --fp16/--int8 and add --stronglyTyped"]
 
 
 def _require_finite_weights(model, ckpt: Path) -> None:
@@ -427,7 +375,7 @@ def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, r
     from drn_edge.model.prune import prune
     from drn_edge.train.loop import TrainConfig, train
 
-    frames = _eval_frames(req.spec)
+    frames = export_frames(req.spec)
     before = evaluate(torch_derain(model), frames)[0]["medium"]["psnr"]
     pruned, report = prune(model, req.model.prune_ratio)
     log(f"pruned {req.model.prune_ratio:.0%}: params {report.params_before:,} -> {report.params_after:,}, "
@@ -454,24 +402,3 @@ def _finetuned(train, tcfg, model):
 
     path = train(tcfg, model=model)
     return load_checkpoint(path)[0]
-
-
-def run_plan_build(onnx_path: str, out_dir: str, plan, log=print) -> Path:
-    """Build one plan from an ONNX written by drn-export (its sidecar gives precision and size). Needs TensorRT."""
-    from drn_edge.sidecar import verify_artifact
-    from drn_edge.export.tensorrt_plan import PlanSettings, build_plan, tensorrt_available
-
-    ok, reason = tensorrt_available()
-    if not ok:
-        raise ExportError(f"cannot build a TensorRT plan here: {reason}")
-    record = verify_artifact(onnx_path, required=True)
-    prec = record.get("precision", "fp32")
-    spec = record.get("spec", {})
-    hw = (spec.get("height"), spec.get("width")) if spec.get("height") else (plan.size or (720, 1280))
-    out = Path(out_dir)
-    settings = PlanSettings(prec, hw[0], hw[1], plan.max_batch, plan.workspace_gib, plan.dla_core,
-                            plan.timing_cache or str(out / "timing.cache"))
-    path = artifact_path(out, prec, "plan")
-    build_plan(onnx_path, path, settings, log=log)
-    log(f"wrote {path}")
-    return path

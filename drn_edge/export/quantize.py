@@ -13,7 +13,6 @@ import json
 import logging
 import shutil
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Protocol
@@ -260,10 +259,9 @@ def _quiet_onnxruntime_quantization():
 @contextlib.contextmanager
 def _progress(reader: "_StridedFeeds", desc: str):
     """Tick a progress bar (on stderr, which ORT does not write to) for each calibration frame."""
-    from tqdm import tqdm
+    from drn_edge.progress import progress_bar
 
-    bar = tqdm(total=len(reader), desc=desc, unit="frame", file=sys.stderr, leave=False,
-               disable=None if sys.stderr.isatty() else True)
+    bar = progress_bar(total=len(reader), desc=desc, leave=False)
     reader.on_frame = bar.update
     try:
         yield

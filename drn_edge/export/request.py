@@ -12,21 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from drn_edge.artifacts import PRECISIONS
+from drn_edge.export.quantize import CALIBRATION_METHODS as CALIB_METHODS
 from drn_edge.errors import ExportError
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
 
 __all__ = ["ModelSource", "Calibration", "PlanRequest", "ExportRequest", "Preset", "build_request", "preset_names",
-           "BACKENDS", "CALIB_METHODS"]
+           "EXPORT_BACKENDS", "CALIB_METHODS", "DEFAULT_PLAN_SIZE"]
 
-BACKENDS = ("auto", "onnx", "tensorrt")
-CALIB_METHODS = ("percentile", "entropy", "minmax")
+EXPORT_BACKENDS = ("auto", "onnx", "tensorrt")  # drn-export --backend: ONNX only, or TensorRT plans too (runtime.BACKENDS
+                                               # are the engine's inference backends: another list, another name)
+DEFAULT_PLAN_SIZE = (720, 1280)  # the TensorRT profile of a dynamic ONNX when --plan-size is not given
 PRESET_DIR = Path(__file__).parent / "presets"
 
 
 def _check_size(size, flag: str) -> None:
-    from drn_edge.onnx_spec import MAX_SIDE
+    from drn_edge.checks import MAX_SIDE, MIN_SIDE
 
-    if size is not None and (len(size) != 2 or min(size) < 8 or size[0] % 8 or size[1] % 8 or max(size) > MAX_SIDE):
+    if size is not None and (len(size) != 2 or min(size) < MIN_SIDE or size[0] % 8 or size[1] % 8 or max(size) > MAX_SIDE):
         raise ExportError(f"{flag} must be HxW with positive multiples of 8 up to {MAX_SIDE}, got {size}")
 
 
@@ -69,11 +71,11 @@ class PlanRequest:
     dla_core: int | None = None
     timing_cache: str | None = None
     max_batch: int = 1
-    size: tuple[int, int] | None = None    # profile size for a dynamic ONNX (default 720x1280)
+    size: tuple[int, int] | None = None    # profile size for a dynamic ONNX (default DEFAULT_PLAN_SIZE)
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ExportError(f"--backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.backend not in EXPORT_BACKENDS:
+            raise ExportError(f"--backend must be one of {EXPORT_BACKENDS}, got {self.backend!r}")
         if not (math.isfinite(self.workspace_gib) and 0 < self.workspace_gib <= 1024):
             raise ExportError(f"--workspace must be a number of GiB in (0, 1024], got {self.workspace_gib}")
         if not 1 <= self.max_batch <= 256:

@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from drn_edge.outputs import sha256_file, write_bytes
+from drn_edge.artifacts import PRECISIONS
 from drn_edge.errors import ExportError, MissingDependencyError
 from drn_edge.runtime.tensorrt_env import SUPPORTED_TENSORRT, check_tensorrt_version, jetson_l4t_release  # noqa: F401
+from drn_edge.onnx_spec import io_shape
 from drn_edge.sidecar import read_sidecar, write_sidecar
 
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,12 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
     io = io_description(onnx_path)
     inp = io["inputs"][0]
-    uint8 = inp["dtype"] == "uint8"
+    mode = "uint8" if inp["dtype"] == "uint8" else "float"
     profile = builder.create_optimization_profile()
-    hw = (settings.height, settings.width)
-    shape = (lambda n: (n, *hw, 3)) if uint8 else (lambda n: (n, 3, *hw))
+
+    def shape(n: int) -> tuple:
+        return io_shape(mode, n, settings.height, settings.width)
+
     profile.set_shape(inp["name"], shape(1), shape(settings.max_batch), shape(settings.max_batch))
     config.add_optimization_profile(profile)
     cache = None

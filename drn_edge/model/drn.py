@@ -334,3 +334,9 @@ def drn_tiny() -> DRN:
 
 
 MODEL_FACTORIES: dict[str, Callable[[], DRN]] = {"drn_base": drn_base, "drn_small": drn_small, "drn_tiny": drn_tiny}
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """torch's CPU threads for this process: the one place a --threads value reaches torch (None: torch's choice)."""
+    if threads:
+        torch.set_num_threads(threads)

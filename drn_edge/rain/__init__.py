@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 
+LEVEL_NAMES = ("low", "medium", "high")  # the named rain levels, lightest first: every level table is keyed by them
+
 _PUBLIC = {  # name -> module that owns it
     "synthesize": "preset", "rain_layer": "preset", "apply_rain": "preset", "RainLevel": "preset",
     "RainClip": "video", "rain_clip": "video",
@@ -16,4 +18,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = sorted(_PUBLIC)
+__all__ = ["LEVEL_NAMES", *sorted(_PUBLIC)]

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from drn_edge.errors import ImageError
+from drn_edge.imageio import to_float01, to_uint8
 
 __all__ = ["LEVELS", "RainLevel", "rain_layer", "synthesize", "apply_rain"]  # + RainClip, rain_clip (lazy)
 
@@ -80,9 +81,9 @@ def rain_layer(height: int, width: int, level: str = "medium", seed: int | None 
 
 def apply_rain(clean_uint8_hwc: np.ndarray, layer: np.ndarray) -> np.ndarray:
     """Screen-blend a rain opacity layer (white rain) onto a clean uint8 frame."""
-    clean = clean_uint8_hwc.astype(np.float32) / 255.0
+    clean = to_float01(clean_uint8_hwc)
     rainy = 1 - (1 - clean) * (1 - layer[..., None] * 0.92)
-    return np.clip(rainy * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return to_uint8(rainy)
 
 
 def synthesize(clean_uint8_hwc: np.ndarray, level: str = "medium", seed: int | None = None,
@@ -116,8 +117,7 @@ def _synthesize_family(img: np.ndarray, level: str, seed: int | None, scale: flo
     spec = sample_spec(rng, generator, LEVEL_INTENSITY[level])
     # `scale` is the source frame's longest side / REFERENCE_SIZE; the family sizes streaks by frame height.
     frame_h = scale * REFERENCE_SIZE * img.shape[0] / max(img.shape[:2]) if scale else None
-    clean = img.astype(np.float32) / 255.0
-    rainy = (render(clean, spec, rng, frame_height=frame_h) * 255.0 + 0.5).astype(np.uint8)
+    rainy = to_uint8(render(to_float01(img), spec, rng, frame_height=frame_h))
     if not return_layer:
         return rainy
     layer = np.clip((rainy.astype(np.float32) - img.astype(np.float32)).max(axis=2) / 255.0, 0, 1)

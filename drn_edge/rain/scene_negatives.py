@@ -19,6 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from drn_edge.imageio import to_float01, to_uint8
+
 __all__ = ["add_scene_negatives", "NEGATIVE_KINDS"]
 
 NEGATIVE_KINDS = ("lane", "pole", "glitter", "glare", "snow", "light")
@@ -114,9 +116,9 @@ assert set(_DRAW) == set(NEGATIVE_KINDS)
 def add_scene_negatives(clean_uint8: np.ndarray, rng: np.random.Generator, frame_height: float,
                         count: int | None = None) -> np.ndarray:
     """The clean HxWx3 uint8 crop with 1-3 random bright structures (or a change of light) drawn in."""
-    img = clean_uint8.astype(np.float32) / 255.0
+    img = to_float01(clean_uint8)
     s = frame_height / 720.0
     n = int(rng.integers(1, 4)) if count is None else count
     for kind in rng.choice(NEGATIVE_KINDS, size=n, p=(0.25, 0.15, 0.2, 0.15, 0.1, 0.15)):
         _DRAW[str(kind)](img, rng, s)
-    return (np.clip(img, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+    return to_uint8(img)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from drn_edge.errors import ImageError
+from drn_edge.imageio import to_float01, to_uint8
 from drn_edge.rain.family import (GENERATORS, LEVEL_INTENSITY, REF_HEIGHT, RainSpec, StreakLayer, apply_drops, lens_drop_mask,
                           line_kernel, splash_layer, veil_field, sample_spec)
 
@@ -153,14 +154,14 @@ class RainClip:
         if not (isinstance(clean, np.ndarray) and clean.dtype == np.uint8 and clean.shape == (self.height, self.width, 3)):
             raise ImageError(f"RainClip({self.height}x{self.width}) takes {self.height}x{self.width}x3 uint8 frames, got "
                              f"{getattr(clean, 'shape', None)} {getattr(clean, 'dtype', type(clean).__name__)}")
-        img = clean.astype(np.float32) / 255.0
+        img = to_float01(clean)
         if self._drop_mask is not None:
             img = apply_drops(img, self._drop_mask, self._scale)
         rain = self.layer()[..., None] * self._tint
         out = img + rain if self.spec.blend == "add" else 1 - (1 - img) * (1 - rain)
         if self._veil is not None:
             out = out * (1 - self._veil) + self._airlight * self._veil
-        return (np.clip(out, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+        return to_uint8(out)
 
 
 def rain_clip(frames: Iterable[np.ndarray], level: str = "medium", generator: str = "streaks",

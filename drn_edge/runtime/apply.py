@@ -54,8 +54,9 @@ def plan_images(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"--out '{out_dir}' is a file; image inputs need an output folder")
     resolved_inputs = {f.resolve(): f for f in files}
-    targets: dict[Path, Path] = {}
-    for f in files:
+    targets: dict[Path, Path] = {}   # resolved output -> input (collisions)
+    named: dict[Path, Path] = {}     # resolved output -> the output path as named (never the resolved one: a link
+    for f in files:                  # must be refused, not followed)
         ext = f.suffix.lower() if f.suffix.lower() in imageio.WRITABLE_IMAGE_SUFFIXES else ".png"
         target = out_dir / f"{f.stem}{suffix}{ext}"
         key = target.resolve()
@@ -66,25 +67,26 @@ def plan_images(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
             raise OutputError(f"inputs '{targets[key]}' and '{f}' would both be written to '{target}'; derain them "
                               "into separate --out folders or rename one")
         targets[key] = f
-        if target.exists() and not overwrite:
-            raise OutputError(f"output '{target}' already exists; pass --overwrite to replace it, or choose another --out")
-    return ImageJob([(f, out_dir / key.name) for key, f in targets.items()])
+        named[key] = target
+    from drn_edge.outputs import plan_outputs
+
+    planned = plan_outputs({f"--out ({named[key].name})": named[key] for key in targets}, files=files,
+                           replace_existing=overwrite)
+    return ImageJob([(f, planned[f"--out ({named[key].name})"]) for key, f in targets.items()])
 
 
 def check_video_output(out_path: str | os.PathLike, source: Path | None, overwrite: bool) -> Path:
     out_path = Path(out_path)
-    if out_path.suffix.lower() not in (".mp4", ".avi", ".mkv", ".mov"):
-        raise OutputError(f"--out '{out_path}' must be a video file name (.mp4, .avi, .mkv or .mov) for a video or camera")
+    if out_path.suffix.lower() not in imageio.WRITABLE_VIDEO_SUFFIXES:
+        raise OutputError(f"--out '{out_path}' must be a video file name ({', '.join(imageio.WRITABLE_VIDEO_SUFFIXES)}) "
+                          "for a video or camera")
     if source is not None and out_path.resolve() == source.resolve():
         raise OutputError(f"--out '{out_path}' is the input video; choose another name")
     if out_path.is_dir():
         raise OutputError(f"--out '{out_path}' is a folder; give a video file name")
-    if out_path.exists() and not overwrite:
-        raise OutputError(f"output '{out_path}' already exists; pass --overwrite to replace it")
-    from drn_edge.outputs import check_writable
+    from drn_edge.outputs import plan_outputs
 
-    check_writable(out_path)
-    return out_path
+    return plan_outputs({"--out": out_path}, files=[source] if source is not None else [], replace_existing=overwrite)["--out"]
 
 
 def panel(frame: np.ndarray, out: np.ndarray, show_rain: bool) -> np.ndarray:
@@ -100,10 +102,9 @@ def panel(frame: np.ndarray, out: np.ndarray, show_rain: bool) -> np.ndarray:
 
 
 def _progress(total, desc, enabled: bool = True):
-    from tqdm import tqdm
+    from drn_edge.progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 5,
-                disable=not enabled)
+    return progress_bar(total=total, desc=desc, enabled=enabled)
 
 
 def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: bool = False,

@@ -6,6 +6,8 @@ from typing import Protocol
 
 import numpy as np
 
+from drn_edge.onnx_spec import IO_DTYPE, io_shape
+
 
 @dataclass(frozen=True)
 class EngineIO:
@@ -17,6 +19,19 @@ class EngineIO:
     height: int | None                    # None: any multiple of 8
     width: int | None
     max_batch: int | None                 # None: any batch size
+
+    @property
+    def mode(self) -> str:
+        """'uint8' or 'float': the onnx_spec I/O mode, whose layout rule is onnx_spec.io_shape."""
+        return "uint8" if self.uint8_bgr else "float"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(IO_DTYPE[self.mode])
+
+    def grey_batch(self, n: int, h: int, w: int) -> np.ndarray:
+        """A mid-grey graph input of n frames (the probe and timing frames)."""
+        return np.full(io_shape(self.mode, n, h, w), 128 if self.uint8_bgr else 0.5, self.dtype)
 
 
 class Backend(Protocol):

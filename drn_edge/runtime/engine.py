@@ -155,10 +155,10 @@ class DerainEngine:
     def _probe(self) -> None:
         """One tiny frame through the graph at load: a graph that changes the frame size or dtype is refused now."""
         h, w = (self.io.height, self.io.width) if self.io.height else (PROBE_SIZE, PROBE_SIZE)
-        shape = (1, h, w, 3) if self.io.uint8_bgr else (1, 3, h, w)
-        dtype = np.uint8 if self.io.uint8_bgr else np.float32
+        probe = self.io.grey_batch(1, h, w)
+        shape = probe.shape
         try:
-            out = self._backend.run(np.full(shape, 128 if self.io.uint8_bgr else 0.5, dtype))
+            out = self._backend.run(probe)
         except Exception as exc:
             raise EngineError(f"'{self.path}' fails on a {h}x{w} probe frame ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); it is not a working DRN graph") from None
@@ -167,14 +167,13 @@ class DerainEngine:
         except InferenceError as exc:
             raise EngineError(f"'{self.path}' is not a usable DRN graph: {exc}") from None
         if self.timeout_ms is not None:
-            self._warn_if_slower_than_timeout(dtype)
+            self._warn_if_slower_than_timeout()
 
-    def _warn_if_slower_than_timeout(self, dtype) -> None:
+    def _warn_if_slower_than_timeout(self) -> None:
         """With timeout_ms, time one frame at the engine's size (360x640 for a dynamic one) and warn, once, at load,
         when it already takes longer: every frame would be passed through raw."""
         h, w = (self.io.height, self.io.width) if self.io.height else (360, 640)
-        shape = (1, h, w, 3) if self.io.uint8_bgr else (1, 3, h, w)
-        x = np.full(shape, 128 if self.io.uint8_bgr else 0.5, dtype)
+        x = self.io.grey_batch(1, h, w)
         t0 = time.perf_counter()
         self._backend.run(x)
         ms = (time.perf_counter() - t0) * 1000.0
@@ -186,7 +185,7 @@ class DerainEngine:
 
     def _check_output(self, out, in_shape: tuple) -> np.ndarray:
         """The graph must return a frame batch of the input's shape (uint8 NHWC or float NCHW), all finite."""
-        want_dtype = np.uint8 if self.io.uint8_bgr else np.float32
+        want_dtype = self.io.dtype
         if not isinstance(out, np.ndarray) or out.shape != tuple(in_shape) or out.dtype != want_dtype:
             got = f"{getattr(out, 'shape', None)} {getattr(out, 'dtype', type(out).__name__)}"
             raise InferenceError(f"graph output is {got}, expected {tuple(in_shape)} {np.dtype(want_dtype)}")

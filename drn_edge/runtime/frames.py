@@ -5,7 +5,9 @@ import numpy as np
 
 from drn_edge.errors import ImageError
 
-from drn_edge.onnx_spec import MULTIPLE  # noqa: E402
+from drn_edge.imageio import to_float01, to_uint8  # noqa: F401  (to_uint8: used as F.to_uint8)
+from drn_edge.onnx_spec import MULTIPLE
+
 FRAME_DTYPES = (np.uint8, np.float32, np.float64)
 FLOAT_SLACK = 1e-3  # float frames a little outside [0, 1] from rounding are fine; 0..255 floats are not
 DEFAULT_MAX_PIXELS = 2048 * 2048  # ~4.2 MP: 1080p and 1440p frames pass; a 24 MP photo would need tens of GB
@@ -52,14 +54,8 @@ def pad_to(frame: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode=mode)
 
 
-def to_uint8(frame: np.ndarray) -> np.ndarray:
-    if frame.dtype == np.uint8:
-        return frame
-    return (np.clip(frame, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
 def from_uint8(out: np.ndarray, like: np.dtype) -> np.ndarray:
-    return out if like == np.uint8 else (out.astype(np.float32) / 255.0).astype(like)
+    return out if like == np.uint8 else to_float01(out).astype(like)
 
 
 def bgr_batch_to_nchw_rgb(batch_bgr: np.ndarray) -> np.ndarray:

@@ -55,14 +55,21 @@ def refuse_external_data(path: str | os.PathLike) -> None:
                 "weights file would load silently). Re-export it as one file (drn-export never splits weights)")
 
 
+def session_options(threads: int | None = None):
+    """ONNX Runtime session options: quiet, and the one place a --threads value reaches ONNX Runtime."""
+    ort = _import_ort()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    return opts
+
+
 class OnnxRuntimeBackend:
     def __init__(self, path: str | os.PathLike, backend: str = "auto", threads: int | None = None):
         ort = _import_ort()
         refuse_external_data(path)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts = session_options(threads)
         providers = choose_providers(backend)
         try:
             self.session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)

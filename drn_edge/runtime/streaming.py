@@ -30,8 +30,6 @@ import math
 import queue
 import threading
 import weakref
-from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
@@ -39,19 +37,12 @@ from drn_edge.errors import EngineError, FrameTimeout, InferenceError
 from drn_edge.runtime import frames as F
 from drn_edge.runtime.deadline import Deadline
 from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES, RUNNER_ON_ERROR, check_choice
+from drn_edge.runtime.stages import (IDLE, POLL_S, BatchDone, abandoned, next_item, read_source, stage_loop,
+                                     wait_for_work)
 from drn_edge.runtime.stream import FrameOutcome, QueuedFrame, Sink, Stream, StreamResult, StreamStats, frames_of, now
 
 __all__ = ["StreamRunner", "Stream", "frames_of", "StreamResult", "StreamStats"]
 log = logging.getLogger("drn_edge.runtime")
-POLL_S = 0.05
-
-
-@dataclass(frozen=True)
-class _BatchDone:
-    """A batch the inference thread finished: the graph's output and the engine's meta, or the exception."""
-
-    batch: list[QueuedFrame]
-    result: tuple | BaseException
 
 
 class StreamRunner:
@@ -92,15 +83,15 @@ class StreamRunner:
         # The stage threads hold the runner weakly (one step at a time), so a runner dropped without close() is
         # collected and its threads end instead of running forever.
         me = weakref.ref(self)
-        stages = (("schedule", functools.partial(_wait_for_work, self._batch_slots, self._cond, self._order,
+        stages = (("schedule", functools.partial(wait_for_work, self._batch_slots, self._cond, self._order,
                                                   self._closing), StreamRunner._schedule_step),
-                  ("infer", functools.partial(_next_item, self._infer_q), StreamRunner._infer_step),
-                  ("deliver", functools.partial(_next_item, self._deliver_q), StreamRunner._deliver_step))
-        self._threads = [threading.Thread(target=_stage_loop, args=(me, wait, step), name=f"drn-stream-{name}",
+                  ("infer", functools.partial(next_item, self._infer_q), StreamRunner._infer_step),
+                  ("deliver", functools.partial(next_item, self._deliver_q), StreamRunner._deliver_step))
+        self._threads = [threading.Thread(target=stage_loop, args=(me, wait, step), name=f"drn-stream-{name}",
                                           daemon=True) for name, wait, step in stages]
         for t in self._threads:
             t.start()
-        self._finalizer = weakref.finalize(self, _abandoned, self._order, self._deadline)
+        self._finalizer = weakref.finalize(self, abandoned, self._order, self._deadline)
 
     # ------------------------------------------------------------------ streams
     def add_stream(self, name: str, sink: Sink, policy: str = "drop-oldest", queue_size: int = 2,
@@ -135,11 +126,16 @@ class StreamRunner:
                                   f"(or None), got {value!r}")
         stream = self.add_stream(name, sink, policy, queue_size, keep_source)
         stream.lossless = stream.lossless or not live  # a file loses no frame, at the sink either
-        stream.reader = threading.Thread(target=_read_source, args=(weakref.ref(self), stream, source, live, fps,
+        stream.reader = threading.Thread(target=read_source, args=(weakref.ref(self), stream, source, live, fps,
                                                                     start_after),
                                          name=f"drn-stream-source-{name}", daemon=True)
         stream.reader.start()
         return stream
+
+    @property
+    def closing(self) -> bool:
+        """close() has begun: sources stop reading, no stream may be added."""
+        return self._closing.is_set()
 
     @property
     def streams(self) -> dict[str, Stream]:
@@ -212,7 +208,7 @@ class StreamRunner:
         return self._deadline.run(self.engine.run_graph, graph_input)
 
     def _infer_step(self, item) -> bool:
-        if item is _IDLE:
+        if item is IDLE:
             return True
         if item is None:
             self._deliver_q.put(None)
@@ -227,12 +223,12 @@ class StreamRunner:
         self._batch_slots.release()
         while not self._post_slots.acquire(timeout=POLL_S):
             pass
-        self._deliver_q.put(_BatchDone(batch, result))
+        self._deliver_q.put(BatchDone(batch, result))
         return True
 
     def _deliver_step(self, item) -> bool:
-        # item: a _BatchDone, or a list of FrameOutcome (overload, shutdown)
-        if item is _IDLE:
+        # item: a BatchDone, or a list of FrameOutcome (overload, shutdown)
+        if item is IDLE:
             return True
         if item is None:
             for stream, waiting in self._pending.items():  # only at shutdown: nothing may be left unaccounted
@@ -240,7 +236,7 @@ class StreamRunner:
                     self._next_index[stream] = index
                     self._flush(stream, waiting, self._next_index)
             return False
-        if isinstance(item, _BatchDone):
+        if isinstance(item, BatchDone):
             try:
                 outcomes = self._batch_outcomes(item.batch, item.result)
             finally:
@@ -366,79 +362,3 @@ class StreamRunner:
 
     def __exit__(self, exc_type, *rest) -> None:
         self.close(drain=exc_type is None)
-
-
-def _read_source(runner_ref, stream: Stream, source, live: bool, fps: float | None, start_after: float) -> None:
-    """A source thread: frames from `source` into the stream, paced at `fps`; holds the runner only per frame."""
-    frames: Iterable = frames_of(source)
-    period = 1.0 / fps if fps else None
-    next_tick = now() + start_after
-    try:
-        for frame in frames:
-            runner = runner_ref()
-            if runner is None or runner._closing.is_set() or stream.ended:
-                break
-            del runner
-            if period:
-                next_tick += period
-                delay = next_tick - now()
-                if delay > 0:
-                    threading.Event().wait(delay)
-                elif delay < -period:
-                    next_tick = now()  # fell behind (e.g. a slow decoder): do not burst to catch up
-            if not stream.accept(frame, wait=not live):
-                break
-    except Exception as exc:  # a camera that fails ends its own stream only
-        with stream.counters.lock:
-            stream.counters.error = f"source failed: {type(exc).__name__}: {exc}"
-        log.warning("stream %r: source failed (%s: %s); the stream is closed, others continue",
-                    stream.name, type(exc).__name__, exc)
-    finally:
-        stream.close_input()
-        release = getattr(source, "release", None)
-        if callable(release):
-            release()
-
-
-def _stage_loop(runner_ref, wait, step) -> None:
-    """One stage thread: wait for work (holding no reference to the runner), then run the runner's step on it;
-    until the step says stop, or the runner is gone."""
-    while True:
-        item = wait()
-        runner = runner_ref()
-        if runner is None:
-            return
-        more = step(runner, item)
-        del runner
-        if not more:
-            return
-
-
-_IDLE = object()  # nothing arrived within POLL_S
-
-
-def _next_item(q: queue.Queue):
-    try:
-        return q.get(timeout=POLL_S)
-    except queue.Empty:
-        return _IDLE
-
-
-def _wait_for_work(slots: threading.Semaphore, cond: threading.Condition, streams: list[Stream],
-                   closing: threading.Event) -> bool:
-    """A batch slot, then a frame waiting in some stream (or closing); False: no slot yet."""
-    if not slots.acquire(timeout=POLL_S):
-        return False
-    with cond:
-        if not any(s.waiting for s in streams) and not closing.is_set():
-            cond.wait(POLL_S)
-    return True
-
-
-def _abandoned(streams: list[Stream], deadline: Deadline) -> None:
-    """A runner collected without close(): let its sink threads and deadline workers end too."""
-    for s in streams:
-        s.close_sink(0.0)
-    deadline.close()
-    if streams:
-        log.warning("StreamRunner was dropped without close(): its threads end; frames still in flight are not delivered")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,8 +26,10 @@ from drn_edge.imageio import read_pairs
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
+    """What drn-train is asked to do; checked when made (each message names its drn-train flag)."""
+
     out: str = "runs/drn"
     model: str = "drn_base"
     steps: int = 2000
@@ -52,6 +53,31 @@ class TrainConfig:
     val_side: int = 320              # held-out photos are validated shrunk to this longest side (speed)
     haze: bool = False               # draw the haze veil in some rain examples (see drn_edge.rain.family)
     max_minutes: float | None = None  # stop (and save) after this much wall time
+
+    def __post_init__(self) -> None:
+        from drn_edge.checks import choice, hxw, number, whole
+        from drn_edge.model.drn import MODEL_FACTORIES
+
+        choice(self.model, sorted(MODEL_FACTORIES), "--model")
+        whole(self.steps, "--steps", 1)
+        whole(self.batch, "--batch", 1, 4096)
+        if whole(self.crop, "--crop", 16, 1024) % 8:
+            raise DrnEdgeError(f"--crop must be a multiple of 8 (from 16 to 1024), got {self.crop}")
+        number(self.lr, "--lr", above=0)
+        whole(self.warmup, "--warmup", 0)
+        whole(self.val_every, "--val-every", 1)
+        whole(self.save_every, "--save-every", 1)
+        whole(self.seed, "--seed", 0)
+        whole(self.val_side, "--val-side", 32, 4096)
+        hxw(*self.val_road_size, "val_road_size")
+        number(self.max_minutes, "--minutes", above=0, optional=True)
+        if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0 for w in self.weights) or \
+                (self.weights and not sum(self.weights) > 0):
+            raise DrnEdgeError(f"--weights must be numbers >= 0, not all 0; got {','.join(map(str, self.weights))}")
+        if self.no_default_data and not (self.clean or self.pairs):
+            raise DrnEdgeError("--no-default-data needs at least one --clean or --pairs source")
+        if self.resume and self.overwrite:
+            raise DrnEdgeError("--resume continues OUT/last.safetensors and --overwrite replaces it: give one")
 
 
 def build_sampler(cfg: TrainConfig, seed: int) -> MixedSampler:
@@ -193,9 +219,14 @@ def check_output(cfg: TrainConfig) -> None:
                           "afresh over it, or choose another --out")
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise OutputError(f"--out '{cfg.out}' is a file, not a folder")
-    from drn_edge.outputs import check_writable
+    from drn_edge.artifacts import resolve_checkpoint
+    from drn_edge.outputs import plan_outputs
 
-    check_writable(last)  # before any training: a folder that cannot be written fails now, not at the first save
+    # Before any training: an output that is an input (--init, a data folder), a link, or unwritable fails now.
+    out = Path(cfg.out)
+    plan_outputs({f"--out ({name})": out / name for name in ("last.safetensors", "best.safetensors", "log.csv")},
+                 files=[resolve_checkpoint(cfg.init)] if cfg.init else [],
+                 folders=[*cfg.clean, *cfg.pairs, *cfg.val_pairs, *cfg.val_road])
 
 
 def describe_sources(sampler: MixedSampler) -> str:
@@ -270,10 +301,9 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     t0 = time.time()
     bar = None
     if progress and rank == 0:
-        from tqdm import tqdm
+        from drn_edge.progress import progress_bar
 
-        bar = tqdm(total=cfg.steps, initial=start, desc="train", unit="step", dynamic_ncols=True,
-                   mininterval=0.5 if sys.stderr.isatty() else 10.0)
+        bar = progress_bar(total=cfg.steps, initial=start, desc="train", unit="step")
     loss_ema = None
     deadline = t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
     for step in range(start, cfg.steps):

@@ -18,6 +18,7 @@ from drn_edge.errors import DataError
 from drn_edge.rain.preset import REFERENCE_SIZE, synthesize
 from drn_edge.rain.family import render, sample_spec
 from drn_edge.rain.scene_negatives import add_scene_negatives
+from drn_edge.rain import LEVEL_NAMES
 
 __all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler", "read_clean_dir",
            "default_sources"]
@@ -79,12 +80,12 @@ class SyntheticRainSource:
         if draw < NO_RAIN_SHARE:
             return clean.copy(), clean
         if draw < NO_RAIN_SHARE + LEGACY_PRESET_SHARE:
-            level = ("low", "medium", "high")[int(rng.integers(3))]
+            level = LEVEL_NAMES[int(rng.integers(len(LEVEL_NAMES)))]
             rainy = synthesize(clean, level, seed=int(rng.integers(2**31)), scale=frame_h * 16 / 9 / REFERENCE_SIZE)
             return rainy, clean
         spec = sample_spec(rng, haze=self.haze)
-        rainy = render(clean.astype(np.float32) / 255.0, spec, rng, frame_height=frame_h)
-        return (rainy * 255.0 + 0.5).astype(np.uint8), clean
+        rainy = render(imageio.to_float01(clean), spec, rng, frame_height=frame_h)
+        return imageio.to_uint8(rainy), clean
 
 
 @dataclass

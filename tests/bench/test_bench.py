@@ -72,7 +72,7 @@ def test_errors(tmp_path, capsys):
 def test_reference_follows_sidecars_and_refuses_unknown_sources(tmp_path, tiny_checkpoint, tiny_model):
     import shutil
 
-    from drn_edge.bench.frames import reference_checkpoint
+    from drn_edge.bench.candidates import reference_checkpoint
     from drn_edge.errors import DrnEdgeError
     from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
     from drn_edge.sidecar import write_sidecar
@@ -106,7 +106,7 @@ def test_bench_warns_about_few_frames_and_reports_batch_and_split(tiny_onnx, tmp
 
 def test_bench_bad_numbers_are_refused_before_work(tiny_onnx, tmp_path, capsys):
     assert main(["--engine", str(tiny_onnx["float"]), "--fps", "-30"]) == 2
-    assert "--fps must be a positive number" in capsys.readouterr().err
+    assert "--fps must be a finite number above 0" in capsys.readouterr().err
     (tmp_path / "f").write_text("x")
     assert main(["--engine", str(tiny_onnx["float"]), "--json", str(tmp_path / "f" / "r.json")]) == 2
     assert "cannot write" in capsys.readouterr().err

@@ -26,7 +26,7 @@ def _clean_clip(path, frames=6, size=(128, 96)):
 def test_video_bench_reports_flicker_and_writes_video_plot_and_stills(tiny_onnx, tmp_path, capsys):
     clip = _clean_clip(tmp_path / "clean.mp4")
     out = {k: tmp_path / f"v.{k}" for k in ("json", "md", "png", "jpg", "mp4")}
-    rc = main(["--video", str(clip), "--video-frames", "5", "--engine", str(tiny_onnx["float"]), "--no-pytorch",
+    rc = main(["video", str(clip), "--frames", "5", "--engine", str(tiny_onnx["float"]), "--no-pytorch",
                "--size", "96x128", "--no-progress", "--json", str(out["json"]), "--markdown", str(out["md"]),
                "--plot", str(out["png"]), "--grid", str(out["jpg"]), "--side-by-side", str(out["mp4"])])
     assert rc == 0
@@ -48,17 +48,34 @@ def test_video_bench_reports_flicker_and_writes_video_plot_and_stills(tiny_onnx,
 
 
 def test_video_bench_refuses_bad_requests(tiny_onnx, tmp_path, capsys):
-    assert main(["--video", str(tmp_path / "none.mp4"), "--engine", str(tiny_onnx["float"]), "--no-pytorch"]) == 2
+    assert main(["video", str(tmp_path / "none.mp4"), "--engine", str(tiny_onnx["float"]), "--no-pytorch"]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["--engine", str(tiny_onnx["float"]), "--side-by-side", str(tmp_path / "x.mp4")]) == 2
-    assert "add --video" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # --side-by-side is the video benchmark's: argparse refuses it elsewhere
+        main(["--engine", str(tiny_onnx["float"]), "--side-by-side", str(tmp_path / "x.mp4")])
+    assert "unrecognized arguments: --side-by-side" in capsys.readouterr().err
     assert main(["--video", "x.mp4", "--streams", "2", "--engine", str(tiny_onnx["float"])]) == 2
     assert "one at a time" in capsys.readouterr().err
 
 
+def test_old_mode_switches_still_work_for_one_release_with_a_note(tiny_onnx, tmp_path, capsys):
+    from drn_edge.cli.bench import translate_legacy
+
+    assert translate_legacy(["--engine", "e.onnx"]) == ["frames", "--engine", "e.onnx"]
+    assert capsys.readouterr().err == ""  # frames is the default: no note
+    assert translate_legacy(["--video=c.mp4", "--video-frames", "9", "--engine", "e"]) == \
+        ["video", "c.mp4", "--frames", "9", "--engine", "e"]
+    assert "drn-bench --video is deprecated" in capsys.readouterr().err
+    assert translate_legacy(["--streams", "3", "--fps", "15"]) == ["streams", "--cameras", "3", "--fps", "15"]
+    assert "run: drn-bench streams --cameras 3 --fps 15" in capsys.readouterr().err
+    clip = _clean_clip(tmp_path / "clean.mp4", frames=3)
+    rc = main(["--video", str(clip), "--video-frames", "3", "--engine", str(tiny_onnx["float"]), "--no-pytorch",
+               "--no-progress", "--size", "96x128"])
+    assert rc == 0 and "deprecated" in capsys.readouterr().err
+
+
 def test_streams_bench_counts_every_frame(tiny_onnx, tmp_path, capsys):
     js, md = tmp_path / "s.json", tmp_path / "s.md"
-    rc = main(["--streams", "3", "--fps", "15", "--seconds", "1", "--engine", str(tiny_onnx["float"]), "--size", "48x64",
+    rc = main(["streams", "--cameras", "3", "--fps", "15", "--seconds", "1", "--engine", str(tiny_onnx["float"]), "--size", "48x64",
                "--no-progress", "--json", str(js), "--markdown", str(md), "--plot", str(tmp_path / "s.png")])
     assert rc == 0
     report = json.loads(js.read_text())
@@ -67,7 +84,7 @@ def test_streams_bench_counts_every_frame(tiny_onnx, tmp_path, capsys):
         assert s["frames_in"] == 15 and s["frames_in"] == s["frames_out"] + s["dropped"] and s["in_flight"] == 0
         assert s["latency_ms"]["min"] <= s["latency_ms"]["median"] <= s["latency_ms"]["max"]
     assert "cam2" in capsys.readouterr().out and "| cam0 |" in md.read_text()
-    assert main(["--streams", "2", "--engine", str(tiny_onnx["float"]), "--engine", str(tiny_onnx["float"])]) == 2
+    assert main(["streams", "--cameras", "2", "--engine", str(tiny_onnx["float"]), "--engine", str(tiny_onnx["float"])]) == 2
     assert "one engine at a time" in capsys.readouterr().err
 
 
@@ -108,7 +125,7 @@ def test_live_video_drops_oldest_and_says_so(tiny_onnx, tmp_path, capsys):
 def test_engines_of_the_same_file_name_are_told_apart_by_folder(tiny_onnx, tmp_path):
     import shutil
 
-    from drn_edge.bench.frames import engine_candidates
+    from drn_edge.bench.candidates import engine_candidates
 
     paths = []
     for folder in ("drn_base", "drn_edge"):
@@ -139,11 +156,19 @@ def test_live_video_passthrough_policy_writes_every_frame(tiny_onnx, tmp_path, c
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--streams", "0"], "--streams and --queue must be at least 1"),
-    (["--streams", "2", "--seconds", "0"], "--seconds and --fps above 0"),
-    (["--streams", "2", "--grid", "g.jpg"], "--grid is not produced by --streams"),
-    (["--video", "CLIP", "--video-frames", "1"], "--video-frames must be at least 2"),
-    (["--video", "NOTAVIDEO"], "cannot open video"),
+    (["streams", "--cameras", "0"], "--cameras must be a whole number from 1 to 64, got 0"),
+    (["streams", "--seconds", "0"], "--seconds must be a finite number above 0"),
+    (["streams", "--fps", "inf"], "--fps must be a finite number above 0"),
+    (["streams", "--queue", "0"], "--queue must be a whole number from 1 to 64"),
+    (["video", "CLIP", "--frames", "1"], "--frames must be a whole number from 2 to 10000"),
+    (["video", "CLIP", "--seed", "-1"], "--seed must be a whole number >= 0"),
+    (["video", "NOTAVIDEO", "--no-pytorch"], "cannot open video"),
+    (["frames", "--frames", "0"], "--frames must be a whole number >= 1"),
+    (["frames", "--batch", "0"], "--batch must be a whole number from 1 to 256"),
+    (["frames", "--fps", "-1"], "--fps must be a finite number above 0"),
+    (["frames", "--warmup-seconds", "nan"], "--warmup-seconds must be a finite number >= 0"),
+    (["frames", "--size", "8x4000", "--no-fidelity"], None),
+    (["frames", "--size", "8x5000"], "--size 8x5000 is out of range"),
 ])
 def test_bad_video_and_stream_requests_say_what_to_fix(tiny_onnx, tmp_path, capsys, args, message):
     clip = _clean_clip(tmp_path / "clean.mp4", frames=3)
@@ -151,9 +176,15 @@ def test_bad_video_and_stream_requests_say_what_to_fix(tiny_onnx, tmp_path, caps
     bad.write_bytes(b"not a video at all")
     args = [str(clip) if a == "CLIP" else str(bad) if a == "NOTAVIDEO" else str(tmp_path / a) if a == "g.jpg" else a
             for a in args]
-    assert main([*args, "--engine", str(tiny_onnx["float"]), "--no-pytorch", "--no-progress", "--size", "96x128"]) == 2
+    size = [] if "--size" in args else ["--size", "96x128"]
+    no_torch = ["--no-pytorch"] if args[0] != "streams" and "--no-pytorch" not in args else []
+    rc = main([*args, "--engine", str(tiny_onnx["float"]), "--no-progress", *size, *no_torch] +
+              (["--frames", "2", "--warmup", "0", "--warmup-seconds", "0"] if message is None else []))
     err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
+    if message is None:  # the red team's drn-bench --size 8x4000: inside the bounds, so it must run
+        assert rc == 0, err
+        return
+    assert rc == 2 and message in err and "Traceback" not in err
 
 
 def test_plot_without_matplotlib_names_the_extra(tiny_onnx, tmp_path, capsys, monkeypatch):
@@ -161,7 +192,7 @@ def test_plot_without_matplotlib_names_the_extra(tiny_onnx, tmp_path, capsys, mo
 
     clip = _clean_clip(tmp_path / "clean.mp4", frames=3)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    rc = main(["--video", str(clip), "--video-frames", "3", "--engine", str(tiny_onnx["float"]), "--no-pytorch",
+    rc = main(["video", str(clip), "--frames", "3", "--engine", str(tiny_onnx["float"]), "--no-pytorch",
                "--no-progress", "--size", "96x128", "--plot", str(tmp_path / "p.png")])
     assert rc == 2 and "pip install 'drn-edge[bench]'" in capsys.readouterr().err
     assert not (tmp_path / "p.png").exists()

@@ -66,3 +66,13 @@ def test_levels_keep_their_band_at_any_frame_size():
         for size in ((320, 240), (1280, 720)):
             img = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
             assert lo < np.mean([psnr(synthesize(img, level, seed=s), img) for s in range(2)]) < hi, (level, size)
+
+
+def test_every_level_table_is_keyed_by_the_one_list_of_level_names():
+    from drn_edge.export.calibration import RAIN_BANDS
+    from drn_edge.rain import LEVEL_NAMES
+    from drn_edge.rain.family import LEVEL_INTENSITY
+    from drn_edge.rain.preset import LEVELS
+
+    for table in (LEVELS, LEVEL_INTENSITY, RAIN_BANDS):
+        assert tuple(table) == LEVEL_NAMES

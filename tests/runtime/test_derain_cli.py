@@ -79,7 +79,7 @@ def test_policy_is_for_cameras_only(tiny_onnx, tmp_path, capsys):
 
 
 def test_live_sources_are_recognised_and_a_dead_url_is_one_error(tiny_onnx, tmp_path, capsys):
-    from drn_edge.cli.derain import is_live_source
+    from drn_edge.runtime.sources import is_live_source
 
     for s in ("0", "/dev/video0", "rtsp://127.0.0.1:8554/cam", "https://x/y.m3u8",
               "v4l2src ! videoconvert ! appsink"):

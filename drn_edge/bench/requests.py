@@ -1,0 +1,120 @@
+"""What each of drn-bench's three jobs is asked to do: frozen requests, checked when made.
+
+Every message names the drn-bench flag the value comes from, so the CLI only parses and prints,
+and a request built in Python fails with the same words.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drn_edge.checks import choice, hxw, number, whole
+from drn_edge.errors import BenchError
+
+__all__ = ["BenchRequest", "VideoBenchRequest", "StreamBenchRequest", "DEFAULT_SIZE"]
+
+DEFAULT_SIZE = (360, 640)  # frame size of dynamic engines when --size is not given
+
+
+def _common(req) -> None:
+    from drn_edge.runtime.engine import BACKENDS
+
+    choice(req.backend, BACKENDS, "--backend", BenchError)
+    hxw(req.height, req.width, "--size", BenchError)
+    whole(req.threads, "--threads", 1, optional=True, error=BenchError)
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """drn-bench frames: latency, batch throughput, fidelity drop and the detection check of engines side by side."""
+
+    engines: tuple[str, ...]
+    backend: str = "auto"
+    height: int = DEFAULT_SIZE[0]
+    width: int = DEFAULT_SIZE[1]
+    frames: int = 30
+    warmup: int = 5
+    warmup_seconds: float = 1.0
+    fps: float | None = 30.0               # deadline for miss counting (None: no deadline)
+    pytorch_baseline: bool = True
+    checkpoint: str | None = None
+    eval_dir: str | None = None
+    pairs: tuple[str, ...] = ()
+    fidelity: bool = True
+    progress: bool = True
+    threads: int | None = None
+    batch: int = 1
+    detector: object = None                # a Detector (drn_edge.detection): the downstream detection check
+    detect_frames: tuple[str, ...] = ()
+    detect_max_frames: int = 24
+    labels: str | None = None
+
+    def __post_init__(self) -> None:
+        _common(self)
+        whole(self.frames, "--frames", 1, error=BenchError)
+        whole(self.warmup, "--warmup", 0, error=BenchError)
+        number(self.warmup_seconds, "--warmup-seconds", low=0, error=BenchError)
+        number(self.fps, "--fps", above=0, optional=True, error=BenchError)
+        whole(self.batch, "--batch", 1, 256, error=BenchError)
+        whole(self.detect_max_frames, "--detect-max-frames", 1, error=BenchError)
+        if not (self.engines or self.pytorch_baseline):
+            raise BenchError("nothing to measure: give --engine FILE (or --compare) or drop --no-pytorch")
+
+
+@dataclass(frozen=True)
+class VideoBenchRequest:
+    """drn-bench video: moving rain over a clean clip; per-frame fidelity and flicker (warping error) per engine."""
+
+    clip: str                              # a file, or a live source (camera index, /dev/videoN, URL, GStreamer)
+    engines: tuple[str, ...] = ()
+    backend: str = "auto"
+    height: int = DEFAULT_SIZE[0]
+    width: int = DEFAULT_SIZE[1]
+    frames: int = 60
+    level: str = "medium"
+    generator: str = "streaks"
+    seed: int = 0
+    threads: int | None = None
+    pytorch_baseline: bool = True
+    checkpoint: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        from drn_edge.rain import LEVEL_NAMES
+        from drn_edge.rain.family import GENERATORS
+
+        _common(self)
+        whole(self.frames, "--frames", 2, 10_000, error=BenchError)
+        choice(self.level, LEVEL_NAMES, "--rain", BenchError)
+        choice(self.generator, GENERATORS, "--rain-generator", BenchError)
+        whole(self.seed, "--seed", 0, error=BenchError)
+        if not (self.engines or self.pytorch_baseline):
+            raise BenchError("nothing to measure: give --engine FILE (or --compare) or drop --no-pytorch")
+
+
+@dataclass(frozen=True)
+class StreamBenchRequest:
+    """drn-bench streams: N free-running cameras at --fps each for --seconds into one engine (StreamRunner)."""
+
+    engine: str
+    cameras: int = 4
+    fps: float = 30.0                      # each camera's frame rate
+    seconds: float = 10.0
+    height: int = DEFAULT_SIZE[0]
+    width: int = DEFAULT_SIZE[1]
+    backend: str = "auto"
+    threads: int | None = None
+    policy: str = "drop-oldest"
+    queue_size: int = 2
+    max_batch: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
+
+        _common(self)
+        whole(self.cameras, "--cameras", 1, 64, error=BenchError)
+        number(self.fps, "--fps", above=0, error=BenchError)
+        number(self.seconds, "--seconds", above=0, error=BenchError)
+        choice(self.policy, OVERLOAD_POLICIES, "--policy", BenchError)
+        whole(self.queue_size, "--queue", 1, 64, error=BenchError)
+        whole(self.max_batch, "--max-batch", 1, optional=True, error=BenchError)

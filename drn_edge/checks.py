@@ -1,0 +1,60 @@
+"""The checks every request's __post_init__ uses: whole numbers, finite numbers, choices, frame sizes.
+
+Each message names the command-line flag the value came from, so a request built by a CLI and one
+built in Python fail with the same words. Torch-free; the sizes' bounds live here and nowhere else.
+"""
+from __future__ import annotations
+
+import math
+
+from drn_edge.errors import DrnEdgeError
+
+__all__ = ["MIN_SIDE", "MAX_SIDE", "whole", "number", "choice", "hxw", "parse_hxw"]
+
+MIN_SIDE, MAX_SIDE = 8, 4096  # frame sides any command accepts, px
+
+
+def whole(value, flag: str, low: int | None = None, high: int | None = None, optional: bool = False,
+          error: type[DrnEdgeError] = DrnEdgeError) -> int | None:
+    """`value` if it is a whole number in [low, high] (None too when optional)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low) \
+            or (high is not None and value > high):
+        bound = (f" from {low} to {high}" if high is not None else f" >= {low}") if low is not None else ""
+        raise error(f"{flag} must be a whole number{bound}, got {value!r}")
+    return value
+
+
+def number(value, flag: str, above: float | None = None, low: float | None = None, optional: bool = False,
+           error: type[DrnEdgeError] = DrnEdgeError) -> float | None:
+    """`value` if it is a finite number, > above / >= low when given (None too when optional)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or (above is not None and value <= above) or (low is not None and value < low):
+        bound = f" above {above:g}" if above is not None else (f" >= {low:g}" if low is not None else "")
+        raise error(f"{flag} must be a finite number{bound}, got {value!r}")
+    return value
+
+
+def choice(value, choices, flag: str, error: type[DrnEdgeError] = DrnEdgeError):
+    if value not in choices:
+        raise error(f"{flag} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+
+def hxw(h, w, flag: str, error: type[DrnEdgeError] = DrnEdgeError) -> tuple[int, int]:
+    """The one bound on frame sizes of every command: MIN_SIDE to MAX_SIDE px a side."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) and MIN_SIDE <= v <= MAX_SIDE for v in (h, w)):
+        raise error(f"{flag} {h}x{w} is out of range: each side must be {MIN_SIDE} to {MAX_SIDE} px")
+    return h, w
+
+
+def parse_hxw(text: str, flag: str, error: type[DrnEdgeError] = DrnEdgeError) -> tuple[int, int]:
+    """'720x1280' -> (720, 1280), bounded by hxw(); the one HxW parser of every command."""
+    try:
+        h, w = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise error(f"{flag} takes HxW, e.g. 720x1280; got {text!r}") from None
+    return hxw(h, w, flag, error)
