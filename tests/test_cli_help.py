@@ -1,6 +1,5 @@
 """Every option of every CLI says its default (or that it is required), and the README documents it."""
 import importlib
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """The evaluation suite: one frame builder, one fidelity function, drn-eval on checkpoints and artifacts."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """Rain that moves: deterministic, coherent in time, at the single-frame levels; the warping error sees flicker."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np

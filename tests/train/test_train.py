@@ -72,8 +72,6 @@ def test_ddp_two_processes_gloo(tmp_path):
 
 def test_gpu_training_script_runs_for_fixed_minutes_and_resumes(tmp_path):
     # The script a GPU machine runs; here on CPU, stopped by --minutes after its first step.
-    import pathlib
-
     script = REPO / "benchmarks" / "train_gpu.sh"
     args = ["bash", str(script), "0.001", str(tmp_path / "gpu"), "--batch", "2", "--crop", "32", "--val-every", "1",
             "--threads", "1", "--no-progress"]
