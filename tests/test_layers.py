@@ -102,3 +102,21 @@ def test_subpackage_inits_stay_light():
         if init.parent.name in ("runtime", "cli"):
             continue  # the torch-free runtime's public names; cli's shared option helpers (checked by test_torch_free)
         assert not heavy, f"{init.relative_to(REPO)} imports {sorted(heavy)} at package import"
+
+
+def test_the_readme_layout_matches_the_tree():
+    """Every module and subpackage of drn_edge is named in the README's layout block, and nothing else is."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("Layout, in the order data flows", 1)[1].split("```", 2)[1]
+    named_files = set(re.findall(r"\b(\w+\.(?:py|json))\b", block))
+    named_dirs = set(re.findall(r"^\s*(\w+)/", block, re.M))
+    modules = {f.name for f in PKG.rglob("*.py") if f.name != "__init__.py"} | {"schema.json"}
+    packages = {d.name for d in PKG.iterdir() if d.is_dir() and (d / "__init__.py").is_file()}
+    data = {"weights", "presets", "calibration_ranges", "standins"}
+    assert modules - named_files == set(), "modules missing from the README layout"
+    assert packages - named_dirs == set(), "subpackages missing from the README layout"
+    everything = modules | {f.name for f in (REPO / "benchmarks").iterdir()}
+    assert named_files - everything == set(), "the README layout names files that do not exist"
+    assert named_dirs - packages - data - {"drn_edge", "benchmarks", "docker", "tests"} == set()
