@@ -73,16 +73,17 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def check_writable(final: str | os.PathLike) -> Path:
-    """Prove an output file can be written, before minutes of work: its folder is creatable and writable.
-
-    Creates missing parent folders (as the write itself would) and leaves nothing else behind.
-    """
+    """Prove an output file can be written, before minutes of work: its folder exists and is writable, or the nearest
+    existing folder above it is (the write creates the rest). Creates nothing: a refused run leaves no folder."""
     final = Path(final)
     if final.is_dir():
         raise OutputError(f"output '{final}' is a folder; give a file name")
     folder = final.parent if str(final.parent) else Path(".")
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write '{final}': '{folder}' is a file, not a folder; choose another location")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:

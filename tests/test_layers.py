@@ -120,3 +120,18 @@ def test_the_readme_layout_matches_the_tree():
     everything = modules | {f.name for f in (REPO / "benchmarks").iterdir()}
     assert named_files - everything == set(), "the README layout names files that do not exist"
     assert named_dirs - packages - data - {"drn_edge", "benchmarks", "docker", "tests"} == set()
+
+
+def test_public_names_keep_working_after_the_move():
+    import drn_edge
+    import drn_edge.checkpoint
+    import drn_edge.metrics
+    import drn_edge.rain
+    import drn_edge.runtime
+    from drn_edge.model import DRN, DRNConfig  # lazy re-exports of drn_edge.model.drn
+
+    assert callable(drn_edge.load_model) and callable(drn_edge.rain.synthesize) and callable(drn_edge.rain.rain_clip)
+    assert all(callable(getattr(drn_edge.metrics, n)) for n in ("psnr", "ssim", "uqi"))
+    assert callable(drn_edge.checkpoint.save_checkpoint) and callable(drn_edge.checkpoint.load_model)
+    assert drn_edge.runtime.DerainEngine and drn_edge.runtime.StreamRunner and DRN and DRNConfig
+    assert drn_edge.rain.LEVEL_NAMES == ("low", "medium", "high")

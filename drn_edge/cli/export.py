@@ -9,6 +9,7 @@ from drn_edge.cli import CHECKPOINT_HELP, friendly_errors, parse_size, size_opti
 
 def build_parser() -> argparse.ArgumentParser:
     from drn_edge.export.request import CALIB_METHODS, EXPORT_BACKENDS, preset_names
+    from drn_edge.onnx_spec import IO_MODES
 
     # Options default to None so that only what the user typed overrides a preset.
     p = argparse.ArgumentParser(prog="drn-export", description=(
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help=f"target preset ({', '.join(preset_names())}): sets size, I/O, precision, pruning "
                    "and plan settings; options you give override it; 'list' prints what each sets (default: none)")
     size_option(p, "fixed input size HxW, multiples of 8, e.g. 720x1280 (default: dynamic size, or the preset's)")
-    p.add_argument("--io", choices=("float", "uint8"), help="graph I/O: float NCHW RGB, or uint8 NHWC BGR frames with "
+    p.add_argument("--io", choices=IO_MODES, help="graph I/O: float NCHW RGB, or uint8 NHWC BGR frames with "
                    "the conversion in the graph (default: float, or the preset's)")
     p.add_argument("--opset", type=int, help="ONNX opset, at least 17 (default: 17)")
     p.add_argument("--fp16", action="store_true", default=None,
@@ -92,6 +93,12 @@ def main(argv=None) -> int:
         given["overwrite"] = True
     if args.triton and Path(args.triton).exists() and not Path(args.triton).is_dir():
         raise ExportError(f"--triton '{args.triton}' is a file; give a folder for the model repository")
+    if args.triton:
+        from drn_edge.artifacts import resolve_checkpoint
+        from drn_edge.export.triton import repository_files
+        from drn_edge.outputs import plan_outputs
+
+        plan_outputs(repository_files(args.triton), files=[args.onnx or resolve_checkpoint(args.checkpoint)])
     if args.no_fidelity:
         given["fidelity"] = False
     preset = Preset.load(args.preset) if args.preset else None

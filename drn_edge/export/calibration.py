@@ -129,7 +129,7 @@ def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RA
     frames = calibration_frames(sources, count, *size)
     caches = {}
     with tempfile.TemporaryDirectory() as work:
-        for io in ("float", "uint8"):
+        for io in IO_MODES:
             graph = export_onnx(model, Path(work) / f"{io}.onnx", ExportSpec(io=io))
             reader = FrameCalibrationReader([f[2] for f in frames], INPUT_NAME[io], io == "uint8")
             cache = Path(work) / f"{io}.ranges.json"

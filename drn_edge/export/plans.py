@@ -43,6 +43,9 @@ def run_plan_build(onnx_path: str, out_dir: str, plan, log=print) -> Path:
     settings = PlanSettings(prec, hw[0], hw[1], plan.max_batch, plan.workspace_gib, plan.dla_core,
                             plan.timing_cache or str(out / "timing.cache"))
     path = artifact_path(out, prec, "plan")
+    from drn_edge.outputs import plan_outputs
+
+    plan_outputs({f"--out ({path.name})": path, f"--out ({path.name}.json)": Path(f"{path}.json")}, files=[onnx_path])
     build_plan(onnx_path, path, settings, log=log)
     log(f"wrote {path}")
     return path

@@ -66,6 +66,14 @@ def model_config(record: dict, name: str = "drn", max_batch: int = 1, instances:
     return "\n".join(lines) + "\n"
 
 
+def repository_files(repo_dir: str | os.PathLike, name: str = "drn") -> dict[str, Path]:
+    """What write_model_repository may write, flag -> path, for the output planner (checked before any export)."""
+    model_dir = Path(repo_dir) / name
+    files = (model_dir / "1" / "model.onnx", model_dir / "1" / "model.plan", model_dir / "config.pbtxt",
+             model_dir / "provenance.json")
+    return {f"--triton ({p.relative_to(repo_dir)})": p for p in files}
+
+
 def write_model_repository(artifact: str | os.PathLike, repo_dir: str | os.PathLike, name: str = "drn",
                            max_batch: int = 1, instances: int = 1, gpu: bool | None = None) -> Path:
     """Copy a verified artifact into a Triton repository with a config that matches its sidecar."""

@@ -233,6 +233,7 @@ MAX_FPS = 1000.0
 def video_temp_path(out_path: Path) -> Path:
     """A random, exclusively created temp name beside the output (a predictable one could be an input or a
     planted symlink); OpenCV picks the container from the suffix, so the name ends in it."""
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=f".partial{out_path.suffix}", dir=out_path.parent)
     os.close(fd)
     return Path(tmp_name)

@@ -290,6 +290,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     sampler = build_sampler(cfg, sampler_seed + start * 7919)
+    out.mkdir(parents=True, exist_ok=True)  # every check has passed: the run starts here
     if rank == 0:
         print(f"training data: {describe_sources(sampler)}")
         print(f"validation every {cfg.val_every} steps on: {val_sets.describe()}")
