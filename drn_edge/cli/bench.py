@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
 
     p = argparse.ArgumentParser(prog="drn-bench", description=(
-        "Benchmarks of exported engines, side by side in one process. frames (the default): latency and fidelity "
-        "drop; video: temporal stability on a clip; streams: several cameras into one engine. "
+        "Benchmarks of exported engines, side by side in one process. frames (the default: drn-bench --engine E is "
+        "drn-bench frames --engine E): latency and fidelity drop; video: temporal stability on a clip; streams: "
+        "several cameras into one engine. drn-bench SUBCOMMAND -h lists its options. "
         "Example: drn-bench --compare fp32,fp16,int8 --export-dir drn_export --markdown bench.md --plot latency.png"))
     sub = p.add_subparsers(dest="command", metavar="{frames,video,streams}")
 
