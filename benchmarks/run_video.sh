@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce the README's video figures (benchmarks/results/video/): temporal stability of the shipped models on the
-# dashcam clip under moving rain, and the multi-stream table. About 3 minutes on the 2-core development machine.
+# dashcam clip under moving rain, and the multi-stream table. About 3.5 minutes on the 2-core development machine.
 # The side-by-side clip is written to SIDE_BY_SIDE (default: side_by_side.mp4) and its first frames to
 # FIGURES/temporal-first-frames.jpg (default: figures/), both git-ignored: they show the clip's pixels, which
 # the project never commits. Usage: bash benchmarks/run_video.sh [OUT_DIR]

@@ -14,7 +14,6 @@ from drn_edge.bench.env import environment, gpu_memory_used_mb, peak_rss_mb  # n
 from drn_edge.bench.candidates import (Candidate, common_size, engine_candidates, reference_checkpoint,
                                       torch_available, torch_candidate)
 from drn_edge.bench.requests import BenchRequest
-from drn_edge.errors import DrnEdgeError
 
 SCHEMA_VERSION = 1
 NOISY_CV = 0.15
@@ -184,8 +183,6 @@ def busy_machine_warning(samples: int = 5, interval_s: float = 0.1) -> str | Non
 
 
 def run_bench(req: BenchRequest, log=print) -> BenchResult:
-    if not req.engines and not req.pytorch_baseline:
-        raise DrnEdgeError("nothing to benchmark: give --engine FILE (repeatable) or --compare")
     candidates: list[Candidate] = []
     rss0 = peak_rss_mb()
     busy = busy_machine_warning()

@@ -1,4 +1,4 @@
-"""drn-bench --streams N --fps F --seconds T: can one engine keep up with N cameras, and what does it drop?
+"""drn-bench streams --cameras N --fps F --seconds T: can one engine keep up with N cameras, and what does it drop?
 
 N paced sources (held-out rainy frames at the bench size, each camera its own frames, started evenly
 spread over one frame period as free-running cameras are) feed one
@@ -132,7 +132,7 @@ def stream_markdown(report: dict) -> str:
     st, env = report["settings"], report["environment"]
     out = [f"### {st['streams']} x {st['fps']:g} fps at {h}x{w}: {report['engine']['label']} on {env.get('cpu')} "
            f"({env.get('cores_usable')} cores)" + (f", {env['gpu']}" if env.get("gpu") else ""), "",
-           f"Measured {report['created']} with drn-bench --streams {st['streams']} --fps {st['fps']:g} --seconds "
+           f"Measured {report['created']} with drn-bench streams --cameras {st['streams']} --fps {st['fps']:g} --seconds "
            f"{st['seconds']:g} (policy {st['policy']}, queue {st['queue_size']}, batch <= {st['max_batch']}).", "",
            "| stream | in | derained | raw | dropped | fps out | latency min | median | p99 | max ms |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
