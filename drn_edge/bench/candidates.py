@@ -10,8 +10,8 @@ import numpy as np
 
 from drn_edge.errors import DrnEdgeError
 
-__all__ = ["Candidate", "engine_candidate", "engine_candidates", "common_size", "torch_candidate", "torch_available",
-           "reference_checkpoint"]
+__all__ = ["Candidate", "engine_candidate", "engine_candidates", "compare_engines", "common_size", "torch_candidate",
+           "torch_available", "reference_checkpoint"]
 
 
 @dataclass
@@ -137,3 +137,25 @@ def reference_checkpoint(engine_path: str) -> str | None:
             return None
         path = candidate
     return None
+
+
+def compare_engines(export_dir: str, precisions: str | None, backend: str) -> list[str]:
+    """drn-bench --compare fp32,fp16,int8: each precision's artifact in export_dir (its plan first where TensorRT
+    runs); a missing one names the drn-export command, a stale one (made from another drn.onnx) is refused."""
+    from drn_edge.artifacts import PRECISIONS, artifact_path
+    from drn_edge.sidecar import made_from_another
+
+    engines = []
+    for prec in (precisions.split(",") if precisions else []):
+        prec = prec.strip()
+        if prec not in PRECISIONS:
+            raise DrnEdgeError(f"--compare takes {', '.join(PRECISIONS)}; got {prec!r}")
+        plan = artifact_path(export_dir, prec, "plan")
+        path = plan if plan.is_file() and backend in ("auto", "tensorrt") else artifact_path(export_dir, prec)
+        if not path.is_file():
+            raise DrnEdgeError(f"--compare {prec}: '{path}' not found; run drn-export --{prec} --out {export_dir} first"
+                               if prec != "fp32" else f"'{path}' not found; run drn-export --out {export_dir} first")
+        if made_from_another(path, artifact_path(export_dir, "fp32")):
+            raise DrnEdgeError(f"'{path}' was made from another drn.onnx (stale); re-run drn-export for this folder")
+        engines.append(str(path))
+    return engines

@@ -145,26 +145,10 @@ def _take(argv: list[str], flag: str) -> str | None:
 
 
 def _engines(args) -> list[str]:
-    """--engine files, then each --compare precision found in --export-dir (its plan first where TensorRT runs)."""
-    from drn_edge.artifacts import PRECISIONS, artifact_path
-    from drn_edge.errors import DrnEdgeError
-    from drn_edge.sidecar import made_from_another
+    """--engine files, then each --compare precision found in --export-dir."""
+    from drn_edge.bench.candidates import compare_engines
 
-    engines = list(args.engine)
-    for prec in (args.compare.split(",") if args.compare else []):
-        prec = prec.strip()
-        if prec not in PRECISIONS:
-            raise DrnEdgeError(f"--compare takes {', '.join(PRECISIONS)}; got {prec!r}")
-        plan = artifact_path(args.export_dir, prec, "plan")
-        path = plan if plan.is_file() and args.backend in ("auto", "tensorrt") else artifact_path(args.export_dir, prec)
-        if not path.is_file():
-            raise DrnEdgeError(f"--compare {prec}: '{path}' not found; run drn-export --{prec} --out {args.export_dir} "
-                               "first" if prec != "fp32" else f"'{path}' not found; run drn-export --out "
-                               f"{args.export_dir} first")
-        if made_from_another(path, artifact_path(args.export_dir, "fp32")):
-            raise DrnEdgeError(f"'{path}' was made from another drn.onnx (stale); re-run drn-export for this folder")
-        engines.append(str(path))
-    return engines
+    return list(args.engine) + compare_engines(args.export_dir, args.compare, args.backend)
 
 
 def _plan_outputs(args, engines: list[str]) -> None:

@@ -60,25 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from drn_edge.errors import DrnEdgeError
-    from drn_edge.train.loop import TrainConfig, train
+    from drn_edge.train.loop import TrainConfig, default_init, train
 
     try:
         weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else ()
     except ValueError:
         raise DrnEdgeError(f"--weights must be comma-separated numbers, got {args.weights!r}") from None
-    init = args.init
-    if init is None and (args.clean or args.pairs) and not args.resume:
-        from drn_edge.artifacts import SHIPPED_MODELS
-
-        if args.model in SHIPPED_MODELS:
-            init = args.model
-            print(f"fine-tuning from the shipped {args.model} on your data (pass --init none to start from random "
-                  "weights)")
-    if init == "none":
-        init = None
+    init, note = default_init(args.init, args.model, bool(args.clean or args.pairs), args.resume)
+    if note:
+        print(note)
     cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
                       val_every=args.val_every, save_every=args.save_every, seed=args.seed, resume=args.resume,
-                      overwrite=args.overwrite, init=init, warmup=args.warmup, val_side=args.val_side, clean=tuple(args.clean), pairs=tuple(args.pairs),
+                      overwrite=args.overwrite, init=init, warmup=args.warmup, val_side=args.val_side,
+                      clean=tuple(args.clean), pairs=tuple(args.pairs),
                       weights=weights, no_default_data=args.no_default_data, val_pairs=tuple(args.val_pairs),
                       val_road=tuple(args.val_road), haze=args.haze,
                       max_minutes=args.minutes)

@@ -80,6 +80,17 @@ class TrainConfig:
             raise DrnEdgeError("--resume continues OUT/last.safetensors and --overwrite replaces it: give one")
 
 
+def default_init(init: str | None, model: str, own_data: bool, resume: bool) -> tuple[str | None, str | None]:
+    """The weights a run starts from, and a note when that was chosen for the user: bringing your own data
+    (--clean/--pairs) fine-tunes the shipped model of --model, since a DRN from random weights needs far more
+    steps than a user's fine-tune; 'none' asks for random weights."""
+    from drn_edge.artifacts import SHIPPED_MODELS
+
+    if init is None and own_data and not resume and model in SHIPPED_MODELS:
+        return model, f"fine-tuning from the shipped {model} on your data (pass --init none to start from random weights)"
+    return (None if init == "none" else init), None
+
+
 def build_sampler(cfg: TrainConfig, seed: int) -> MixedSampler:
     """The training mix: the bundled data unless turned off, then each --clean and --pairs source."""
     sources, weights = ([], []) if cfg.no_default_data else default_sources(cfg.haze)

@@ -139,3 +139,28 @@ def test_gpu_check_script_runs_its_cpu_paths(tmp_path):
     data = json.loads((tmp_path / "pytorch_cuda.json").read_text())
     assert data["device"] == "cpu" and any(r["variant"] == "fp32" and r["median_ms"] > 0 for r in data["rows"])
     assert "| drn_base | 32x48 | fp32 |" in (tmp_path / "pytorch_cuda.md").read_text()
+
+
+def test_compare_finds_each_precision_and_refuses_stale_or_missing_ones(tiny_onnx, tmp_path):
+    import shutil
+
+    from drn_edge.bench.candidates import compare_engines
+    from drn_edge.errors import DrnEdgeError
+    from drn_edge.outputs import sha256_file
+    from drn_edge.sidecar import read_sidecar, write_sidecar
+
+    d = tmp_path / "exp"
+    d.mkdir()
+    shutil.copy(tiny_onnx["float"], d / "drn.onnx")
+    write_sidecar(d / "drn.onnx", read_sidecar(tiny_onnx["float"]))
+    shutil.copy(tiny_onnx["float"], d / "drn.int8.onnx")
+    record = {**read_sidecar(tiny_onnx["float"]), "source": {"file": "drn.onnx", "sha256": sha256_file(d / "drn.onnx")}}
+    write_sidecar(d / "drn.int8.onnx", record)
+    assert compare_engines(str(d), "fp32, int8", "auto") == [str(d / "drn.onnx"), str(d / "drn.int8.onnx")]
+    with pytest.raises(DrnEdgeError, match="run drn-export --fp16 --out"):
+        compare_engines(str(d), "fp16", "auto")
+    with pytest.raises(DrnEdgeError, match="--compare takes fp32, fp16, int8"):
+        compare_engines(str(d), "bf16", "auto")
+    write_sidecar(d / "drn.int8.onnx", {**record, "source": {"file": "drn.onnx", "sha256": "0" * 64}})
+    with pytest.raises(DrnEdgeError, match="stale"):
+        compare_engines(str(d), "int8", "auto")
