@@ -116,7 +116,7 @@ def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RA
     from drn_edge.model.checkpoint import load_checkpoint
     from drn_edge.evaluation.frames import clean_dir_sources
     from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
-    from drn_edge.onnx_spec import INPUT_NAME
+    from drn_edge.onnx_spec import INPUT_NAME, IO_MODES
     from drn_edge.export.quantize import FrameCalibrationReader, quantize_int8
 
     ckpt = SHIPPED_MODELS[model_name]

@@ -165,3 +165,22 @@ def test_any_calibration_source_works_and_is_left_untouched(tiny_onnx, frames, t
     reader = FrameCalibrationReader(frames, "rainy", False)
     quantize_int8(tiny_onnx["float"], tmp_path / "q2.onnx", reader, "minmax")
     assert reader.get_next() is not None  # the caller's reader was not consumed or modified
+
+
+def test_the_shipped_ranges_rebuild_command_runs(tmp_path, monkeypatch):
+    """python -m drn_edge.export.calibration (here on 3 small frames): both I/O graphs calibrated, the shipped file's
+    tensors and provenance fields, written where RANGES_DIR says."""
+    import json
+
+    from drn_edge.export import calibration
+    from tests.conftest import road_dir
+
+    road = road_dir("comma2k19").parent
+    monkeypatch.setattr(calibration, "RANGES_DIR", tmp_path)
+    out = calibration.build_ranges("drn_edge", road, count=3, size=(32, 48), log=lambda *a: None)
+    rebuilt = json.loads(out.read_text())
+    shipped = json.loads((calibration.Path(calibration.__file__).parent / "calibration_ranges" / "drn_edge.json").read_text())
+    assert set(rebuilt["ort_calibration_cache"]) == {"float", "uint8"}
+    for io in ("float", "uint8"):
+        assert set(rebuilt["ort_calibration_cache"][io]) == set(shipped["ort_calibration_cache"][io])
+    assert set(rebuilt["provenance"]) == set(shipped["provenance"]) and rebuilt["provenance"]["frames"] == 3
