@@ -40,19 +40,22 @@ def format_table(report: dict) -> str:
         lines.append("fidelity: derained PSNR dB vs clean" + (f" ({DROP_RULE})" if has_drop else "")
                      + (" | PSNR vs FP32 output" if any("psnr_vs_fp32" in f for r in report["rows"]
                                                         for f in r["fidelity"].values()) else ""))
-        lines.append(f"{'engine':<34}" + "".join(f"{lvl[:20]:>24}" for lvl in levels))
-        rainy = "".join(f"{report['rows'][0]['fidelity'][lvl]['rainy_psnr']:>24.2f}" for lvl in levels)
-        lines.append(f"{'(rainy input)':<34}{rainy}")
+        table = []
         for r in report["rows"]:
-            cells = ""
+            cells = []
             for lvl in levels:
                 f = r["fidelity"][lvl]
                 drop = r.get("drop_db", {}).get(lvl)
                 vs = f.get("psnr_vs_fp32")
-                cell = f"{f['psnr']:.2f}" + (f" (drop {round(drop, 2) + 0.0:+.2f})" if drop is not None else "") + \
-                    (f" | {vs:.1f}" if vs is not None else "")
-                cells += f"{cell:>24}"
-            lines.append(f"{r['label'][:33]:<34}{cells}")
+                cells.append(f"{f['psnr']:.2f}" + (f" (drop {round(drop, 2) + 0.0:+.2f})" if drop is not None else "")
+                             + (f" | {vs:.1f}" if vs is not None else ""))
+            table.append((r["label"][:33], cells))
+        width = 2 + max([len(lvl[:20]) for lvl in levels] + [len(c) for _, cells in table for c in cells])
+        lines.append(f"{'engine':<34}" + "".join(f"{lvl[:20]:>{width}}" for lvl in levels))
+        lines.append(f"{'(rainy input)':<34}" + "".join(f"{report['rows'][0]['fidelity'][lvl]['rainy_psnr']:>{width}.2f}"
+                                                       for lvl in levels))
+        for label, cells in table:
+            lines.append(f"{label:<34}" + "".join(f"{c:>{width}}" for c in cells))
     lines.append("")
     lines.append(f"peak RSS {report['memory']['peak_rss_mb']:.0f} MB" +
                  (f", GPU memory in use {report['memory']['gpu_used_mb']:.0f} MB" if report["memory"]["gpu_used_mb"] else ""))

@@ -164,3 +164,17 @@ def test_compare_finds_each_precision_and_refuses_stale_or_missing_ones(tiny_onn
     write_sidecar(d / "drn.int8.onnx", {**record, "source": {"file": "drn.onnx", "sha256": "0" * 64}})
     with pytest.raises(DrnEdgeError, match="stale"):
         compare_engines(str(d), "int8", "auto")
+
+
+def test_fidelity_columns_never_run_together():
+    """A cell 'PSNR (drop +d) | vs-FP32' is wider than a fixed column: the table sizes its columns to the cells."""
+    import re
+
+    from drn_edge.bench.report import format_table
+
+    report = json.loads((REPO / "benchmarks" / "results" / "cpu" / "drn_edge-360x640.json").read_text())
+    text = format_table(report)
+    rows = text.split("fidelity: ", 1)[1].split("\n\n", 1)[0].split("\n")[2:]
+    levels = len(report["rows"][0]["fidelity"])
+    for row in rows:
+        assert len(re.split(r"\s{2,}", row.strip())) == 1 + levels, row
