@@ -1,6 +1,7 @@
 """The one interface every backend implements; DerainEngine validates, the backend only runs."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,13 +21,13 @@ class EngineIO:
     width: int | None
     max_batch: int | None                 # None: any batch size
 
-    @property
+    @functools.cached_property
     def mode(self) -> str:
         """'uint8' or 'float': the onnx_spec I/O mode, whose layout rule is onnx_spec.io_shape."""
         return "uint8" if self.uint8_bgr else "float"
 
-    @property
-    def dtype(self) -> np.dtype:
+    @functools.cached_property
+    def dtype(self) -> np.dtype:  # read per frame (output check): computed once
         return np.dtype(IO_DTYPE[self.mode])
 
     def grey_batch(self, n: int, h: int, w: int) -> np.ndarray:
