@@ -8,7 +8,8 @@ from drn_edge.cli import CHECKPOINT_HELP, friendly_errors, parse_size, size_opti
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from drn_edge.export.request import CALIB_METHODS, EXPORT_BACKENDS, preset_names
+    from drn_edge.export.quantize import CALIBRATION_METHODS
+    from drn_edge.export.request import EXPORT_BACKENDS, preset_names
     from drn_edge.onnx_spec import IO_MODES
 
     # Options default to None so that only what the user typed overrides a preset.
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--finetune-steps", type=int, help="fine-tune steps after pruning (default: 300)")
     p.add_argument("--calib", help="folder of calibration frames, ideally rainy frames from your camera "
                    "(default: the INT8 ranges shipped for drn_base and drn_edge; any other checkpoint needs --calib)")
-    p.add_argument("--calib-method", choices=CALIB_METHODS, help="INT8 range method, with --calib (default: percentile)")
+    p.add_argument("--calib-method", choices=CALIBRATION_METHODS, help="INT8 range method, with --calib (default: percentile)")
     p.add_argument("--calib-size", help="calibrate at HxW, with --calib, e.g. 240x320 (default: the calibration frames' own size)")
     p.add_argument("--int8-keep-edges", action="store_true", default=None,
                    help="keep the first and last conv in float (default: off)")

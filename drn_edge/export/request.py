@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from drn_edge.artifacts import PRECISIONS
-from drn_edge.export.quantize import CALIBRATION_METHODS as CALIB_METHODS
+from drn_edge.export.quantize import CALIBRATION_METHODS
 from drn_edge.errors import ExportError
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
 
 __all__ = ["ModelSource", "Calibration", "PlanRequest", "ExportRequest", "Preset", "build_request", "preset_names",
-           "EXPORT_BACKENDS", "CALIB_METHODS", "DEFAULT_PLAN_SIZE"]
+           "EXPORT_BACKENDS", "DEFAULT_PLAN_SIZE"]
 
 EXPORT_BACKENDS = ("auto", "onnx", "tensorrt")  # drn-export --backend: ONNX only, or TensorRT plans too (runtime.BACKENDS
                                                # are the engine's inference backends: another list, another name)
@@ -53,8 +53,8 @@ class Calibration:
     keep_float_edges: bool = False
 
     def __post_init__(self) -> None:
-        if self.method not in CALIB_METHODS:
-            raise ExportError(f"--calib-method must be one of {CALIB_METHODS}, got {self.method!r}")
+        if self.method not in CALIBRATION_METHODS:
+            raise ExportError(f"--calib-method must be one of {CALIBRATION_METHODS}, got {self.method!r}")
         _check_size(self.size, "--calib-size")
         from drn_edge.export.quantize import CALIB_MAX_PIXELS
 

@@ -13,6 +13,7 @@ from typing import Sequence, overload
 import numpy as np
 
 from drn_edge.errors import EngineError, FrameTimeout, ImageError, InferenceError
+from drn_edge.imageio import to_uint8
 from drn_edge.sidecar import verify_artifact
 from drn_edge.runtime import frames as F
 from drn_edge.runtime.backend import Backend
@@ -301,7 +302,7 @@ class DerainEngine:
         th, tw, needs_resize = self.target_size(h, w)
         prepared = []
         for f in frames:
-            f = F.to_uint8(f)
+            f = to_uint8(f)
             if self.color == "rgb":
                 f = f[..., ::-1]
             if needs_resize:  # letterbox: keep the aspect ratio, fill the rest by reflection

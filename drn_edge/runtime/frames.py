@@ -5,7 +5,7 @@ import numpy as np
 
 from drn_edge.errors import ImageError
 
-from drn_edge.imageio import to_float01, to_uint8  # noqa: F401  (to_uint8: used as F.to_uint8)
+from drn_edge.imageio import to_float01
 from drn_edge.onnx_spec import MULTIPLE
 
 FRAME_DTYPES = (np.uint8, np.float32, np.float64)
