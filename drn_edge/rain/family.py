@@ -24,12 +24,15 @@ the same streaks as the whole frame):
 - ``blend``: screen (light streaks over bright scenes stay below white) or additive-clip (the
   Rain100/Rain200 convention).
 
-Generators: ``streaks`` (the depth-layer model above), ``photoshop`` (noise, threshold, motion blur:
-the recipe behind Rain100/Rain200), ``heavy`` (dense streaks), ``drops`` (lens drops + light
-streaks), ``long`` (sparse long thin streaks at one angle: the Rain100L look), ``night`` (streaks
-visible only where headlights and street lamps light them) and ``windshield`` (drops on the glass
-and spray thrown up by other vehicles) are trained on. ``particles`` (every drop its own anti-aliased segment with its own length,
-angle and brightness, no convolution kernel) is never trained on: it measures generalization.
+Generators: ``streaks`` (the depth-layer model above), ``photoshop`` (the published recipe behind
+Rain100/Rain200, light to heavy: drn_edge.rain.photoshop), ``drizzle`` (the same recipe where real rain
+filmed from a car lies: dense, faint, short, soft streaks with fine drizzle), ``heavy`` (dense streaks),
+``drops`` (lens drops + light streaks), ``long`` (sparse long thin streaks at one angle), ``night``
+(streaks visible only where headlights and street lamps light them) and ``windshield`` (drops on the
+glass and spray thrown up by other vehicles) are trained on. Two are never trained on and measure
+generalization: ``particles`` (every drop its own anti-aliased segment with its own length, angle and
+brightness, no convolution kernel) and ``dof`` (every drop placed in depth and defocused by a lens:
+drn_edge.rain.depth_of_field).
 """
 from __future__ import annotations
 
@@ -38,30 +41,26 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from drn_edge.rain.depth_of_field import render_depth_of_field
+from drn_edge.rain.photoshop import render_layer as render_photoshop_layer
+from drn_edge.rain.photoshop import sample_drizzle_layers, sample_photoshop_layers
+from drn_edge.rain.streak import StreakLayer, line_kernel
+
 __all__ = ["RainSpec", "StreakLayer", "TRAIN_GENERATORS", "HELDOUT_GENERATORS", "GENERATORS",
            "sample_spec", "render", "LEVEL_INTENSITY"]
 
-TRAIN_GENERATORS = ("streaks", "photoshop", "heavy", "drops", "long", "night", "windshield")
-TRAIN_WEIGHTS = (0.26, 0.14, 0.1, 0.1, 0.2, 0.1, 0.1)  # how often each generator is drawn in training
-HELDOUT_GENERATORS = ("particles",)
+TRAIN_GENERATORS = ("streaks", "photoshop", "heavy", "drops", "long", "night", "windshield", "drizzle")
+# How often each generator is drawn in training: the recipe behind other people's rain (photoshop) and the look of
+# real rain (drizzle) lead; the kernel streaks that the earlier models learned well follow.
+TRAIN_WEIGHTS = (0.14, 0.26, 0.08, 0.06, 0.1, 0.08, 0.06, 0.22)
+HELDOUT_GENERATORS = ("particles", "dof")
 # Order fixes each generator's evaluation seed (evaluation.frames.frame_seed): new generators go at the end.
-GENERATORS = ("streaks", "photoshop", "heavy", "drops", "particles", "long", "night", "windshield")
+GENERATORS = ("streaks", "photoshop", "heavy", "drops", "particles", "long", "night", "windshield", "drizzle", "dof")
 assert set(GENERATORS) == set(TRAIN_GENERATORS + HELDOUT_GENERATORS)
 # Evaluation presets of every generator: one intensity per named level (the `streaks` preset of
 # drn_edge.rain.preset keeps its own tuned parameters).
 LEVEL_INTENSITY = {"low": 0.15, "medium": 0.5, "high": 0.9}
 REF_HEIGHT = 720.0  # widths are stated for a 720p frame
-
-
-@dataclass(frozen=True)
-class StreakLayer:
-    depth: float        # 0 far .. 1 near
-    width: float        # px at 720p
-    length: float       # fraction of frame height
-    angle: float        # degrees from vertical
-    coverage: float     # fraction of pixels covered
-    brightness: float   # peak opacity
-    blur: float         # defocus, px at 720p
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ class RainSpec:
     splashes: float = 0.0       # coverage of splash blobs
     drops: int = 0              # lens drops per 720p frame
     blend: str = "screen"       # screen | add
-    style: str = "kernel"       # kernel | photoshop | particles
+    style: str = "kernel"       # kernel | photoshop | particles | dof
     extra: dict = field(default_factory=dict, compare=False)
 
 
@@ -113,6 +112,10 @@ def sample_spec(rng: np.random.Generator, generator: str | None = None, intensit
     extra: dict = {"generator": gen, "intensity": t}
     if gen == "long":
         layers = _long_layers(rng, t, angle)
+    elif gen == "photoshop":
+        layers = sample_photoshop_layers(rng, t, angle)
+    elif gen == "drizzle":
+        layers = sample_drizzle_layers(rng, t, angle)
     veil = 0.0
     if haze and (heavy or rng.random() < 0.35):
         veil = float(rng.uniform(0.05, 0.45 if heavy else 0.25) * (0.4 + t))
@@ -127,8 +130,8 @@ def sample_spec(rng: np.random.Generator, generator: str | None = None, intensit
         layers = layers[:1]
         drops = int(rng.integers(10, 60))
         extra["spray"] = float(rng.uniform(0.06, 0.3) * (0.4 + t))
-    style = {"photoshop": "photoshop", "particles": "particles"}.get(gen, "kernel")
-    blend = "add" if (gen == "photoshop" or rng.random() < 0.3) else "screen"
+    style = {"photoshop": "photoshop", "drizzle": "photoshop", "particles": "particles", "dof": "dof"}.get(gen, "kernel")
+    blend = "add" if rng.random() < 0.3 else "screen"
     return RainSpec(layers, min(veil, 0.5), veil_mode, splashes, drops, blend, style, extra)
 
 
@@ -148,24 +151,6 @@ def _long_layers(rng: np.random.Generator, t: float, angle: float) -> tuple[Stre
 
 
 # --------------------------------------------------------------------------- rendering
-def line_kernel(length: float, angle_deg: float, width: float) -> np.ndarray:
-    length = max(2.0, length)
-    pad = int(np.ceil(width)) + 2
-    size = int(np.ceil(length)) + 2 * pad
-    size += 1 - size % 2
-    k = np.zeros((size, size), np.float32)
-    c = size / 2 - 0.5
-    a = np.deg2rad(angle_deg)
-    dx, dy = np.sin(a) * length / 2, np.cos(a) * length / 2
-    shift = 4  # sub-pixel precision for thin, anti-aliased lines
-    p0 = (int(round((c - dx) * 16)), int(round((c - dy) * 16)))
-    p1 = (int(round((c + dx) * 16)), int(round((c + dy) * 16)))
-    cv2.line(k, p0, p1, 1.0, max(1, int(round(width))), lineType=cv2.LINE_AA, shift=shift)
-    if width < 1:
-        k *= width
-    return k
-
-
 def _streaks_kernel(h: int, w: int, lay: StreakLayer, rng: np.random.Generator, s: float, frame_h: float) -> np.ndarray:
     kernel = line_kernel(lay.length * frame_h, lay.angle, lay.width * s)
     area = max(float((kernel > 0.2).sum()), 1.0)
@@ -174,21 +159,6 @@ def _streaks_kernel(h: int, w: int, lay: StreakLayer, rng: np.random.Generator, 
     seeds *= rng.uniform(0.5, 1.0, (h, w)).astype(np.float32)
     out = cv2.filter2D(seeds, -1, kernel, borderType=cv2.BORDER_REFLECT)
     return np.clip(out, 0, 1)
-
-
-def _streaks_photoshop(h: int, w: int, lay: StreakLayer, rng: np.random.Generator, s: float, frame_h: float) -> np.ndarray:
-    """Noise -> keep the brightest -> motion blur -> stretch levels (the Photoshop rain recipe)."""
-    noise = rng.standard_normal((h, w)).astype(np.float32)
-    if lay.width * s > 1.5:
-        noise = cv2.GaussianBlur(noise, (0, 0), lay.width * s / 3)
-        noise /= noise.std() + 1e-6
-    thr = np.quantile(noise, 1 - min(0.3, lay.coverage / max(1.0, lay.length * frame_h / 4)))
-    seeds = np.clip(noise - thr, 0, None)
-    kernel = line_kernel(lay.length * frame_h, lay.angle, 1.0)
-    kernel /= kernel.sum()
-    out = cv2.filter2D(seeds, -1, kernel, borderType=cv2.BORDER_REFLECT)
-    top = np.quantile(out, 0.999) + 1e-6
-    return np.clip(out / top, 0, 1)
 
 
 def _streaks_particles(h: int, w: int, lay: StreakLayer, rng: np.random.Generator, s: float, frame_h: float) -> np.ndarray:
@@ -208,7 +178,8 @@ def _streaks_particles(h: int, w: int, lay: StreakLayer, rng: np.random.Generato
     return np.clip(out, 0, 1)
 
 
-_STREAK_RENDERERS = {"kernel": _streaks_kernel, "photoshop": _streaks_photoshop, "particles": _streaks_particles}
+_STREAK_RENDERERS = {"kernel": _streaks_kernel, "photoshop": render_photoshop_layer, "particles": _streaks_particles,
+                     "dof": render_depth_of_field}
 
 
 def veil_field(h: int, w: int, mode: str, rng: np.random.Generator) -> np.ndarray:

@@ -5,10 +5,15 @@ The shipped models erased a steep lane line on a winter frame and took the sun's
 for streaks. Adding such content to the clean image (and so to both the rainy input and the
 target) makes it a hard negative: a pixel the loss punishes the model for touching.
 
+Redesigned so that no negative is locally the same as a rain streak: real scene lines are opaque (the
+texture beneath is gone, not brightened), few, anchored in the scene (paint converges in perspective,
+a pole has a base) — a parallel family of thin semi-transparent bright lines is always rain.
+
 Each structure is drawn at the scale of the source frame (``s`` = frame height / 720):
 
-- lane markings: solid or dashed, white or yellow, 3-16 px wide, steep ones as often as flat ones;
-- poles and wires: long thin lines, bright (lit, metallic) or dark;
+- lane markings: opaque paint on the road plane in perspective (converging to a vanishing point, thin only
+  far away), solid or dashed, white or yellow;
+- poles and wires: poles thick and opaque with a base and a shaded side; wires few, thin and dark;
 - glitter: a cluster of tiny bright specks (sun on water, wet asphalt, ice);
 - glare and headlights: soft bright discs with a halo, sometimes in a dark scene;
 - snow and frost: fine bright texture over part of the frame;
@@ -24,39 +29,56 @@ from drn_edge.imageio import to_float01, to_uint8
 __all__ = ["add_scene_negatives", "NEGATIVE_KINDS"]
 
 NEGATIVE_KINDS = ("lane", "pole", "glitter", "glare", "snow", "light")
+# Glitter (tiny bright specks) is locally the closest thing to drizzle: drawn rarely, so that examples teaching
+# 'keep this small bright thing' stay far fewer than those teaching 'remove this streak'.
+KIND_SHARE = (0.3, 0.2, 0.05, 0.15, 0.08, 0.22)
 
 
 def _lane(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
+    """Lane paint as a camera sees it: opaque, on the road plane, converging to a vanishing point, widening towards
+    the bottom of the frame (thin only far away), solid or dashed with dashes that lengthen with nearness."""
     h, w = img.shape[:2]
-    colour = (1.0, 1.0, 1.0) if rng.random() < 0.7 else (1.0, 0.85, 0.25)
-    value = np.array(colour, np.float32) * rng.uniform(0.7, 1.0)
-    angle = np.deg2rad(rng.uniform(-30, 30) if rng.random() < 0.6 else rng.uniform(-80, 80))
-    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-    length = max(h, w) * 1.5
-    dx, dy = np.sin(angle) * length / 2, np.cos(angle) * length / 2
-    width = max(1, int(round(rng.uniform(3, 16) * s)))
+    colour = np.array((1.0, 1.0, 1.0) if rng.random() < 0.7 else (1.0, 0.85, 0.25), np.float32) * rng.uniform(0.7, 1.0)
+    vx, vy = rng.uniform(-0.5 * w, 1.5 * w), rng.uniform(-0.2 * h, 0.5 * h)  # the horizon, at or above the crop's middle
+    bx = rng.uniform(-1.0 * w, 2.0 * w)  # where the line meets the bottom edge
+    near_width = rng.uniform(8, 30) * s  # px at the bottom edge, 0 at the vanishing point
     dashed = rng.random() < 0.4
-    steps = 12 if dashed else 1
-    for i in range(steps):
-        if dashed and i % 2:
+    n = 24
+    for i in range(n // 6, n):  # the first sixth, thinner than paint ever looks, is left out
+        a, b = i / n, (i + 1) / n  # 0 at the vanishing point, 1 at the bottom
+        if dashed and (int(np.sqrt(b) * 10) % 2):  # dash pattern in perspective: sqrt spacing
             continue
-        a, b = i / steps, (i + 1) / steps
-        p0 = (int((cx - dx + 2 * dx * a) * 16), int((cy - dy + 2 * dy * a) * 16))
-        p1 = (int((cx - dx + 2 * dx * b) * 16), int((cy - dy + 2 * dy * b) * 16))
-        cv2.line(img, p0, p1, tuple(float(v) for v in value), width, lineType=cv2.LINE_AA, shift=4)
+        p = [(vx + (bx - vx) * t, vy + (h - vy) * t) for t in (a, b)]
+        wa, wb = near_width * a / 2, near_width * b / 2
+        poly = np.array([(p[0][0] - wa, p[0][1]), (p[1][0] - wb, p[1][1]), (p[1][0] + wb, p[1][1]),
+                         (p[0][0] + wa, p[0][1])], np.float64)
+        cv2.fillPoly(img, [np.round(poly * 16).astype(np.int32)], tuple(float(v) for v in colour),
+                     lineType=cv2.LINE_AA, shift=4)
 
 
 def _pole(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
+    """A pole (thick, opaque, with a base and shading across it) or a wire (thin, dark, across the sky)."""
     h, w = img.shape[:2]
-    bright = rng.random() < 0.6
-    value = float(rng.uniform(0.75, 1.0) if bright else rng.uniform(0.0, 0.2))
-    angle = np.deg2rad(rng.uniform(-8, 8) if rng.random() < 0.5 else rng.uniform(60, 120))  # poles, then wires
-    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
-    length = max(h, w) * 1.5
-    dx, dy = np.sin(angle) * length / 2, np.cos(angle) * length / 2
-    width = max(1, int(round(rng.uniform(1, 4) * s)))
-    cv2.line(img, (int((cx - dx) * 16), int((cy - dy) * 16)), (int((cx + dx) * 16), int((cy + dy) * 16)),
-             (value, value, value), width, lineType=cv2.LINE_AA, shift=4)
+    if rng.random() < 0.6:
+        x, width = rng.uniform(0, w), rng.uniform(6, 28) * s
+        base, top = rng.uniform(0.5 * h, 1.3 * h), rng.uniform(-0.5 * h, 0.4 * h)
+        tilt = rng.uniform(-0.05, 0.05) * (base - top)
+        shade = float(rng.uniform(0.05, 0.9))
+        for k, frac in enumerate((0.0, 0.5)):  # two halves: lit side and shaded side
+            x0 = x - width / 2 + frac * width
+            poly = np.array([(x0, base), (x0 + width / 2, base), (x0 + width / 2 + tilt, top), (x0 + tilt, top)])
+            value = shade * (1.0 if k == 0 else 0.7)
+            cv2.fillPoly(img, [np.round(poly * 16).astype(np.int32)], (value, value, value),
+                         lineType=cv2.LINE_AA, shift=4)
+        return
+    value = float(rng.uniform(0.0, 0.25))  # wires read dark against the sky
+    y0, y1 = rng.uniform(-0.2 * h, 0.6 * h), rng.uniform(-0.2 * h, 0.6 * h)
+    sag = rng.uniform(0, 0.08) * w
+    xs = np.linspace(-0.1 * w, 1.1 * w, 32)
+    ys = y0 + (y1 - y0) * (xs / w) + sag * (1 - ((xs / w - 0.5) * 2) ** 2)
+    pts = np.round(np.stack([xs, ys], 1) * 16).astype(np.int32)
+    cv2.polylines(img, [pts], False, (value, value, value), max(1, int(round(rng.uniform(1, 2.5) * s))),
+                  lineType=cv2.LINE_AA, shift=4)
 
 
 def _glitter(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
@@ -119,6 +141,6 @@ def add_scene_negatives(clean_uint8: np.ndarray, rng: np.random.Generator, frame
     img = to_float01(clean_uint8)
     s = frame_height / 720.0
     n = int(rng.integers(1, 4)) if count is None else count
-    for kind in rng.choice(NEGATIVE_KINDS, size=n, p=(0.25, 0.15, 0.2, 0.15, 0.1, 0.15)):
+    for kind in rng.choice(NEGATIVE_KINDS, size=n, p=KIND_SHARE):
         _DRAW[str(kind)](img, rng, s)
     return to_uint8(img)

@@ -10,20 +10,23 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
-from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
-from drn_edge.evaluation.frames import LEVEL_NAMES, clean_dir_sources, heldout_sources, pair_frames, rain_frames
 from drn_edge.errors import CheckpointError, DataError, DrnEdgeError, OutputError
+from drn_edge.imageio import read_pairs
+from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
+from drn_edge.model.drn import DRN, MODEL_FACTORIES
+from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
+from drn_edge.train.speed import PRECISIONS, choose_step_plan
+from drn_edge.train.validation import VAL_BACKENDS, ValidationSets, validate
+
+__all__ = ["TrainConfig", "TrainingDiverged", "ValidationSets", "validate", "build_sampler", "default_init", "train",
+           "check_output", "describe_sources", "sample_weights"]
 
 
 class TrainingDiverged(DrnEdgeError):
     """The loss became NaN or infinite: no checkpoint is written from such weights."""
-from drn_edge.evaluation.fidelity import balanced_score, evaluate, torch_derain
-from drn_edge.model.drn import DRN, MODEL_FACTORIES
-from drn_edge.imageio import read_pairs
-from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,10 @@ class TrainConfig:
     val_side: int = 320              # held-out photos are validated shrunk to this longest side (speed)
     haze: bool = False               # draw the haze veil in some rain examples (see drn_edge.rain.family)
     max_minutes: float | None = None  # stop (and save) after this much wall time
+    precision: str = "auto"          # auto | fp32 | bf16 (drn_edge.train.speed)
+    compile: bool = False            # torch.compile the training step
+    val_backend: str = "onnxruntime"  # how validation runs the current weights (drn_edge.train.validation)
+    faint_boost: float = 3.0         # most a faint-rain example's loss is scaled up (1: every example weighs the same)
 
     def __post_init__(self) -> None:
         from drn_edge.checks import choice, hxw, number, whole
@@ -71,6 +78,10 @@ class TrainConfig:
         whole(self.val_side, "--val-side", 32, 4096)
         hxw(*self.val_road_size, "val_road_size")
         number(self.max_minutes, "--minutes", above=0, optional=True)
+        choice(self.precision, PRECISIONS, "--precision")
+        choice(self.val_backend, VAL_BACKENDS, "--val-backend")
+        if number(self.faint_boost, "--faint-boost", low=1) > 10:
+            raise DrnEdgeError(f"--faint-boost must be from 1 to 10, got {self.faint_boost}")
         if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0 for w in self.weights) or \
                 (self.weights and not sum(self.weights) > 0):
             raise DrnEdgeError(f"--weights must be numbers >= 0, not all 0; got {','.join(map(str, self.weights))}")
@@ -140,49 +151,6 @@ def _load_optimizer(opt: torch.optim.Optimizer, extra: dict[str, torch.Tensor]) 
             state.setdefault(int(idx), {})[name] = value
     sd["state"] = state
     opt.load_state_dict(sd)
-
-
-class ValidationSets:
-    """What a run validates on, built once: each entry is one set of the balanced score.
-
-    Without --val-road the held-out photos (shrunk to val_side) stand in for road frames at each level.
-    """
-
-    def __init__(self, cfg: TrainConfig):
-        if cfg.val_road:
-            sources = [s for d in cfg.val_road for s in clean_dir_sources(d)]
-            frames = rain_frames(sources, LEVEL_NAMES, size=cfg.val_road_size)
-            h, w = cfg.val_road_size
-            self.frames = [_regroup(f, f"road {w}x{h} {f.group}") for f in frames]
-        else:
-            frames = rain_frames(heldout_sources(max_side=cfg.val_side), LEVEL_NAMES)
-            self.frames = [_regroup(f, f"photos {cfg.val_side}px {f.group}") for f in frames]
-        for d in cfg.val_pairs:
-            self.frames += pair_frames(d, group=f"pairs {Path(d).name}")
-
-    def describe(self) -> str:
-        groups: dict[str, int] = {}
-        for f in self.frames:
-            groups[f.group] = groups.get(f.group, 0) + 1
-        return ", ".join(f"{g} ({n})" for g, n in groups.items())
-
-
-def _regroup(frame, group: str):
-    from dataclasses import replace
-
-    return replace(frame, group=group)
-
-
-def validate(model: DRN, sets: ValidationSets) -> dict:
-    """Gain per validation set and the balanced score (drn_edge.evaluation.fidelity.balanced_score)."""
-    was_training = model.training
-    model.eval()
-    table = evaluate(torch_derain(model, next(model.parameters()).device), sets.frames)[0]
-    model.train(was_training)
-    gains = {g: row["gain_db"] for g, row in table.items()}
-    return {"gains": gains, "score": balanced_score(gains),
-            "psnr": {g: row["psnr"] for g, row in table.items()},
-            "rainy_psnr": {g: row["rainy_psnr"] for g, row in table.items()}}
 
 
 def _initial_model(cfg: TrainConfig) -> DRN:
@@ -263,31 +231,46 @@ def _append_log(path: Path, step: int, loss: float, lr: float, val: dict) -> Non
         w.writerow([step, f"{loss:.5f}", f"{lr:.3e}", f"{val['score']:.3f}"] + [f"{v:.3f}" for v in val["gains"].values()])
 
 
-def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> Path:
-    """Train and return the path of the final checkpoint (OUT/last.safetensors)."""
+FAINT_RAIN_LEVEL = 0.03  # mean |rainy - clean| (about 8 grey levels) below which an example counts as faint rain
+
+
+def sample_weights(rainy: np.ndarray, clean: np.ndarray, boost: float) -> np.ndarray | None:
+    """Per-example loss weights: faint rain carries little L1 signal, so a model learns it last; its examples
+    weigh up to `boost` times more (sqrt of how much fainter than FAINT_RAIN_LEVEL). Rain-free examples weigh 1."""
+    if boost <= 1:
+        return None
+    amount = np.abs(rainy - clean).mean(axis=(1, 2, 3))
+    w = np.where(amount > 1e-4, np.sqrt(FAINT_RAIN_LEVEL / np.maximum(amount, 1e-6)), 1.0)
+    return np.clip(w, 1.0, boost).astype(np.float32)
+
+
+def _weighted_l1(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    per_example = (out.float() - clean).abs().mean(dim=(1, 2, 3))
+    if weights is None:
+        return per_example.mean()
+    return (per_example * weights).sum() / weights.sum()
+
+
+def _setup_distributed() -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    distributed = world > 1
-    if distributed:
+    if world > 1:
         import torch.distributed as dist
 
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
-        dist.init_process_group(backend)
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    return world, rank, device
 
-    out = Path(cfg.out)
-    last = out / "last.safetensors"
-    start, extra, info = 0, {}, {}
-    check_output(cfg)
-    sampler_seed = cfg.seed * 1000 + rank
-    val_sets = ValidationSets(cfg) if rank == 0 else None
+
+def _start_state(cfg: TrainConfig, model: DRN | None, last: Path) -> tuple[DRN, int, dict, dict]:
+    """The model, the step to start at, the checkpoint's info and its optimizer tensors."""
     if cfg.resume:
         model, info, extra = load_checkpoint(last)
-        start = _resume_step(info, cfg, last)
-    elif model is None:
-        model = _initial_model(cfg)
-    torch.manual_seed(cfg.seed + rank)
-    model = model.to(device).train()
+        return model, _resume_step(info, cfg, last), info, extra
+    return (model if model is not None else _initial_model(cfg)), 0, {}, {}
+
+
+def _optimizer(model: DRN, cfg: TrainConfig, extra: dict, last: Path) -> torch.optim.Optimizer:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     if extra:
         try:
@@ -295,38 +278,94 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
         except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as exc:
             raise CheckpointError(f"the optimizer state in '{last}' is damaged ({type(exc).__name__}); to keep its "
                                   f"weights start a new run from them: --init {last} --out NEW_FOLDER") from None
-    net = model
-    if distributed:
+    return opt
+
+
+class _Run:
+    """One run's mutable state: history, best score, timing, and the writes of validation and checkpoints."""
+
+    def __init__(self, cfg: TrainConfig, model: DRN, opt, info: dict, world: int, val_sets):
+        self.cfg, self.model, self.opt, self.world, self.val_sets = cfg, model, opt, world, val_sets
+        self.out = Path(cfg.out)
+        self.history = info.get("history", []) if isinstance(info.get("history"), list) else []
+        best = info.get("best_score", -math.inf)
+        self.best = float(best) if isinstance(best, (int, float)) and not isinstance(best, bool) else -math.inf
+        self.elapsed_before = float(info.get("train_seconds", 0.0))
+        self.t0 = time.time()
+
+    def validate(self, done: int, loss_ema: float, lr: float, say) -> bool:
+        val = validate(self.model, self.val_sets, self.cfg.val_backend)
+        self.history.append({"step": done, "loss": loss_ema, "score": val["score"], "gains": val["gains"]})
+        new_best = val["score"] > self.best
+        self.best = max(self.best, val["score"])
+        gains = "  ".join(f"{g} {v:+.2f}" for g, v in val["gains"].items())
+        loss_text = "n/a" if math.isnan(loss_ema) else f"{loss_ema:.4f}"
+        say(f"step {done}: loss {loss_text}  score {val['score']:+.2f} dB{' (best)' if new_best else ''}  "
+            f"gains: {gains}")
+        _append_log(self.out / "log.csv", done, loss_ema, lr, val)
+        return new_best
+
+    def save(self, done: int, new_best: bool) -> None:
+        last = self.out / "last.safetensors"
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingDiverged(f"training diverged by step {done} (non-finite weights): '{last}' was not "
+                                   f"replaced; lower --lr (now {self.cfg.lr:g})")
+        info = {"step": done, "train_config": asdict(self.cfg),
+                "train_seconds": self.elapsed_before + time.time() - self.t0,
+                "history": self.history, "world_size": self.world, "best_score": self.best}
+        save_checkpoint(self.model, last, info, _optimizer_tensors(self.opt))
+        if new_best:
+            save_checkpoint(self.model, self.out / "best.safetensors", info)
+
+
+def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> Path:
+    """Train and return the path of the final checkpoint (OUT/last.safetensors)."""
+    world, rank, device = _setup_distributed()
+    last = Path(cfg.out) / "last.safetensors"
+    check_output(cfg)
+    val_sets = ValidationSets(cfg) if rank == 0 else None
+    model, start, info, extra = _start_state(cfg, model, last)
+    torch.manual_seed(cfg.seed + rank)
+    model = model.to(device).train()
+    plan = choose_step_plan(cfg.precision, cfg.compile, device)
+    net = plan.prepare(model)
+    opt = _optimizer(model, cfg, extra, last)
+    if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    sampler = build_sampler(cfg, sampler_seed + start * 7919)
-    out.mkdir(parents=True, exist_ok=True)  # every check has passed: the run starts here
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    sampler = build_sampler(cfg, cfg.seed * 1000 + rank + start * 7919)
+    Path(cfg.out).mkdir(parents=True, exist_ok=True)  # every check has passed: the run starts here
+    run = _Run(cfg, model, opt, info, world, val_sets)
+    bar = None
     if rank == 0:
         print(f"training data: {describe_sources(sampler)}")
-        print(f"validation every {cfg.val_every} steps on: {val_sets.describe()}")
+        print(f"validation every {cfg.val_every} steps ({cfg.val_backend}) on: {val_sets.describe()}")
+        print(plan.note)
+        if progress:
+            from drn_edge.progress import progress_bar
 
-    history = info.get("history", []) if isinstance(info.get("history"), list) else []
-    best = info.get("best_score", -math.inf)
-    best_score = float(best) if isinstance(best, (int, float)) and not isinstance(best, bool) else -math.inf
-    elapsed_before = float(info.get("train_seconds", 0.0))
-    t0 = time.time()
-    bar = None
-    if progress and rank == 0:
-        from drn_edge.progress import progress_bar
-
-        bar = progress_bar(total=cfg.steps, initial=start, desc="train", unit="step")
+            bar = progress_bar(total=cfg.steps, initial=start, desc="train", unit="step")
+    say = bar.write if bar else print
+    if rank == 0 and start == 0:  # the starting weights are scored: a run never keeps a 'best' worse than its start
+        say("scoring the starting weights (step 0)")
+        run.validate(0, float("nan"), 0.0, say)
+        run.save(0, True)
     loss_ema = None
-    deadline = t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
+    deadline = run.t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
     for step in range(start, cfg.steps):
-        rainy, clean = sampler.batch(cfg.batch)
-        rainy, clean = torch.from_numpy(rainy).to(device), torch.from_numpy(clean).to(device)
+        rainy_np, clean_np = sampler.batch(cfg.batch)
+        weights = sample_weights(rainy_np, clean_np, cfg.faint_boost)
+        rainy = plan.layout(torch.from_numpy(rainy_np).to(device))
+        clean = plan.layout(torch.from_numpy(clean_np).to(device))
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
-        loss = F.l1_loss(net(rainy), clean)
+        with plan.autocast(device):
+            out = net(rainy)
+        loss = _weighted_l1(out, clean, None if weights is None else torch.from_numpy(weights).to(device))
         if not torch.isfinite(loss):
             raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
-                                   f"after step {start if not history else history[-1]['step']}; lower --lr "
+                                   f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "
                                    f"(now {cfg.lr:g}) and --resume or start again")
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -338,31 +377,15 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
             bar.set_postfix(loss=f"{loss_ema:.4f}", lr=f"{_lr(cfg, step):.1e}")
         out_of_time = deadline is not None and time.time() > deadline
         is_last = done == cfg.steps or out_of_time
-        new_best = False
-        if rank == 0 and (done % cfg.val_every == 0 or is_last):
-            val = validate(model, val_sets)
-            history.append({"step": done, "loss": loss_ema, "score": val["score"], "gains": val["gains"]})
-            new_best = val["score"] > best_score
-            best_score = max(best_score, val["score"])
-            gains = "  ".join(f"{g} {v:+.2f}" for g, v in val["gains"].items())
-            (bar.write if bar else print)(f"step {done}: loss {loss_ema:.4f}  score {val['score']:+.2f} dB"
-                                          f"{' (best)' if new_best else ''}  gains: {gains}")
-            _append_log(out / "log.csv", done, loss_ema, _lr(cfg, step), val)
+        new_best = rank == 0 and (done % cfg.val_every == 0 or is_last) and run.validate(done, loss_ema, _lr(cfg, step), say)
         if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best):
-            if not all(torch.isfinite(p).all() for p in model.parameters()):
-                raise TrainingDiverged(f"training diverged by step {done} (non-finite weights): '{last}' was not "
-                                       f"replaced; lower --lr (now {cfg.lr:g})")
-            info = {"step": done, "train_config": asdict(cfg), "train_seconds": elapsed_before + time.time() - t0,
-                    "history": history, "world_size": world, "best_score": best_score}
-            save_checkpoint(model, last, info, _optimizer_tensors(opt))
-            if new_best:
-                save_checkpoint(model, out / "best.safetensors", info)
+            run.save(done, new_best)
         if out_of_time:
-            (bar.write if bar else print)(f"stopped after {cfg.max_minutes} minutes at step {done}")
+            say(f"stopped after {cfg.max_minutes} minutes at step {done}")
             break
     if bar is not None:
         bar.close()
-    if distributed:
+    if world > 1:
         import torch.distributed as dist
 
         dist.barrier()

@@ -27,7 +27,7 @@ def test_family_draws_cover_the_documented_ranges():
     widths, lengths = [lay.width for lay in layers], [lay.length for lay in layers]
     assert min(widths) < 1.5 and max(widths) > 3.5          # 1..4 px at 720p
     assert min(lengths) < 0.02 and max(lengths) > 0.12      # a few px .. ~15 % of the frame height
-    assert {len(s.layers) for s in specs} == {1, 2, 3, 4}
+    assert {1, 2, 3, 4} <= {len(s.layers) for s in specs} <= set(range(1, 7))  # photoshop: up to 5 directions + near
     assert max(lay.coverage for lay in layers) > 0.15        # heavy mode
     assert any(s.drops for s in specs) and any(s.splashes for s in specs)
     assert not any(s.veil > 0 for s in specs)  # the haze veil is an explicit option, off by default
@@ -52,8 +52,10 @@ def test_every_generator_is_seeded_and_gets_heavier_with_level(generator):
     p = {lvl: np.mean([psnr(synthesize(img, lvl, seed=s, generator=generator), img) for s in range(3)])
          for lvl in ("low", "medium", "high")}
     assert p["low"] > p["medium"] > p["high"], p
-    # long / night / windshield rain is sparse by nature (Rain100L inputs average about 27 dB)
-    assert 9 < p["high"] < (30 if generator in ("long", "night", "windshield") else 25) and p["low"] > 24, p
+    # long / night / windshield rain is sparse by nature (Rain100L inputs average about 27 dB); drizzle is the
+    # faint real look (10-35 grey levels of contrast) even at its heaviest
+    top = {"long": 30, "night": 30, "windshield": 30, "drizzle": 38}.get(generator, 25)
+    assert 9 < p["high"] < top and p["low"] > 24, p
 
 
 def test_streaks_follow_the_source_frame_not_the_crop():
