@@ -13,7 +13,6 @@ import numpy as np
 
 from drn_edge.imageio import to_uint8
 
-
 TRAIN_PHOTOS = (
     "astronaut", "chelsea", "hubble_deep_field", "immunohistochemistry", "retina", "colorwheel",
     "camera", "brick", "grass", "clock", "coins", "moon", "text", "page", "cell",
@@ -22,7 +21,7 @@ HELDOUT_PHOTOS = ("rocket", "coffee", "gravel")
 PHOTO_LICENCE = "scikit-image sample data (public domain / CC0 or permissive; see skimage/data/README.txt)"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_photo(name: str) -> np.ndarray:
     """A bundled photo as HxWx3 uint8 RGB (greyscale ones are stacked to three channels)."""
     import skimage.data

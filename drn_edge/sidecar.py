@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from drn_edge.outputs import loads_bounded, sha256_file, write_json
 from drn_edge.errors import EngineError
+from drn_edge.outputs import loads_bounded, sha256_file, write_json
 
 SIDECAR_FORMAT = "drn-edge-artifact/1"
 INCOMPLETE_MARKER = ".drn-export-incomplete"  # present while drn-export writes a folder

@@ -50,7 +50,6 @@ def test_new_user_training_on_own_data_fine_tunes_the_shipped_model(tmp_path, ca
 
 def test_new_user_drn_rain_makes_seeded_rainy_copies_and_clips(tmp_path, capsys):
     from drn_edge.cli.rain import main as rain_main
-
     from tests.runtime.test_derain_cli import _video
 
     clean = tmp_path / "clean"

@@ -58,8 +58,8 @@ def test_a_graph_that_changes_the_frame_size_is_refused_at_load(tmp_path):
 def test_nan_weights_fail_the_export_before_anything_is_written(tiny_model, tmp_path):
     import torch
 
-    from drn_edge.model.checkpoint import save_checkpoint
     from drn_edge.cli.export import main as export_main
+    from drn_edge.model.checkpoint import save_checkpoint
     from drn_edge.model.drn import DRN
 
     broken = DRN(tiny_model.cfg)
@@ -240,7 +240,6 @@ def test_cli_size_error_names_the_cli_flag(tiny_onnx, tmp_path, capsys):
 
 def test_a_video_of_another_size_names_the_size_not_unreadable_frames(tiny_onnx, tmp_path, capsys):
     from drn_edge.cli.derain import main
-
     from tests.runtime.test_derain_cli import _video
 
     src = _video(tmp_path / "v.mp4", frames=3, size=(48, 32))  # 32x48 frames, the engine is fixed 64x96 (HxW)

@@ -131,7 +131,6 @@ def test_defect16_inf_and_nan_capture_properties_are_replaced(capsys):
 
 def test_defect6_a_temp_name_is_never_an_input(tiny_onnx, tmp_path):
     from drn_edge.cli.derain import main
-
     from tests.runtime.test_derain_cli import _video
 
     src = _video(tmp_path / ".clean.partial.mp4", frames=4)  # the old predictable temp name of clean.mp4
@@ -243,8 +242,8 @@ def test_defect12_triton_config_comes_from_the_graph_and_refuses_injection(tiny_
     import shutil
 
     from drn_edge.errors import ExportError
-    from drn_edge.sidecar import sha256_file
     from drn_edge.export.triton import model_config, write_model_repository
+    from drn_edge.sidecar import sha256_file
 
     onnx_path = tmp_path / "drn.onnx"
     shutil.copy(tiny_onnx["float"], onnx_path)

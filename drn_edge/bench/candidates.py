@@ -2,9 +2,9 @@
 checkpoint an engine is compared with."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -79,8 +79,8 @@ def torch_candidate(checkpoint: str | None, device: str = "cpu") -> Candidate:
     """PyTorch eager FP32: the baseline row and the FP32 reference outputs."""
     import torch
 
-    from drn_edge.model.checkpoint import load_model
     from drn_edge.evaluation.fidelity import rgb_to_tensor, torch_derain
+    from drn_edge.model.checkpoint import load_model
 
     model = load_model(checkpoint).to(device)
     run_rgb = torch_derain(model, device)
@@ -112,8 +112,8 @@ def reference_checkpoint(engine_path: str) -> str | None:
     An engine whose source checkpoint is neither beside it nor the shipped model has no known
     reference, and comparing it with the wrong model would mislead: that is an error.
     """
-    from drn_edge.outputs import sha256_file
     from drn_edge.artifacts import SHIPPED_MODELS
+    from drn_edge.outputs import sha256_file
     from drn_edge.sidecar import read_sidecar
 
     path = Path(engine_path)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+
 def _cmd(args: list[str]) -> str | None:
     try:
         out = subprocess.run(args, capture_output=True, text=True, timeout=10)

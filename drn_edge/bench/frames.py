@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from drn_edge.bench.candidates import Candidate, common_size, engine_candidates, reference_checkpoint, torch_available, torch_candidate
 from drn_edge.bench.env import environment, gpu_memory_used_mb, peak_rss_mb  # noqa: F401  (re-exported)
-from drn_edge.bench.candidates import (Candidate, common_size, engine_candidates, reference_checkpoint,
-                                      torch_available, torch_candidate)
 from drn_edge.bench.requests import BenchRequest
 
 SCHEMA_VERSION = 1
@@ -246,9 +245,9 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
             "environment": environment(),
             "memory": {"peak_rss_mb": peak_rss_mb(), "rss_before_engines_mb": rss0, "gpu_used_mb": gpu_mem},
             "rows": rows,
-            "warnings": ([busy] if busy else []) + warnings + ([f"latency of {', '.join(noisy)} varied by more than {NOISY_CV:.0%} (coefficient of "
-                                     "variation): the machine was noisy; rerun on an idle machine before trusting "
-                                     "ratios"] if noisy else []),
+            "warnings": ([busy] if busy else []) + warnings + (
+                [f"latency of {', '.join(noisy)} varied by more than {NOISY_CV:.0%} (coefficient of variation): the "
+                 "machine was noisy; rerun on an idle machine before trusting ratios"] if noisy else []),
         }
         if detection is not None:
             report["detection"] = detection

@@ -62,7 +62,7 @@ def run_stream_bench(req: StreamBenchRequest, log=print) -> dict:
     finally:
         cand.close()
     rows = []
-    for name, st in stats.items():
+    for st in stats.values():
         row = st.as_dict()
         row["offered_fps"] = req.fps
         row["achieved_fps"] = st.frames_out / wall if wall > 0 else 0.0

@@ -37,7 +37,6 @@ def read_clip(path: str | os.PathLike, height: int, width: int, max_frames: int)
     import cv2
 
     from drn_edge.evaluation.frames import fit_to_size
-
     from drn_edge.runtime.apply import capture_rate_and_count
     from drn_edge.runtime.sources import is_live_source, open_live_source
 
@@ -77,8 +76,8 @@ def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
 def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
     from drn_edge.bench.candidates import common_size, engine_candidates, reference_checkpoint, torch_available, torch_candidate
     from drn_edge.bench.env import environment
-    from drn_edge.rain.video import RainClip
     from drn_edge.evaluation.temporal import clip_motion, warping_errors
+    from drn_edge.rain.video import RainClip
 
     candidates = []
     try:

@@ -230,8 +230,7 @@ def _detection_outputs(args, result, detector) -> None:
 
 def _video(args, engines: list[str], h: int, w: int) -> int:
     from drn_edge.bench.requests import VideoBenchRequest
-    from drn_edge.bench.video import (first_frames_image, format_video_table, plot_video, run_video_bench,
-                                      video_markdown, write_side_by_side)
+    from drn_edge.bench.video import first_frames_image, format_video_table, plot_video, run_video_bench, video_markdown, write_side_by_side
 
     req = VideoBenchRequest(clip=args.clip, engines=tuple(engines), backend=args.backend, height=h, width=w,
                             frames=args.frames, level=args.rain, generator=args.rain_generator, seed=args.seed,

@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing output files; inputs are never replaced (default: off)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable images instead of stopping (default: off)")
     p.add_argument("--side-by-side", action="store_true", help="write input | output panels (default: off)")
-    p.add_argument("--show-rain", action="store_true", help="with --side-by-side, add the removed rain layer as a third panel (default: off)")
+    p.add_argument("--show-rain", action="store_true",
+                   help="with --side-by-side, add the removed rain layer as a third panel (default: off)")
     p.add_argument("--resize", action="store_true",
                    help="letterbox frames into a fixed-size engine's size (aspect ratio kept) and back (default: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
@@ -44,9 +45,9 @@ def main(argv=None) -> int:
     import cv2
 
     from drn_edge import imageio
-    from drn_edge.runtime.apply import check_video_output, derain_images, derain_video, plan_images
     from drn_edge.errors import DrnEdgeError, ImageError
     from drn_edge.runtime import DerainEngine
+    from drn_edge.runtime.apply import check_video_output, derain_images, derain_video, plan_images
     from drn_edge.runtime.sources import is_live_source, open_live_source
 
     if args.camera is None and not args.inputs:

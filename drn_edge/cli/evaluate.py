@@ -12,7 +12,8 @@ def build_parser() -> argparse.ArgumentParser:
         "photos, plus --road folders of clean road frames) at 640x360 and 1280x720 under low/medium/high rain; every rain generator of the "
         "family at medium rain and the largest --sizes (including 'particles', never trained on); paired sets "
         "(--pairs) at native size; "
-        "and a grid image of real rainy frames (--real); then the balanced score (mean gain over the largest size's "
+        "on real rainy frames (--real), how much the model changes them and the share of that which is removal, with "
+        "a rainy|derained grid; then the balanced score (mean gain over the largest size's "
         "levels and every --pairs set, a set below its rainy input counted twice). Fixed seeds: numbers reproduce."))
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help=CHECKPOINT_HELP)
@@ -25,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "../shared/data/road/research_only/camvid; repeatable (default: none)")
     p.add_argument("--pairs", action="append", default=[], metavar="DIR",
                    help="paired rainy/clean set (repeatable), e.g. ../shared/eval/rain200h (default: none)")
-    p.add_argument("--real", metavar="DIR", help="real rainy frames without ground truth: write a rainy|derained grid (default: none)")
+    p.add_argument("--real", metavar="DIR", help="real rainy frames without ground truth: print the mean change (grey "
+                   "levels) and the share of it that is removal, and write a rainy|derained grid, e.g. "
+                   "../shared/data/road/rainy_real/nturain_rb2 (default: none)")
     p.add_argument("--grid", default="drn_eval_real.jpg", help="where --real writes its grid (default: %(default)s)")
     p.add_argument("--sizes", default="360x640,720x1280", help="HxW sizes of the held-out tables (default: %(default)s)")
     p.add_argument("--no-generators", action="store_true", help="skip the per-generator table, the slowest part (default: included)")
@@ -37,9 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_sizes(text: str, flag: str = "--sizes") -> list[tuple[int, int]]:
-    from drn_edge.errors import DrnEdgeError
-
     from drn_edge.checks import parse_hxw
+    from drn_edge.errors import DrnEdgeError
 
     if not text.strip():
         raise DrnEdgeError(f"{flag} takes HxW sizes separated by commas (e.g. 360x640,720x1280), got {text!r}")
@@ -66,8 +68,9 @@ def format_tables(tables: dict) -> str:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from drn_edge.evaluation.fidelity import evaluation_suite, suite_score
+    from drn_edge.evaluation.real_rain import format_real_rain, real_rain_change, real_rain_grid
     from drn_edge.outputs import write_json
-    from drn_edge.evaluation.fidelity import evaluation_suite, real_rain_grid, suite_score
 
     sizes = parse_sizes(args.sizes)
     detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
@@ -84,11 +87,9 @@ def main(argv=None) -> int:
         engine = DerainEngine(args.engine, color="rgb", threads=args.threads)
         derain, label = engine.derain_rgb, args.engine
     else:
-        import torch
 
-        from drn_edge.model.checkpoint import load_model
         from drn_edge.evaluation.fidelity import torch_derain
-
+        from drn_edge.model.checkpoint import load_model
         from drn_edge.model.drn import set_torch_threads
 
         set_torch_threads(args.threads)
@@ -106,6 +107,8 @@ def main(argv=None) -> int:
         if args.detector:
             tables["detection"] = _detection(args, detector, derain, label, max(sizes, key=lambda s: s[0] * s[1]))
         if args.real:
+            tables["real rain"] = real_rain_change(derain, args.real)
+            print("\n" + format_real_rain(args.real, tables["real rain"]))
             n = real_rain_grid(derain, args.real, args.grid)
             print(f"wrote {args.grid}: {n} real rainy frames, rainy | derained (no ground truth: look, do not score)")
     finally:
@@ -118,8 +121,8 @@ def main(argv=None) -> int:
 
 def _detection(args, det, derain, label: str, size: tuple[int, int]) -> dict:
     """drn-eval --detector: the check on --detect-frames (or --road, or the held-out photos) at `size`."""
-    from drn_edge.outputs import write_bytes
     from drn_edge.detection.check import detection_check, detection_frames, detection_markdown, format_detection
+    from drn_edge.outputs import write_bytes
 
     folders = args.detect_frames or args.road
     frames = detection_frames(folders, None if args.labels else size, args.detect_max_frames)

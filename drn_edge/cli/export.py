@@ -68,9 +68,9 @@ def main(argv=None) -> int:
     from pathlib import Path
 
     from drn_edge.errors import ExportError
-    from drn_edge.export.request import Preset, build_request
     from drn_edge.export.pipeline import run_export
     from drn_edge.export.plans import run_plan_build
+    from drn_edge.export.request import Preset, build_request
 
     if args.preset == "list":
         from drn_edge.export.request import preset_names

@@ -30,10 +30,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from drn_edge.outputs import plan_outputs
-    from drn_edge.model.checkpoint import load_model, save_checkpoint
     from drn_edge.errors import DrnEdgeError
+    from drn_edge.model.checkpoint import load_model, save_checkpoint
     from drn_edge.model.prune import prune
+    from drn_edge.outputs import plan_outputs
 
     if not 1 <= args.round_to <= 64:
         raise DrnEdgeError(f"--round-to must be between 1 and 64, got {args.round_to}")

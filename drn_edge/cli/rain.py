@@ -32,9 +32,9 @@ def main(argv=None) -> int:
     import cv2
 
     from drn_edge import imageio
-    from drn_edge.runtime.apply import check_video_output, plan_images
     from drn_edge.errors import DrnEdgeError, ImageError
     from drn_edge.rain.preset import synthesize
+    from drn_edge.runtime.apply import check_video_output, plan_images
 
     if args.seed < 0 or (args.max_frames is not None and args.max_frames < 1):
         raise DrnEdgeError("--seed must be >= 0 and --max-frames at least 1")
@@ -59,9 +59,9 @@ def _video(src: Path, out: Path, args) -> int:
 
     import cv2
 
-    from drn_edge.runtime.apply import capture_rate_and_count, open_video_writer, video_temp_path
     from drn_edge.errors import ImageError
     from drn_edge.rain.video import rain_clip
+    from drn_edge.runtime.apply import capture_rate_and_count, open_video_writer, video_temp_path
     from drn_edge.runtime.streaming import frames_of
 
     cap = cv2.VideoCapture(str(src))

@@ -18,9 +18,10 @@ is a detector too (``CallableDetector``), for detectors that are not ONNX.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -48,10 +49,10 @@ class Detections:
     classes: np.ndarray
 
     @staticmethod
-    def empty() -> "Detections":
+    def empty() -> Detections:
         return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
 
-    def above(self, threshold: float) -> "Detections":
+    def above(self, threshold: float) -> Detections:
         keep = self.scores >= threshold
         return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])
 

@@ -7,7 +7,7 @@ drn-eval and training validation all call it, so a figure means the same everywh
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -132,10 +132,10 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
     clean-frame table only (at most `clean_max_frames` each, evenly spaced): conditions to check that
     a rain-free frame comes back unchanged, without the cost of raining on them.
     """
+    from pathlib import Path
+
     from drn_edge.evaluation.frames import clean_dir_sources, evenly_spaced, fit_to_size, heldout_sources, pair_frames, rain_frames
     from drn_edge.rain.family import GENERATORS
-
-    from pathlib import Path
 
     groups = [("photos", heldout_sources())] + [(Path(d).name, clean_dir_sources(d)) for d in clean_dirs]
     sources = [s for _, group in groups for s in group]
@@ -158,18 +158,3 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
     for d in pairs_dirs:
         tables[f"pairs {os.fspath(d)}"] = evaluate(derain, pair_frames(d), progress=progress)[0]
     return tables
-
-
-def real_rain_grid(derain: DeRain, folder: str | os.PathLike, path: str | os.PathLike, max_frames: int = 6,
-                   tile_height: int = 240) -> int:
-    """Rainy | derained for real rainy frames without ground truth: numbers would mean nothing, so look at them."""
-    from drn_edge.imageio import labelled_grid, list_images, read_rgb, write_image
-
-    files = list_images(folder)
-    step = max(1, len(files) // max_frames)
-    rows = []
-    for f in files[::step][:max_frames]:
-        rainy = read_rgb(f)
-        rows.append([(rainy, f"rainy {f.name}"), (derain(rainy), "derained")])
-    write_image(path, labelled_grid(rows, tile_height), jpeg_quality=85)
-    return len(rows)

@@ -10,9 +10,9 @@ clean frames the caller adds (road frames read from ../shared with --road / --cl
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

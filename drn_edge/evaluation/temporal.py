@@ -16,8 +16,8 @@ Values are mean absolute grey levels (0-255) over all channels.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np

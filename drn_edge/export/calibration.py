@@ -15,8 +15,8 @@ import argparse
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -77,9 +77,9 @@ def make_calibration_set(out_dir, sources: list[tuple[str, np.ndarray]] | None =
     """
     import cv2
 
+    from drn_edge.imageio import write_image
     from drn_edge.outputs import write_json
     from drn_edge.photos import TRAIN_PHOTOS, load_photo
-    from drn_edge.imageio import write_image
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -111,13 +111,13 @@ def shipped_ranges(checkpoint: str | os.PathLike) -> dict | None:
 def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RANGE_METHOD,
                  count: int = RANGE_COUNT, size: tuple[int, int] = RANGE_SIZE, log=print) -> Path:
     """Calibrate the shipped `model_name` on the permissive road folders under `road_root`; write its ranges JSON."""
-    from drn_edge.outputs import sha256_file, write_json
     from drn_edge.artifacts import SHIPPED_MODELS
-    from drn_edge.model.checkpoint import load_checkpoint
     from drn_edge.evaluation.frames import clean_dir_sources
-    from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
-    from drn_edge.onnx_spec import INPUT_NAME, IO_MODES
     from drn_edge.export.quantize import FrameCalibrationReader, quantize_int8
+    from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
+    from drn_edge.model.checkpoint import load_checkpoint
+    from drn_edge.onnx_spec import INPUT_NAME, IO_MODES
+    from drn_edge.outputs import sha256_file, write_json
 
     ckpt = SHIPPED_MODELS[model_name]
     model = load_checkpoint(ckpt)[0]

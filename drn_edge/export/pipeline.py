@@ -11,14 +11,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from drn_edge.outputs import sha256_file
 from drn_edge.artifacts import PRUNED_CHECKPOINT, artifact_path
 from drn_edge.errors import ExportError
 from drn_edge.export.fidelity_report import export_frames, fidelity_report, format_fidelity
-from drn_edge.export.request import DEFAULT_PLAN_SIZE, ExportRequest
 from drn_edge.export.plans import next_commands
+from drn_edge.export.request import DEFAULT_PLAN_SIZE, ExportRequest
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
+from drn_edge.outputs import sha256_file
 from drn_edge.sidecar import INCOMPLETE_MARKER, read_sidecar, update_sidecar, write_sidecar
+
 
 def ensure_output_dir(path: str) -> Path:
     """Create the output folder and prove it is writable before any minutes are spent."""
@@ -126,7 +127,6 @@ def _plan_artifacts(st: _Export) -> None:
 def _load_source(st: _Export) -> None:
     from drn_edge.artifacts import resolve_checkpoint
     from drn_edge.model.checkpoint import load_checkpoint
-
     from drn_edge.model.drn import set_torch_threads
 
     set_torch_threads(st.req.threads)
@@ -175,9 +175,14 @@ def _export_fp16(st: _Export) -> None:
 
 
 def _export_int8(st: _Export) -> None:
+    from drn_edge.export.quantize import (
+        FEW_CALIBRATION_FRAMES,
+        FrameCalibrationReader,
+        calibration_hash,
+        load_calibration_frames,
+        quantize_int8,
+    )
     from drn_edge.export.torch_to_onnx import export_onnx
-    from drn_edge.export.quantize import (FEW_CALIBRATION_FRAMES, FrameCalibrationReader, calibration_hash, load_calibration_frames,
-                           quantize_int8)
 
     if "int8" not in st.req.precisions:
         return
@@ -309,9 +314,8 @@ def _refuse_other_models_export(req: ExportRequest) -> None:
     """An existing drn.onnx made from another checkpoint is replaced only with --overwrite (as drn-train and
     drn-derain do); re-exporting the same checkpoint is fine."""
     from drn_edge.artifacts import resolve_checkpoint
-    from drn_edge.sidecar import read_sidecar
-
     from drn_edge.errors import EngineError
+    from drn_edge.sidecar import read_sidecar
 
     existing = artifact_path(req.out_dir, "fp32")
     if req.overwrite or not existing.is_file():
@@ -333,8 +337,8 @@ def _refuse_other_models_export(req: ExportRequest) -> None:
 def _shipped_ranges_for(req: ExportRequest) -> dict:
     """INT8 without --calib: the shipped ranges, which exist only for an unmodified shipped checkpoint."""
     from drn_edge.artifacts import resolve_checkpoint
-    from drn_edge.export.calibration import shipped_ranges
     from drn_edge.errors import CalibrationError
+    from drn_edge.export.calibration import shipped_ranges
 
     c = req.calibration
     given = [flag for flag, on in (("--calib-method", c.method != "percentile"), ("--calib-size", c.size)) if on]
@@ -370,8 +374,8 @@ def load_calibration_frames_size(folder: Path) -> tuple[int, int]:
 
 
 def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, result: ExportResult):
-    from drn_edge.model.checkpoint import save_checkpoint
     from drn_edge.evaluation.fidelity import evaluate, torch_derain
+    from drn_edge.model.checkpoint import save_checkpoint
     from drn_edge.model.prune import prune
     from drn_edge.train.loop import TrainConfig, train
 

@@ -29,8 +29,8 @@ def next_commands(onnx: Path, precision: str, spec: ExportSpec, plan_size, max_b
 
 def run_plan_build(onnx_path: str, out_dir: str, plan, log=print) -> Path:
     """Build one plan from an ONNX written by drn-export (its sidecar gives precision and size). Needs TensorRT."""
-    from drn_edge.sidecar import verify_artifact
     from drn_edge.export.tensorrt_plan import PlanSettings, build_plan, tensorrt_available
+    from drn_edge.sidecar import verify_artifact
 
     ok, reason = tensorrt_available()
     if not ok:

@@ -11,17 +11,17 @@ import hashlib
 import io
 import json
 import logging
-import shutil
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from drn_edge.outputs import atomic_path
 from drn_edge.errors import CalibrationError, ExportError
 from drn_edge.imageio import IMAGE_SUFFIXES
+from drn_edge.outputs import atomic_path
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # Calibration runs at the frames' own size scaled down to at most this many pixels (240x320): collecting
@@ -257,7 +257,7 @@ def _quiet_onnxruntime_quantization():
 
 
 @contextlib.contextmanager
-def _progress(reader: "_StridedFeeds", desc: str):
+def _progress(reader: _StridedFeeds, desc: str):
     """Tick a progress bar (on stderr, which ORT does not write to) for each calibration frame."""
     from drn_edge.progress import progress_bar
 

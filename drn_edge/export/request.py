@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from drn_edge.artifacts import PRECISIONS
-from drn_edge.export.quantize import CALIBRATION_METHODS
 from drn_edge.errors import ExportError
+from drn_edge.export.quantize import CALIBRATION_METHODS
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
 
 __all__ = ["ModelSource", "Calibration", "PlanRequest", "ExportRequest", "Preset", "build_request", "preset_names",
@@ -146,7 +146,7 @@ class Preset:
     extra: dict = field(default_factory=dict, compare=False)
 
     @classmethod
-    def load(cls, name: str) -> "Preset":
+    def load(cls, name: str) -> Preset:
         """A shipped preset by name; only the names in drn_edge/export/presets/ (never a path)."""
         from drn_edge.outputs import loads_bounded
 

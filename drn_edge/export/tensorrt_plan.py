@@ -13,13 +13,12 @@ import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from drn_edge.outputs import sha256_file, write_bytes
 from drn_edge.artifacts import PRECISIONS
 from drn_edge.errors import ExportError, MissingDependencyError
-from drn_edge.runtime.tensorrt_env import SUPPORTED_TENSORRT, check_tensorrt_version, jetson_l4t_release  # noqa: F401
 from drn_edge.onnx_spec import io_shape
+from drn_edge.outputs import sha256_file, write_bytes
+from drn_edge.runtime.tensorrt_env import SUPPORTED_TENSORRT, check_tensorrt_version, jetson_l4t_release  # noqa: F401
 from drn_edge.sidecar import read_sidecar, write_sidecar
-
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ import onnx
 import torch
 from torch import nn
 
-from drn_edge.outputs import atomic_path
 from drn_edge.errors import ExportError
 from drn_edge.model.drn import DRN
 from drn_edge.onnx_spec import INPUT_NAME, IO_MODES, MULTIPLE, OUTPUT_NAME, TENSORRT_OPS, ExportSpec, io_description  # noqa: F401
+from drn_edge.outputs import atomic_path
+
 
 class Uint8FrameIO(nn.Module):
     """uint8 NHWC BGR in and out, so a camera runtime does no per-pixel work on the host."""
@@ -29,8 +30,9 @@ class Uint8FrameIO(nn.Module):
         return torch.round(y).to(torch.uint8).permute(0, 2, 3, 1).flip(-1)
 
 
-def export_onnx(model: DRN, path: str | os.PathLike, spec: ExportSpec = ExportSpec()) -> Path:
+def export_onnx(model: DRN, path: str | os.PathLike, spec: ExportSpec | None = None) -> Path:
     """Export, run onnx.checker (full) and the op allow-list, and write atomically. Returns the path."""
+    spec = spec or ExportSpec()
     model = model.eval().cpu()
     h, w = (spec.height, spec.width) if spec.fixed else (64, 96)
     if spec.io == "uint8":

@@ -12,8 +12,8 @@ import re
 import shutil
 from pathlib import Path
 
-from drn_edge.outputs import atomic_path, write_bytes, write_json
 from drn_edge.errors import ExportError
+from drn_edge.outputs import atomic_path, write_bytes, write_json
 from drn_edge.sidecar import verify_artifact
 
 TRITON_DTYPES = {"uint8": "TYPE_UINT8", "float32": "TYPE_FP32", "float16": "TYPE_FP16"}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from drn_edge.outputs import atomic_path, loads_bounded
+from drn_edge.artifacts import SHIPPED_CHECKPOINT, resolve_checkpoint  # noqa: E402,F401
 from drn_edge.errors import CheckpointError, ConfigError
 from drn_edge.model.drn import DRN, DRNConfig
+from drn_edge.outputs import atomic_path, loads_bounded
 
-from drn_edge.artifacts import SHIPPED_CHECKPOINT, resolve_checkpoint  # noqa: E402,F401
 CONFIG_KEY = "drn_config"
 INFO_KEY = "drn_info"
 FORMAT = "drn-edge/1"

@@ -10,8 +10,8 @@ row-major order, depth-to-space). This is bit-identical to PyTorch's MaxPool2d/M
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 from drn_edge.onnx_spec import MULTIPLE  # noqa: E402  (one fact: three 2x2 pools need multiples of 8)
+
 # Bounds on configs read from files: a checkpoint header must not be able to ask for gigabytes.
 MAX_WIDTH = 1024
 MAX_CONVS_PER_BLOCK = 16
@@ -150,7 +151,7 @@ class DRNConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DRNConfig":
+    def from_dict(cls, d: dict) -> DRNConfig:
         try:
             def block(b: dict) -> BlockConfig:
                 return BlockConfig(tuple(b["growth"]), b["out"], tuple(b.get("dilation", ())))

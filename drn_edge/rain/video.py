@@ -16,16 +16,27 @@ medium rain on a clip frame looks like medium rain on a still. Same seed, same c
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from drn_edge.errors import ImageError
 from drn_edge.imageio import to_float01, to_uint8
-from drn_edge.rain.family import (GENERATORS, LEVEL_INTENSITY, REF_HEIGHT, RainSpec, StreakLayer, apply_drops, lens_drop_mask,
-                          line_kernel, splash_layer, veil_field, sample_spec)
+from drn_edge.rain.family import (
+    GENERATORS,
+    LEVEL_INTENSITY,
+    REF_HEIGHT,
+    RainSpec,
+    StreakLayer,
+    apply_drops,
+    lens_drop_mask,
+    line_kernel,
+    sample_spec,
+    splash_layer,
+    veil_field,
+)
 
 __all__ = ["RainClip", "rain_clip", "FALL_PER_FRAME"]
 

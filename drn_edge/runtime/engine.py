@@ -6,19 +6,20 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, overload
+from typing import overload
 
 import numpy as np
 
 from drn_edge.errors import EngineError, FrameTimeout, ImageError, InferenceError
 from drn_edge.imageio import to_uint8
-from drn_edge.sidecar import verify_artifact
 from drn_edge.runtime import frames as F
 from drn_edge.runtime.backend import Backend
 from drn_edge.runtime.deadline import Deadline
 from drn_edge.runtime.frame_policy import ENGINE_ON_ERROR, check_choice
+from drn_edge.sidecar import verify_artifact
 
 __all__ = ["DerainEngine", "EngineStats", "FrameTimeout", "open_backend", "BACKENDS"]
 log = logging.getLogger("drn_edge.runtime")
@@ -117,6 +118,7 @@ class DerainEngine:
         self.path = Path(path)
         self.color, self.resize, self.on_error, self.max_pixels = color, resize, on_error, max_pixels
         self._backend: Backend | None = open_backend(path, backend, threads, use_cuda_graph, strict)
+        self._deadline.cancel = getattr(self._backend, "cancel", None)  # abandoned calls are cancelled where possible
         self.io = self._backend.io
         self.max_batch = max(1, min(max_batch, self.io.max_batch or max_batch))
         self.stats = EngineStats()
@@ -135,13 +137,13 @@ class DerainEngine:
         return self._require().name
 
     def close(self) -> None:
-        """Free the session / GPU memory. Safe to call twice."""
+        """Free the session / GPU memory, after cancelling and waiting (bounded) for abandoned calls. Safe to call twice."""
         self._deadline.close()
         if self._backend is not None:
             self._backend.close()
             self._backend = None
 
-    def __enter__(self) -> "DerainEngine":
+    def __enter__(self) -> DerainEngine:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -296,7 +298,7 @@ class DerainEngine:
             "or letterbox frames into the engine size (drn-derain --resize; resize=True in Python)"
         )
 
-    def graph_input(self, frames: list[np.ndarray]) -> tuple[np.ndarray, "FrameMeta"]:
+    def graph_input(self, frames: list[np.ndarray]) -> tuple[np.ndarray, FrameMeta]:
         """Frames (same size) -> the batch the graph takes, plus what finish() needs to undo padding/resizing."""
         h, w = frames[0].shape[:2]
         th, tw, needs_resize = self.target_size(h, w)
@@ -329,7 +331,7 @@ class DerainEngine:
         """The backend alone on a prepared batch (what drn-bench times as engine compute), output checked."""
         return self._check_output(self._require().run(batch), batch.shape)
 
-    def finish(self, out: np.ndarray, meta: "FrameMeta") -> list[np.ndarray]:
+    def finish(self, out: np.ndarray, meta: FrameMeta) -> list[np.ndarray]:
         h, w, needs_resize = meta.height, meta.width, meta.needs_resize
         if not self.io.uint8_bgr:
             out = F.nchw_rgb_to_bgr_batch(out)

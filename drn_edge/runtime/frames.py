@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 
 from drn_edge.errors import ImageError
-
 from drn_edge.imageio import to_float01
 from drn_edge.onnx_spec import MULTIPLE
 

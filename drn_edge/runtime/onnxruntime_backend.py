@@ -6,6 +6,7 @@ thread-safe), so one session serves every camera thread.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
@@ -89,12 +90,30 @@ class OnnxRuntimeBackend:
         h, w = (shape[1], shape[2]) if uint8 else (shape[2], shape[3])
         as_int = lambda d: d if isinstance(d, int) else None  # noqa: E731  (symbolic dims are strings)
         self.io = EngineIO(ins[0].name, outs[0].name, uint8, as_int(h), as_int(w), as_int(shape[0]))
+        self._in_flight: dict[int, object] = {}  # thread ident -> RunOptions of the run on that thread
 
     last_compute_ms = None  # ONNX Runtime exposes no device timer: not measurable
     last_split_ms = None    # nor separate copy times
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self.io.output_name], {self.io.input_name: batch})[0]
+        session = self.session
+        if session is None:
+            raise EngineError("the ONNX Runtime session is closed")
+        options = _import_ort().RunOptions()
+        me = threading.get_ident()
+        self._in_flight[me] = options
+        try:
+            return session.run([self.io.output_name], {self.io.input_name: batch}, options)[0]
+        finally:
+            self._in_flight.pop(me, None)
+
+    def cancel(self, thread_ident: int) -> None:
+        """End the run in flight on that thread (ONNX Runtime checks RunOptions.terminate between kernels)."""
+        options = self._in_flight.get(thread_ident)
+        if options is not None:
+            options.terminate = True
 
     def close(self) -> None:
+        for options in list(self._in_flight.values()):
+            options.terminate = True
         self.session = None

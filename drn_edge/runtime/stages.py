@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from drn_edge.runtime.deadline import Deadline
 from drn_edge.runtime.stream import QueuedFrame, Stream, frames_of, now

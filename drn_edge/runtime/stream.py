@@ -7,8 +7,8 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -105,7 +105,7 @@ class StreamCounters:
 class QueuedFrame:
     """An accepted frame waiting in its stream's queue, then in a batch."""
 
-    stream: "Stream"
+    stream: Stream
     index: int               # position in its stream
     frame: np.ndarray
     capture_time: float
@@ -116,7 +116,7 @@ class FrameOutcome:
     """What became of one accepted frame: delivered (`frame` set; `reason` None when derained) or dropped (`frame`
     None). The delivery thread puts them back in capture order."""
 
-    stream: "Stream"
+    stream: Stream
     index: int
     frame: np.ndarray | None = None
     capture_time: float = 0.0
@@ -124,11 +124,11 @@ class FrameOutcome:
     source: np.ndarray | None = None
 
     @classmethod
-    def raw(cls, queued: QueuedFrame, reason: str) -> "FrameOutcome":
+    def raw(cls, queued: QueuedFrame, reason: str) -> FrameOutcome:
         return cls(queued.stream, queued.index, queued.frame, queued.capture_time, reason, queued.frame)
 
     @classmethod
-    def dropped(cls, queued: QueuedFrame) -> "FrameOutcome":
+    def dropped(cls, queued: QueuedFrame) -> FrameOutcome:
         return cls(queued.stream, queued.index)
 
 

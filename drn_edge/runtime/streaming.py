@@ -37,8 +37,7 @@ from drn_edge.errors import EngineError, FrameTimeout, InferenceError
 from drn_edge.runtime import frames as F
 from drn_edge.runtime.deadline import Deadline
 from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES, RUNNER_ON_ERROR, check_choice
-from drn_edge.runtime.stages import (IDLE, POLL_S, BatchDone, abandoned, next_item, read_source, stage_loop,
-                                     wait_for_work)
+from drn_edge.runtime.stages import IDLE, POLL_S, BatchDone, abandoned, next_item, read_source, stage_loop, wait_for_work
 from drn_edge.runtime.stream import FrameOutcome, QueuedFrame, Sink, Stream, StreamResult, StreamStats, frames_of, now
 
 __all__ = ["StreamRunner", "Stream", "frames_of", "StreamResult", "StreamStats"]
@@ -357,7 +356,7 @@ class StreamRunner:
             raise InferenceError(f"a stream was stopped by an engine failure (on_error='stop'): {failure}") from failure
         return self.stats()
 
-    def __enter__(self) -> "StreamRunner":
+    def __enter__(self) -> StreamRunner:
         return self
 
     def __exit__(self, exc_type, *rest) -> None:

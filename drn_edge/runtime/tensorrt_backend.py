@@ -16,8 +16,15 @@ import numpy as np
 
 from drn_edge.errors import EngineError
 from drn_edge.runtime.backend import EngineIO
-from drn_edge.runtime.tensorrt_env import (UnsupportedTensorRT, call_cuda, check_tensorrt_version, cuda_check, current_gpu,  # noqa: F401
-                           import_cudart, import_tensorrt)
+from drn_edge.runtime.tensorrt_env import (  # noqa: F401
+    UnsupportedTensorRT,
+    call_cuda,
+    check_tensorrt_version,
+    cuda_check,
+    current_gpu,
+    import_cudart,
+    import_tensorrt,
+)
 
 
 def plan_compatibility_problems(record: dict, trt_version: str, gpu: dict) -> list[str]:

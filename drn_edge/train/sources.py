@@ -7,18 +7,19 @@ the given weights and stacks float NCHW batches.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from drn_edge import imageio
 from drn_edge.errors import DataError
-from drn_edge.rain.preset import REFERENCE_SIZE, synthesize
-from drn_edge.rain.family import render, sample_spec
-from drn_edge.rain.scene_negatives import add_scene_negatives
 from drn_edge.rain import LEVEL_NAMES
+from drn_edge.rain.family import render, sample_spec
+from drn_edge.rain.preset import REFERENCE_SIZE, synthesize
+from drn_edge.rain.scene_negatives import add_scene_negatives
 
 __all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler", "read_clean_dir",
            "default_sources"]

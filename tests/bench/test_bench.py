@@ -74,8 +74,8 @@ def test_reference_follows_sidecars_and_refuses_unknown_sources(tmp_path, tiny_c
     from drn_edge.bench.candidates import reference_checkpoint
     from drn_edge.errors import DrnEdgeError
     from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
-    from drn_edge.sidecar import write_sidecar
     from drn_edge.outputs import sha256_file
+    from drn_edge.sidecar import write_sidecar
 
     onnx_path = export_onnx(tiny_model, tmp_path / "drn.onnx", ExportSpec())
     shutil.copy(tiny_checkpoint, tmp_path / "tiny.safetensors")

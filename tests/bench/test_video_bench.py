@@ -111,8 +111,8 @@ class FakeCamera:
 
 
 def test_live_video_drops_oldest_and_says_so(tiny_onnx, tmp_path, capsys):
-    from drn_edge.runtime.apply import derain_video
     from drn_edge.runtime import DerainEngine
+    from drn_edge.runtime.apply import derain_video
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (64, 96, 3), dtype=np.uint8) for _ in range(200)]
@@ -144,8 +144,8 @@ def test_engines_of_the_same_file_name_are_told_apart_by_folder(tiny_onnx, tmp_p
 
 
 def test_live_video_passthrough_policy_writes_every_frame(tiny_onnx, tmp_path, capsys):
-    from drn_edge.runtime.apply import derain_video
     from drn_edge.runtime import DerainEngine
+    from drn_edge.runtime.apply import derain_video
 
     rng = np.random.default_rng(1)
     frames = [rng.integers(0, 255, (64, 96, 3), dtype=np.uint8) for _ in range(120)]

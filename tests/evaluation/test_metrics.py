@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from drn_edge.photos import load_photo
 from drn_edge.errors import ImageError
 from drn_edge.evaluation.metrics import psnr, ssim, uqi
+from drn_edge.photos import load_photo
 from drn_edge.rain.preset import synthesize
 
 

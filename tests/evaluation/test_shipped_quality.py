@@ -12,8 +12,8 @@ LANE_FRAME = "evocargo_seq1_1595.jpg"  # a steep white centre line on dark aspha
 
 
 def _derain(model: str):
-    from drn_edge.model.checkpoint import load_model
     from drn_edge.evaluation.fidelity import torch_derain
+    from drn_edge.model.checkpoint import load_model
 
     return torch_derain(load_model(model).eval())
 

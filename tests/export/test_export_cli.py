@@ -193,8 +193,8 @@ def test_int8_of_a_foreign_checkpoint_needs_calib_and_calib_options_need_calib(t
 
 
 def test_int8_of_a_shipped_checkpoint_uses_the_shipped_ranges(tmp_path, capsys):
-    from drn_edge.outputs import sha256_file
     from drn_edge.artifacts import SHIPPED_EDGE_CHECKPOINT
+    from drn_edge.outputs import sha256_file
 
     assert export_main(["--checkpoint", "drn_edge", "--int8", "--size", "64x96", "--no-fidelity", "--backend", "onnx",
                         "--out", str(tmp_path)]) == 0

@@ -2,8 +2,8 @@ import onnx
 import pytest
 
 from drn_edge.errors import ExportError
-from drn_edge.model.drn import MODEL_FACTORIES
 from drn_edge.export.torch_to_onnx import TENSORRT_OPS, ExportSpec, check_parity, export_onnx, io_description
+from drn_edge.model.drn import MODEL_FACTORIES
 
 FORBIDDEN = {"MaxUnpool", "MaxPool", "ScatterND", "ScatterElements"}
 

@@ -103,9 +103,9 @@ def test_made_calibration_manifest_matches_files(calib_dir):
 
 
 def test_shipped_ranges_match_the_shipped_checkpoints_and_nothing_else(tiny_checkpoint):
-    from drn_edge.outputs import sha256_file
     from drn_edge.artifacts import SHIPPED_MODELS
     from drn_edge.export.calibration import shipped_ranges
+    from drn_edge.outputs import sha256_file
 
     for name, ckpt in SHIPPED_MODELS.items():
         rec = shipped_ranges(ckpt)

@@ -243,20 +243,20 @@ def test_the_parser_refuses_maxunpool_graphs(standin, tmp_path):
 def test_standins_are_strict(standin):
     trt, cudart = standin.trt, standin.cudart
     with pytest.raises(AttributeError):
-        trt.BuilderFlag.NOT_A_FLAG
+        _ = trt.BuilderFlag.NOT_A_FLAG
     with pytest.raises(AttributeError):
-        trt.Builder(trt.Logger()).build_engine  # removed in TensorRT 10
+        _ = trt.Builder(trt.Logger()).build_engine  # removed in TensorRT 10
     with pytest.raises(TypeError):
         trt.Builder(trt.Logger()).create_network(0, 1)
     with pytest.raises(AttributeError):
         trt.Builder(trt.Logger()).create_builder_config().max_workspace_size = 1  # removed in TensorRT 10
     with pytest.raises(AttributeError):
-        cudart.cudaMemcpy
+        _ = cudart.cudaMemcpy
     with pytest.raises(TypeError):
         cudart.cudaMalloc()
     if standin.version.startswith("11"):
         with pytest.raises(AttributeError):
-            trt.BuilderFlag.FP16
+            _ = trt.BuilderFlag.FP16
     else:
         assert trt.BuilderFlag.FP16 is not None
 

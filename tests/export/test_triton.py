@@ -4,8 +4,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from drn_edge.cli.export import main as export_main
 from drn_edge.errors import EngineError
-from drn_edge.sidecar import read_sidecar, write_sidecar
 from drn_edge.export.triton import model_config, write_model_repository
+from drn_edge.sidecar import read_sidecar, write_sidecar
 
 
 def _parse(path):

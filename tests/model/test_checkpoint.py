@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import drn_edge
-from drn_edge.model.checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, save_checkpoint
 from drn_edge.errors import CheckpointError
+from drn_edge.model.checkpoint import SHIPPED_CHECKPOINT, load_checkpoint, save_checkpoint
 from drn_edge.model.drn import DRN, DRNConfig
 
 
@@ -88,9 +88,9 @@ def test_invalid_config_json(tmp_path, tiny_model):
 def test_shipped_model_clearly_beats_the_rainy_input_on_held_out_photos():
     import numpy as np
 
-    from drn_edge.photos import HELDOUT_PHOTOS, load_photo
     from drn_edge.evaluation.fidelity import torch_derain
     from drn_edge.evaluation.metrics import psnr
+    from drn_edge.photos import HELDOUT_PHOTOS, load_photo
     from drn_edge.rain.preset import synthesize
 
     derain = torch_derain(drn_edge.load_model())

@@ -3,9 +3,7 @@ import torch
 from torch import nn
 
 from drn_edge.errors import ConfigError
-from drn_edge.model.drn import (DRN, MODEL_FACTORIES, BlockConfig, DRNConfig, FirstMaxPool, FirstMaxUnpool, count_macs,
-                            count_params)
-
+from drn_edge.model.drn import DRN, MODEL_FACTORIES, BlockConfig, DRNConfig, FirstMaxPool, FirstMaxUnpool, count_macs, count_params
 from tests.conftest import relu_sparse_ties
 
 

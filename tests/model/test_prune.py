@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 from drn_edge.errors import ConfigError
-from drn_edge.model.drn import MODEL_FACTORIES
 from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx, unsupported_ops
+from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
+from drn_edge.model.drn import MODEL_FACTORIES
 from drn_edge.model.prune import kept_channels, prune, zero_pruned_channels
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from drn_edge.photos import load_photo
 from drn_edge.errors import ImageError
 from drn_edge.evaluation.metrics import psnr
+from drn_edge.photos import load_photo
 from drn_edge.rain.preset import LEVELS, rain_layer, synthesize
 
 

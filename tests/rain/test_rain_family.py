@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from drn_edge.photos import load_photo
 from drn_edge.evaluation.metrics import psnr
-from drn_edge.rain.preset import synthesize
+from drn_edge.photos import load_photo
 from drn_edge.rain.family import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, render, sample_spec
+from drn_edge.rain.preset import synthesize
 
 
 def _frame(h=180, w=320):

@@ -1,16 +1,15 @@
 """Rain that moves: deterministic, coherent in time, at the single-frame levels; the warping error sees flicker."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest
 
 from drn_edge.errors import ImageError
 from drn_edge.evaluation.metrics import psnr
+from drn_edge.evaluation.temporal import clip_motion, warping_errors
 from drn_edge.rain.family import RainSpec, StreakLayer
 from drn_edge.rain.video import RainClip, rain_clip
-from drn_edge.evaluation.temporal import clip_motion, warping_errors
 from tests.conftest import SHARED
 
 CLIP = SHARED / "data/road/permissive/lanelines_p1/solidWhiteRight.mp4"

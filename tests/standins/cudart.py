@@ -118,7 +118,7 @@ class Device:
         self.live_graph_execs = 0
         self.live_streams = 0
         self.live_events = 0
-        self.streams: dict[int, "cudaStream_t"] = {}
+        self.streams: dict[int, cudaStream_t] = {}
 
     # memory lookups used by the TensorRT stand-in's kernels too
     def device_view(self, addr: int, nbytes: int) -> memoryview | None:

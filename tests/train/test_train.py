@@ -5,8 +5,8 @@ import sys
 import pytest
 import torch
 
-from drn_edge.model.checkpoint import load_checkpoint
 from drn_edge.evaluation.fidelity import balanced_score
+from drn_edge.model.checkpoint import load_checkpoint
 from drn_edge.train.loop import TrainConfig, train
 from tests.conftest import REPO
 

@@ -1,0 +1,57 @@
+"""Real rainy frames have no ground truth: what can be said is how much a model changes them, and in which direction.
+
+Rain adds light (a streak or drizzle is brighter than what it covers), so a model that removes rain makes the
+frame darker where it acts. ``real_rain_change`` reports, per frame folder, the mean absolute change (0-255 grey
+levels, all channels) and the share of it that is removal (output darker than input). It is a diagnostic of
+whether and how a model acts on real rain, not a quality score: a model that darkens everything would score
+100 % removal, so it is read beside the clean-frame table (clean frames must come back unchanged).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from drn_edge.evaluation.fidelity import DeRain
+
+__all__ = ["real_rain_change", "real_rain_grid", "format_real_rain"]
+
+
+def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int | None = None) -> dict:
+    """{'n', 'mean_change', 'removal_share', 'worst_frame_change'} over the rainy frames of `folder`."""
+    from drn_edge.evaluation.frames import evenly_spaced
+    from drn_edge.imageio import list_images, read_rgb
+
+    files = list_images(folder)
+    if max_frames:
+        files = evenly_spaced(files, max_frames)
+    changes, removed, total = [], 0.0, 0.0
+    for f in files:
+        rainy = read_rgb(f)
+        diff = rainy.astype(np.float32) - derain(rainy).astype(np.float32)  # > 0: the model took light away
+        changes.append(float(np.abs(diff).mean()))
+        removed += float(np.clip(diff, 0, None).sum())
+        total += float(np.abs(diff).sum())
+    return {"n": len(files), "mean_change": float(np.mean(changes)),
+            "removal_share": removed / total if total > 0 else 0.0, "most_changed_frame": float(max(changes))}
+
+
+def format_real_rain(folder: str, row: dict) -> str:
+    return (f"real rain {folder}: {row['n']} frames, mean change {row['mean_change']:.2f} grey levels (0-255), "
+            f"{100 * row['removal_share']:.0f} % of it removal (output darker than input); most changed frame "
+            f"{row['most_changed_frame']:.2f} (no ground truth: a diagnostic of whether the model acts, not a score)")
+
+
+def real_rain_grid(derain: DeRain, folder: str | os.PathLike, path: str | os.PathLike, max_frames: int = 6,
+                   tile_height: int = 240) -> int:
+    """Rainy | derained for real rainy frames without ground truth: numbers would mean nothing, so look at them."""
+    from drn_edge.imageio import labelled_grid, list_images, read_rgb, write_image
+
+    files = list_images(folder)
+    step = max(1, len(files) // max_frames)
+    rows = []
+    for f in files[::step][:max_frames]:
+        rainy = read_rgb(f)
+        rows.append([(rainy, f"rainy {f.name}"), (derain(rainy), "derained")])
+    write_image(path, labelled_grid(rows, tile_height), jpeg_quality=85)
+    return len(rows)

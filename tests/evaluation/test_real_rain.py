@@ -1,0 +1,30 @@
+"""drn-eval --real: the mean change on real rainy frames and the share of it that is removal."""
+import numpy as np
+import pytest
+
+from drn_edge.evaluation.real_rain import format_real_rain, real_rain_change
+from drn_edge.imageio import write_image
+
+
+@pytest.fixture
+def rainy_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        write_image(tmp_path / f"f{i}.png", rng.integers(20, 230, (24, 32, 3), dtype=np.uint8))
+    return tmp_path
+
+
+def test_identity_changes_nothing(rainy_folder):
+    row = real_rain_change(lambda x: x, rainy_folder)
+    assert row["n"] == 3 and row["mean_change"] == 0.0 and row["removal_share"] == 0.0
+
+
+def test_darkening_is_removal_and_brightening_is_not(rainy_folder):
+    darker = real_rain_change(lambda x: (x.astype(np.int16) - 4).clip(0, 255).astype(np.uint8), rainy_folder)
+    assert darker["mean_change"] == pytest.approx(4.0) and darker["removal_share"] == 1.0
+    brighter = real_rain_change(lambda x: (x.astype(np.int16) + 2).clip(0, 255).astype(np.uint8), rainy_folder)
+    assert brighter["mean_change"] == pytest.approx(2.0) and brighter["removal_share"] == 0.0
+    half = real_rain_change(lambda x: np.where(np.arange(32)[None, :, None] < 16, x - 3, x + 3).astype(np.uint8),
+                            rainy_folder)
+    assert half["removal_share"] == pytest.approx(0.5)
+    assert "3 frames, mean change 4.00 grey levels" in format_real_rain("d", darker)
