@@ -100,7 +100,7 @@ def test_frame_validation(arr):
 @FUZZ
 @given(json_values)
 def test_calibration_manifest(tmp_path, manifest):
-    from drn_edge.export.quantize import read_manifest
+    from drn_edge.export.calibration import read_manifest
 
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     try:

@@ -1,4 +1,7 @@
-"""Shipped INT8 activation ranges: what TensorRT calls a calibration cache, for each shipped checkpoint.
+"""INT8 calibration in one room: the frames (your --calib folder, read and checked), the reader that feeds them
+(onnxruntime's CalibrationDataReader shape), the size rule, and the shipped ranges of the shipped checkpoints.
+
+Shipped INT8 activation ranges are what TensorRT calls a calibration cache, for each shipped checkpoint.
 
 The project ships no third-party frames, so ``drn-export --int8`` cannot calibrate the shipped
 models on bundled images. Instead the ranges were computed once, by calibrating each shipped
@@ -12,7 +15,9 @@ Rebuild (after retraining a shipped model): ``python -m drn_edge.export.calibrat
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -21,9 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from drn_edge.errors import CalibrationError
-from drn_edge.imageio import to_float01, to_uint8
+from drn_edge.imageio import IMAGE_SUFFIXES, to_float01, to_uint8
 
-__all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "calibration_frames", "make_calibration_set", "shipped_ranges",
+__all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "CALIB_MAX_PIXELS", "FEW_CALIBRATION_FRAMES", "find_calibration_dir",
+           "list_images", "load_calibration_frames", "calibration_hash", "FrameCalibrationReader", "shipped_ranges_for",
+           "calibration_size", "read_manifest", "calibration_frames", "make_calibration_set", "shipped_ranges",
            "build_ranges", "main"]
 
 RANGES_DIR = Path(__file__).parent / "calibration_ranges"
@@ -36,6 +43,153 @@ CALIBRATION_FOLDERS = {
 }
 RANGE_COUNT, RANGE_SIZE, RANGE_SEED, RANGE_METHOD = 36, (240, 320), 77, "percentile"
 RAIN_BANDS = {"low": (0.0, 0.33), "medium": (0.33, 0.67), "high": (0.67, 1.0)}
+
+
+# Calibration runs at the frames' own size scaled down to at most this many pixels (240x320): collecting
+# ranges holds ~13 KB of intermediate tensors per pixel for drn_base, so this bounds it near 1 GB. The net is
+# fully convolutional: the ranges carry over to any export size.
+CALIB_MAX_PIXELS = 240 * 320
+FEW_CALIBRATION_FRAMES = 16  # fewer than this and the INT8 ranges rest on little evidence: warn
+
+
+def find_calibration_dir() -> Path | None:
+    """$DRN_CALIBRATION_DIR (the default --calib), else None: the shipped ranges of a shipped checkpoint."""
+    env = os.environ.get("DRN_CALIBRATION_DIR")
+    if env:
+        if not Path(env).is_dir():
+            raise CalibrationError(f"DRN_CALIBRATION_DIR={env} is not a folder")
+        return Path(env)
+    return None
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """imageio.list_images, with what an empty or missing calibration folder means for INT8."""
+    from drn_edge.errors import ImageError
+    from drn_edge.imageio import list_images as list_image_files
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CalibrationError(f"calibration folder '{folder}' does not exist or is not a folder")
+    try:
+        return list_image_files(folder)
+    except ImageError:
+        raise CalibrationError(
+            f"calibration folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}); an empty set cannot "
+            "give INT8 scales. Add frames from your camera (a few dozen, in the weather you expect)") from None
+
+
+def load_calibration_frames(folder: str | os.PathLike, height: int, width: int) -> list[np.ndarray]:
+    """Every image in `folder` as HxWx3 uint8 RGB resized to (height, width); all unreadable files named at once."""
+    import cv2
+
+    from drn_edge.errors import ImageError
+    from drn_edge.imageio import read_rgb
+
+    frames, bad = [], []
+    for path in list_images(folder):
+        try:
+            img = read_rgb(path)
+        except ImageError:
+            bad.append(path.name)
+            continue
+        if img.shape[:2] != (height, width):
+            img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+        frames.append(img)
+    if bad:
+        raise CalibrationError(f"cannot decode {len(bad)} calibration image(s) in '{folder}': {', '.join(bad)}; "
+                               "remove or replace them")
+    return frames
+
+
+def calibration_hash(folder: str | os.PathLike) -> str:
+    """sha256 over (name, content) of every calibration image: recorded in the sidecars."""
+    h = hashlib.sha256()
+    for path in list_images(folder):
+        h.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+class FrameCalibrationReader:
+    """Feeds uint8 RGB frames to a graph in its own input format, in onnxruntime's CalibrationDataReader shape
+    (get_next, __len__, set_range)."""
+
+    def __init__(self, frames: list[np.ndarray], input_name: str, uint8_bgr_io: bool):
+        if not frames:
+            raise CalibrationError("no calibration frames")
+        self.frames, self.input_name, self.uint8_bgr_io = frames, input_name, uint8_bgr_io
+        self.rewind()
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def feed(self, i: int) -> dict[str, np.ndarray]:
+        rgb = self.frames[i]
+        if self.uint8_bgr_io:
+            return {self.input_name: np.ascontiguousarray(rgb[None, ..., ::-1])}
+        from drn_edge.runtime.frames import hwc_to_nchw_float
+
+        return {self.input_name: hwc_to_nchw_float(rgb)}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._next >= self._end:
+            return None
+        self._next += 1
+        return self.feed(self._next - 1)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        """onnxruntime's strided calibration reads the frames in slices; get_next then stops at end_index."""
+        self._next, self._end = max(0, start_index), min(end_index, len(self.frames))
+
+    def rewind(self) -> None:
+        self.set_range(0, len(self.frames))
+
+
+def shipped_ranges_for(ckpt: Path, c, pruned: bool) -> dict:
+    """INT8 without --calib: the shipped ranges, which exist only for an unmodified shipped checkpoint.
+    `c` is the request's calibration settings (export.request.CalibrationRequest)."""
+    given = [flag for flag, on in (("--calib-method", c.method != "percentile"), ("--calib-size", c.size)) if on]
+    if given:
+        raise CalibrationError(f"{' and '.join(given)} need --calib DIR: without it the shipped INT8 ranges are used, "
+                               "which were computed once (percentile method)")
+    record = shipped_ranges(ckpt) if ckpt.is_file() and not pruned else None
+    if record is None:
+        what = "a pruned model" if pruned else f"checkpoint '{ckpt.name}'"
+        raise CalibrationError(f"INT8 of {what} needs calibration frames: pass --calib DIR (a few dozen rainy frames "
+                               "from your camera); shipped INT8 ranges exist only for drn_base and drn_edge")
+    return record
+
+
+def calibration_size(folder: Path) -> tuple[int, int]:
+    """The calibration size rule: the first frame's size, scaled down (aspect kept) to at most CALIB_MAX_PIXELS,
+    rounded down to a multiple of 8; every frame is resized to it."""
+    import cv2
+
+    img = cv2.imread(str(list_images(folder)[0]), cv2.IMREAD_COLOR)
+    if img is None:
+        raise CalibrationError(f"cannot decode calibration image '{list_images(folder)[0]}'")
+    h, w = img.shape[:2]
+    f = min(1.0, math.sqrt(CALIB_MAX_PIXELS / (h * w)))
+    return max(8, int(h * f) // 8 * 8), max(8, int(w * f) // 8 * 8)
+
+
+def read_manifest(folder: str | os.PathLike) -> list[dict]:
+    """The calibration set's manifest.json entries (file, source, licence, rain_level); checked against the folder."""
+    from drn_edge.outputs import loads_bounded
+
+    path = Path(folder) / "manifest.json"
+    try:
+        data = loads_bounded(path.read_bytes(), f"'{path}'")
+    except FileNotFoundError:
+        raise CalibrationError(f"'{folder}' has no manifest.json (your own frames need none; this is for shipped sets)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CalibrationError(f"'{path}' is not valid JSON: {exc}") from None
+    frames = data.get("frames") if isinstance(data, dict) else None
+    if not isinstance(frames, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str) for e in frames):
+        raise CalibrationError(f"'{path}' must be an object with a 'frames' list of {{file, source, licence, rain_level}}")
+    missing = [e["file"] for e in frames if not (Path(folder) / e["file"]).is_file()]
+    if missing:
+        raise CalibrationError(f"'{path}' lists files that are not there: {', '.join(missing[:5])}")
+    return frames
 
 
 def calibration_frames(sources: Sequence[tuple[str, np.ndarray]], count: int, height: int, width: int,
@@ -113,7 +267,7 @@ def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RA
     """Calibrate the shipped `model_name` on the permissive road folders under `road_root`; write its ranges JSON."""
     from drn_edge.artifacts import SHIPPED_MODELS
     from drn_edge.evaluation.frames import clean_dir_sources
-    from drn_edge.export.quantize import FrameCalibrationReader, quantize_int8
+    from drn_edge.export.quantize import quantize_int8
     from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
     from drn_edge.model.checkpoint import load_checkpoint
     from drn_edge.onnx_spec import INPUT_NAME, IO_MODES

@@ -18,13 +18,13 @@ def export_frames(spec: ExportSpec) -> list:
     return rain_frames(heldout_sources(max_side=640), ("medium",))
 
 
-def fidelity_report(model, artifacts: dict[str, Path], spec: ExportSpec, source_model=None) -> list[dict]:
+def fidelity_report(model, artifacts: dict[str, Path], frames: list, source_model=None) -> list[dict]:
     """Per artifact on held-out medium rain: PSNR/SSIM vs clean, PSNR vs the exported model's own FP32 output,
-    and, when the model was pruned, the drop against the unpruned source checkpoint as well."""
+    and, when the model was pruned, the drop against the unpruned source checkpoint as well. `frames`:
+    export_frames(spec), built once by the caller."""
     from drn_edge.evaluation.fidelity import evaluate, torch_derain
     from drn_edge.runtime import DerainEngine
 
-    frames = export_frames(spec)
     table, refs = evaluate(torch_derain(model), frames)
     base = table["medium"]
     source_psnr = evaluate(torch_derain(source_model), frames)[0]["medium"]["psnr"] if source_model else base["psnr"]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from drn_edge.artifacts import PRUNED_CHECKPOINT, artifact_path
 from drn_edge.errors import ExportError
@@ -20,22 +22,20 @@ from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
 from drn_edge.outputs import sha256_file
 from drn_edge.sidecar import INCOMPLETE_MARKER, read_sidecar, update_sidecar, write_sidecar
 
+if TYPE_CHECKING:
+    from drn_edge.model.drn import DRN
 
-def ensure_output_dir(path: str) -> Path:
-    """Create the output folder and prove it is writable before any minutes are spent."""
-    import tempfile
 
+def ensure_output_dir(path: Path) -> Path:
+    """Create the output folder, after every check has passed (the planner proved it can be written)."""
     from drn_edge.errors import OutputError
 
-    out = Path(path)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot write to output folder '{out}': {exc.strerror or exc}; "
+        raise OutputError(f"cannot write to output folder '{path}': {exc.strerror or exc}; "
                           "choose a writable folder (--out) with free space") from None
-    return out
+    return path
 
 
 @dataclass
@@ -63,31 +63,42 @@ def stale_artifacts(out: Path, current: dict[str, str]) -> list[str]:
 
 @dataclass
 class _Export:
-    """What the stages pass along: the request, the model being exported, and what was written."""
+    """The job's state, filled in running order: checks set ckpt/model/source/calibration, stages the rest."""
 
     req: ExportRequest
     out: Path
-    log: object
-    model: object = None
-    source_model: object = None          # the checkpoint as loaded, before pruning
-    ckpt: Path | None = None
+    log: Callable[[str], None]
+    ckpt: Path | None = None                # the checkpoint, resolved once
+    model: DRN | None = None                # the model being exported (pruned, when asked)
+    source_model: DRN | None = None         # the checkpoint as loaded, before pruning
     source: dict = field(default_factory=dict)
     calib_dir: Path | None = None
-    shipped_ranges: dict | None = None     # the shipped INT8 ranges of a shipped checkpoint (no --calib)
+    shipped_ranges: dict | None = None      # the shipped INT8 ranges of a shipped checkpoint (no --calib)
     trt: tuple[bool, str] = (False, "")
     base_meta: dict = field(default_factory=dict)
     onnx: dict[str, Path] = field(default_factory=dict)   # precision -> ONNX path
     result: ExportResult = field(default_factory=ExportResult)
+    _frames: list | None = None
+
+    @property
+    def frames(self) -> list:
+        """The held-out frames of parity, pruning and fidelity: built once."""
+        if self._frames is None:
+            self._frames = export_frames(self.req.spec)
+        return self._frames
 
 
-def run_export(req: ExportRequest, log=print) -> ExportResult:
+def run_export(req: ExportRequest, log: Callable[[str], None] = print) -> ExportResult:
+    """Check everything (inputs, outputs, the checkpoint itself), then create the folder and run the stages."""
     t0 = time.time()
     log("export request (after preset and flags):\n" + req.describe())
-    st = _Export(req, ensure_output_dir(req.out_dir), log)
+    st = _Export(req, Path(req.out_dir), log)
+    _check_inputs(st)  # nothing is written before this returns
+    ensure_output_dir(st.out)
     marker = st.out / INCOMPLETE_MARKER
     _write_marker(marker)
-    for stage in (_check_inputs, _load_source, _prune, _export_fp32, _export_fp16, _export_int8, _record_sidecars,
-                  _measure_fidelity, _build_plans, _flag_stale, _next_steps):
+    for stage in (_prune, _export_fp32, _export_fp16, _export_int8, _record_sidecars, _measure_fidelity,
+                  _build_plans, _flag_stale, _next_steps):
         stage(st)
     marker.unlink(missing_ok=True)
     log(f"done in {time.time() - t0:.1f} s")
@@ -95,51 +106,54 @@ def run_export(req: ExportRequest, log=print) -> ExportResult:
 
 
 def _check_inputs(st: _Export) -> None:
-    """Everything a later stage needs is checked now, before anything is written."""
-    from drn_edge.export.quantize import find_calibration_dir, load_calibration_frames
+    """Everything a later stage needs is checked now, before anything is written: the checkpoint is resolved and
+    loaded once, TensorRT, calibration and every output path are checked."""
+    from drn_edge.artifacts import resolve_checkpoint
+    from drn_edge.export.calibration import find_calibration_dir, load_calibration_frames, shipped_ranges_for
     from drn_edge.export.tensorrt_plan import tensorrt_available
-
-    _refuse_other_models_export(st.req)
-    st.trt = tensorrt_available()
-    if st.req.plan.backend == "tensorrt" and not st.trt[0]:
-        raise ExportError(f"--backend tensorrt cannot build a plan here: {st.trt[1]}")
-    if "int8" in st.req.precisions:
-        c = st.req.calibration
-        st.calib_dir = Path(c.dir) if c.dir else find_calibration_dir()
-        if st.calib_dir is not None:
-            load_calibration_frames(st.calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
-        else:
-            st.shipped_ranges = _shipped_ranges_for(st.req)
-    _plan_artifacts(st)
-
-
-def _plan_artifacts(st: _Export) -> None:
-    """The ONNX files and sidecars this export writes, through the one output planner: none may be the
-    checkpoint, lie in the calibration folder, or be a link."""
-    from drn_edge.artifacts import resolve_checkpoint
-    from drn_edge.outputs import plan_outputs
-
-    paths = [artifact_path(st.out, p) for p in st.req.precisions]
-    outputs = {f"--out ({p.name})": p for p in paths} | {f"--out ({p.name}.json)": Path(f"{p}.json") for p in paths}
-    plan_outputs(outputs, files=[resolve_checkpoint(st.req.model.checkpoint)], folders=[st.calib_dir])
-
-
-def _load_source(st: _Export) -> None:
-    from drn_edge.artifacts import resolve_checkpoint
     from drn_edge.model.checkpoint import load_checkpoint
     from drn_edge.model.drn import set_torch_threads
 
-    set_torch_threads(st.req.threads)
-    st.ckpt = resolve_checkpoint(st.req.model.checkpoint)
+    req = st.req
+    st.ckpt = resolve_checkpoint(req.model.checkpoint)
+    _refuse_other_models_export(st)
+    st.trt = tensorrt_available()
+    if req.plan.backend == "tensorrt" and not st.trt[0]:
+        raise ExportError(f"--backend tensorrt cannot build a plan here: {st.trt[1]}")
+    if "int8" in req.precisions:
+        st.calib_dir = Path(req.calibration.dir) if req.calibration.dir else find_calibration_dir()
+        if st.calib_dir is not None:
+            load_calibration_frames(st.calib_dir, 8, 8)  # decodes every frame: a bad one fails here, not after drn.onnx
+        else:
+            st.shipped_ranges = shipped_ranges_for(st.ckpt, req.calibration, bool(req.model.prune_ratio))
+    _plan_artifacts(st)
+    set_torch_threads(req.threads)
     st.model = st.source_model = load_checkpoint(st.ckpt)[0]
     st.source = {"file": st.ckpt.name, "sha256": sha256_file(st.ckpt), "kind": "checkpoint"}
     _require_finite_weights(st.model, st.ckpt)
     st.log(f"checkpoint {st.ckpt} ({st.model.cfg.name})")
 
 
-def _prune(st: _Export) -> None:
+def _plan_artifacts(st: _Export) -> None:
+    """The files this export writes (ONNX, sidecars, the pruned checkpoint), through the one output planner: none
+    may be the checkpoint, lie in the calibration folder, or be a link; the folder must be writable."""
+    from drn_edge.outputs import plan_outputs
+
+    paths = [artifact_path(st.out, p) for p in st.req.precisions]
+    outputs = {f"--out ({p.name})": p for p in paths} | {f"--out ({p.name}.json)": Path(f"{p}.json") for p in paths}
     if st.req.model.prune_ratio:
-        st.model, st.source = _prune_and_finetune(st.model, st.req, st.out, st.ckpt, st.log, st.result)
+        outputs["--out (pruned checkpoint)"] = st.out / PRUNED_CHECKPOINT
+    plan_outputs(outputs, files=[st.ckpt], folders=[st.calib_dir])
+
+
+def _prune(st: _Export) -> None:
+    from drn_edge.export.prune_stage import prune_and_finetune
+
+    m = st.req.model
+    if m.prune_ratio:
+        st.model, st.source, st.result.prune = prune_and_finetune(st.model, m.prune_ratio, m.finetune_steps, st.frames,
+                                                                  st.out, st.ckpt, st.log)
+        st.result.artifacts["pruned-checkpoint"] = st.result.prune["checkpoint"]
 
 
 def _export_fp32(st: _Export) -> None:
@@ -148,7 +162,7 @@ def _export_fp32(st: _Export) -> None:
 
     fp32 = artifact_path(st.out, "fp32")
     export_onnx(st.model, fp32, st.req.spec)
-    parity_frame = export_frames(st.req.spec)[0].rainy
+    parity_frame = st.frames[0].rainy
     parity = check_parity(fp32, st.model, parity_frame if st.req.spec.fixed else parity_frame[:256, :384])
     if not parity.ok:
         fp32.unlink(missing_ok=True)
@@ -175,13 +189,14 @@ def _export_fp16(st: _Export) -> None:
 
 
 def _export_int8(st: _Export) -> None:
-    from drn_edge.export.quantize import (
+    from drn_edge.export.calibration import (
         FEW_CALIBRATION_FRAMES,
         FrameCalibrationReader,
         calibration_hash,
+        calibration_size,
         load_calibration_frames,
-        quantize_int8,
     )
+    from drn_edge.export.quantize import quantize_int8
     from drn_edge.export.torch_to_onnx import export_onnx
 
     if "int8" not in st.req.precisions:
@@ -200,7 +215,7 @@ def _export_int8(st: _Export) -> None:
         return
     # Default: the calibration frames' own size. The net is fully convolutional, and collecting
     # ranges at 720x1280 would need ~10 GB of intermediate tensors per frame.
-    h, w = c.size or load_calibration_frames_size(st.calib_dir)
+    h, w = c.size or calibration_size(st.calib_dir)
     frames = load_calibration_frames(st.calib_dir, h, w)
     st.result.calibration = {"dir": st.calib_dir.name, "sha256": calibration_hash(st.calib_dir), "frames": len(frames),
                              "size": [h, w], "method": c.method, "keep_float_edges": c.keep_float_edges}
@@ -226,7 +241,7 @@ def _measure_fidelity(st: _Export) -> None:
     if st.req.fidelity:
         st.log("measuring fidelity on held-out frames ...")
         source = st.source_model if st.req.model.prune_ratio else None
-        st.result.fidelity = fidelity_report(st.model, {f"onnx-{k}": v for k, v in st.onnx.items()}, st.req.spec,
+        st.result.fidelity = fidelity_report(st.model, {f"onnx-{k}": v for k, v in st.onnx.items()}, st.frames,
                                              source_model=source)
         st.log(format_fidelity(st.result.fidelity))
         rows = {r["artifact"]: r for r in st.result.fidelity}
@@ -310,99 +325,23 @@ def _write_marker(marker: Path) -> None:
         fh.write("drn-export is writing this folder; if this file stays, that export did not finish\n")
 
 
-def _refuse_other_models_export(req: ExportRequest) -> None:
+def _refuse_other_models_export(st: _Export) -> None:
     """An existing drn.onnx made from another checkpoint is replaced only with --overwrite (as drn-train and
     drn-derain do); re-exporting the same checkpoint is fine."""
-    from drn_edge.artifacts import resolve_checkpoint
     from drn_edge.errors import EngineError
-    from drn_edge.sidecar import read_sidecar
 
-    existing = artifact_path(req.out_dir, "fp32")
+    req = st.req
+    existing = artifact_path(st.out, "fp32")
     if req.overwrite or not existing.is_file():
         return
     try:
         src = (read_sidecar(existing, required=False) or {}).get("source", {})
     except EngineError:
         src = {}
-    ckpt = resolve_checkpoint(req.model.checkpoint)
     if req.model.prune_ratio:
         same = src.get("file") == PRUNED_CHECKPOINT  # this folder's own pruned model, pruned again
     else:
-        same = ckpt.is_file() and src.get("sha256") == sha256_file(ckpt)
+        same = st.ckpt.is_file() and src.get("sha256") == sha256_file(st.ckpt)
     if not same:
         raise ExportError(f"'{existing}' is an export of another model ({src.get('file', 'unknown source')}); pass "
                           "--overwrite to replace that folder's artifacts, or choose another --out")
-
-
-def _shipped_ranges_for(req: ExportRequest) -> dict:
-    """INT8 without --calib: the shipped ranges, which exist only for an unmodified shipped checkpoint."""
-    from drn_edge.artifacts import resolve_checkpoint
-    from drn_edge.errors import CalibrationError
-    from drn_edge.export.calibration import shipped_ranges
-
-    c = req.calibration
-    given = [flag for flag, on in (("--calib-method", c.method != "percentile"), ("--calib-size", c.size)) if on]
-    if given:
-        raise CalibrationError(f"{' and '.join(given)} need --calib DIR: without it the shipped INT8 ranges are used, "
-                               "which were computed once (percentile method)")
-    ckpt = resolve_checkpoint(req.model.checkpoint)
-    record = shipped_ranges(ckpt) if ckpt.is_file() and not req.model.prune_ratio else None
-    if record is None:
-        what = "a pruned model" if req.model.prune_ratio else f"checkpoint '{ckpt.name}'"
-        raise CalibrationError(f"INT8 of {what} needs calibration frames: pass --calib DIR (a few dozen rainy frames "
-                               "from your camera); shipped INT8 ranges exist only for drn_base and drn_edge")
-    return record
-
-
-def load_calibration_frames_size(folder: Path) -> tuple[int, int]:
-    """The calibration size rule: the first frame's size, scaled down (aspect kept) to at most CALIB_MAX_PIXELS,
-    rounded down to a multiple of 8; every frame is resized to it."""
-    import math
-
-    import cv2
-
-    from drn_edge.export.quantize import CALIB_MAX_PIXELS, list_images
-
-    img = cv2.imread(str(list_images(folder)[0]), cv2.IMREAD_COLOR)
-    if img is None:
-        from drn_edge.errors import CalibrationError
-
-        raise CalibrationError(f"cannot decode calibration image '{list_images(folder)[0]}'")
-    h, w = img.shape[:2]
-    f = min(1.0, math.sqrt(CALIB_MAX_PIXELS / (h * w)))
-    return max(8, int(h * f) // 8 * 8), max(8, int(w * f) // 8 * 8)
-
-
-def _prune_and_finetune(model, req: ExportRequest, out: Path, ckpt: Path, log, result: ExportResult):
-    from drn_edge.evaluation.fidelity import evaluate, torch_derain
-    from drn_edge.model.checkpoint import save_checkpoint
-    from drn_edge.model.prune import prune
-    from drn_edge.train.loop import TrainConfig, train
-
-    frames = export_frames(req.spec)
-    before = evaluate(torch_derain(model), frames)[0]["medium"]["psnr"]
-    pruned, report = prune(model, req.model.prune_ratio)
-    log(f"pruned {req.model.prune_ratio:.0%}: params {report.params_before:,} -> {report.params_after:,}, "
-        f"GMAC@720p {report.macs_720p_before / 1e9:.1f} -> {report.macs_720p_after / 1e9:.1f}")
-    steps = req.model.finetune_steps
-    if steps > 0:
-        tcfg = TrainConfig(out=str(out / "finetune"), steps=steps, lr=2e-4, warmup=20, overwrite=True,
-                           val_every=steps, save_every=steps)
-        pruned = _finetuned(train, tcfg, pruned)
-    after = evaluate(torch_derain(pruned), frames)[0]["medium"]["psnr"]
-    log(f"held-out medium-rain PSNR: {before:.2f} dB before pruning, {after:.2f} dB after pruning + "
-        f"{steps} fine-tune steps")
-    path = save_checkpoint(pruned, out / PRUNED_CHECKPOINT,
-                           {"pruned_from": ckpt.name, "prune": report.as_dict(), "finetune_steps": steps,
-                            "heldout_medium_psnr_before": before, "heldout_medium_psnr_after": after})
-    result.prune = report.as_dict() | {"finetune_steps": steps, "psnr_before": before, "psnr_after": after,
-                                       "checkpoint": str(path)}
-    result.artifacts["pruned-checkpoint"] = str(path)
-    return pruned, {"file": path.name, "sha256": sha256_file(path), "kind": "checkpoint"}
-
-
-def _finetuned(train, tcfg, model):
-    from drn_edge.model.checkpoint import load_checkpoint
-
-    path = train(tcfg, model=model)
-    return load_checkpoint(path)[0]

@@ -7,7 +7,6 @@ Runtime's CPU provider, so the INT8 model can be checked on any machine.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -20,119 +19,24 @@ from typing import Protocol
 import numpy as np
 
 from drn_edge.errors import CalibrationError, ExportError
-from drn_edge.imageio import IMAGE_SUFFIXES
 from drn_edge.outputs import atomic_path
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
-# Calibration runs at the frames' own size scaled down to at most this many pixels (240x320): collecting
-# ranges holds ~13 KB of intermediate tensors per pixel for drn_base, so this bounds it near 1 GB. The net is
-# fully convolutional: the ranges carry over to any export size.
-CALIB_MAX_PIXELS = 240 * 320
-FEW_CALIBRATION_FRAMES = 16  # fewer than this and the INT8 ranges rest on little evidence: warn
-
-
 class CalibrationSource(Protocol):
     """Anything with get_next() -> {input_name: array} | None (onnxruntime's CalibrationDataReader shape)."""
 
     def get_next(self) -> dict[str, np.ndarray] | None: ...
 
 
-def find_calibration_dir() -> Path | None:
-    """$DRN_CALIBRATION_DIR (the default --calib), else None: the shipped ranges of a shipped checkpoint."""
-    env = os.environ.get("DRN_CALIBRATION_DIR")
-    if env:
-        if not Path(env).is_dir():
-            raise CalibrationError(f"DRN_CALIBRATION_DIR={env} is not a folder")
-        return Path(env)
-    return None
-
-
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """imageio.list_images, with what an empty or missing calibration folder means for INT8."""
-    from drn_edge.errors import ImageError
-    from drn_edge.imageio import list_images as list_image_files
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CalibrationError(f"calibration folder '{folder}' does not exist or is not a folder")
-    try:
-        return list_image_files(folder)
-    except ImageError:
-        raise CalibrationError(
-            f"calibration folder '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}); an empty set cannot "
-            "give INT8 scales. Add frames from your camera (a few dozen, in the weather you expect)") from None
-
-
-def load_calibration_frames(folder: str | os.PathLike, height: int, width: int) -> list[np.ndarray]:
-    """Every image in `folder` as HxWx3 uint8 RGB resized to (height, width); all unreadable files named at once."""
-    import cv2
-
-    from drn_edge.errors import ImageError
-    from drn_edge.imageio import read_rgb
-
-    frames, bad = [], []
-    for path in list_images(folder):
-        try:
-            img = read_rgb(path)
-        except ImageError:
-            bad.append(path.name)
-            continue
-        if img.shape[:2] != (height, width):
-            img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
-        frames.append(img)
-    if bad:
-        raise CalibrationError(f"cannot decode {len(bad)} calibration image(s) in '{folder}': {', '.join(bad)}; "
-                               "remove or replace them")
-    return frames
-
-
-def calibration_hash(folder: str | os.PathLike) -> str:
-    """sha256 over (name, content) of every calibration image: recorded in the sidecars."""
-    h = hashlib.sha256()
-    for path in list_images(folder):
-        h.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
-
-
-class FrameCalibrationReader:
-    """Feeds uint8 RGB frames to a graph in its own input format (a CalibrationSource)."""
-
-    def __init__(self, frames: list[np.ndarray], input_name: str, uint8_bgr_io: bool):
-        if not frames:
-            raise CalibrationError("no calibration frames")
-        self.frames, self.input_name, self.uint8_bgr_io = frames, input_name, uint8_bgr_io
-        self._next = 0
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def feed(self, i: int) -> dict[str, np.ndarray]:
-        rgb = self.frames[i]
-        if self.uint8_bgr_io:
-            return {self.input_name: np.ascontiguousarray(rgb[None, ..., ::-1])}
-        from drn_edge.runtime.frames import hwc_to_nchw_float
-
-        return {self.input_name: hwc_to_nchw_float(rgb)}
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self._next >= len(self.frames):
-            return None
-        self._next += 1
-        return self.feed(self._next - 1)
-
-    def rewind(self) -> None:
-        self._next = 0
-
-
 class _StridedFeeds:
     """What ORT's strided calibration needs (__len__, set_range, get_next) over any CalibrationSource.
 
-    The caller's source is never modified: a FrameCalibrationReader is read frame by frame on
-    demand; any other source is drained once into a list of feeds.
+    The caller's source is never modified: a reader with feed(i) and __len__ (calibration.FrameCalibrationReader)
+    is read frame by frame on demand; any other source is drained once into a list of feeds.
     """
 
     def __init__(self, source: CalibrationSource, on_frame=None):
-        if isinstance(source, FrameCalibrationReader):
+        if callable(getattr(source, "feed", None)) and hasattr(source, "__len__"):  # a calibration.FrameCalibrationReader
             self._count, self._feed = len(source), source.feed
         else:
             feeds = []
@@ -307,23 +211,3 @@ def _topological_sort(graph) -> None:
         pending = [n for n in pending if all(n is not r for r in ready)]
     del graph.node[:]
     graph.node.extend(ordered)
-
-
-def read_manifest(folder: str | os.PathLike) -> list[dict]:
-    """The calibration set's manifest.json entries (file, source, licence, rain_level); checked against the folder."""
-    from drn_edge.outputs import loads_bounded
-
-    path = Path(folder) / "manifest.json"
-    try:
-        data = loads_bounded(path.read_bytes(), f"'{path}'")
-    except FileNotFoundError:
-        raise CalibrationError(f"'{folder}' has no manifest.json (your own frames need none; this is for shipped sets)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise CalibrationError(f"'{path}' is not valid JSON: {exc}") from None
-    frames = data.get("frames") if isinstance(data, dict) else None
-    if not isinstance(frames, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str) for e in frames):
-        raise CalibrationError(f"'{path}' must be an object with a 'frames' list of {{file, source, licence, rain_level}}")
-    missing = [e["file"] for e in frames if not (Path(folder) / e["file"]).is_file()]
-    if missing:
-        raise CalibrationError(f"'{path}' lists files that are not there: {', '.join(missing[:5])}")
-    return frames

@@ -56,7 +56,7 @@ class Calibration:
         if self.method not in CALIBRATION_METHODS:
             raise ExportError(f"--calib-method must be one of {CALIBRATION_METHODS}, got {self.method!r}")
         _check_size(self.size, "--calib-size")
-        from drn_edge.export.quantize import CALIB_MAX_PIXELS
+        from drn_edge.export.calibration import CALIB_MAX_PIXELS
 
         if self.size is not None and self.size[0] * self.size[1] > CALIB_MAX_PIXELS:
             raise ExportError(f"--calib-size {self.size[0]}x{self.size[1]} is above the calibration cap of "

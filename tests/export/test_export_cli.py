@@ -29,7 +29,7 @@ def test_int8_export_writes_artifacts_with_provenance(exported, tiny_checkpoint,
     assert fp32["source"]["file"] == tiny_checkpoint.name and "parity_vs_pytorch" in fp32
     int8 = read_sidecar(exported / "drn.int8.onnx")
     assert int8["source"]["sha256"] == fp32["sha256"]
-    from drn_edge.export.quantize import list_images
+    from drn_edge.export.calibration import list_images
 
     assert int8["calibration"]["frames"] == len(list_images(calib_dir)) and len(int8["calibration"]["sha256"]) == 64
     assert int8["calibration"]["dir"] == calib_dir.name  # no absolute local path in a sidecar
@@ -133,7 +133,18 @@ def test_unwritable_output_folder_is_a_clear_error(tiny_checkpoint, tmp_path, ca
     blocker.write_text("not a folder")
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err
-    assert "cannot write to output folder" in err and "Traceback" not in err
+    assert "cannot write" in err and "is a file, not a folder" in err and "Traceback" not in err
+
+
+def test_a_refused_export_leaves_no_folder(tiny_checkpoint, tmp_path, capsys):
+    """Checks run before anything is created: no output folder, no incomplete-export marker (was: both left)."""
+    out = tmp_path / "new_export"
+    assert export_main(["--checkpoint", str(tmp_path / "missing.safetensors"), "--out", str(out)]) == 2
+    assert not out.exists()
+    # a foreign checkpoint's INT8 without --calib is refused at the calibration check, after the checkpoint check
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--int8", "--no-fidelity"]) == 2
+    assert "needs calibration frames" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_preset_request_is_printed_and_recorded(tiny_checkpoint, tmp_path, capsys):

@@ -4,7 +4,8 @@ import onnxruntime as ort
 import pytest
 
 from drn_edge.errors import CalibrationError, ExportError
-from drn_edge.export.quantize import FrameCalibrationReader, calibration_hash, convert_fp16, load_calibration_frames, quantize_int8
+from drn_edge.export.calibration import FrameCalibrationReader, calibration_hash, load_calibration_frames
+from drn_edge.export.quantize import convert_fp16, quantize_int8
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_unknown_method(tiny_onnx, frames, tmp_path):
 
 
 def test_made_calibration_manifest_matches_files(calib_dir):
-    from drn_edge.export.quantize import read_manifest
+    from drn_edge.export.calibration import read_manifest
 
     frames = read_manifest(calib_dir)
     assert sorted(e["file"] for e in frames) == sorted(p.name for p in calib_dir.glob("*.jpg"))
