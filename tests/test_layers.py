@@ -99,8 +99,8 @@ def test_subpackage_inits_stay_light():
         imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         names = {a.name for n in imports for a in n.names}
         heavy = names - {"annotations", "importlib"}
-        if init.parent.name in ("runtime", "cli"):
-            continue  # the torch-free runtime's public names; cli's shared option helpers (checked by test_torch_free)
+        if init.parent.name == "cli":
+            continue  # cli's shared option helpers (checked by test_torch_free)
         assert not heavy, f"{init.relative_to(REPO)} imports {sorted(heavy)} at package import"
 
 
@@ -135,3 +135,30 @@ def test_public_names_keep_working_after_the_move():
     assert callable(drn_edge.checkpoint.save_checkpoint) and callable(drn_edge.checkpoint.load_model)
     assert drn_edge.runtime.DerainEngine and drn_edge.runtime.StreamRunner and DRN and DRNConfig
     assert drn_edge.rain.LEVEL_NAMES == ("low", "medium", "high")
+
+
+# What other packages may import from runtime/: its public face and the torch-free helpers they share. Everything
+# else (stages, streams, backends' insides) is the runtime's own business.
+RUNTIME_SURFACE = {"drn_edge.runtime", "drn_edge.runtime.engine", "drn_edge.runtime.frames", "drn_edge.runtime.backend",
+                   "drn_edge.runtime.onnxruntime_backend", "drn_edge.runtime.tensorrt_env", "drn_edge.runtime.sources",
+                   "drn_edge.runtime.apply", "drn_edge.runtime.streaming", "drn_edge.runtime.stream",
+                   "drn_edge.runtime.deadline", "drn_edge.runtime.frame_policy", "drn_edge.runtime.tensorrt_backend"}
+
+
+def test_other_packages_import_only_the_runtime_surface():
+    edges, _ = _graph()
+    wrong = [f"{a} -> {b}" for a, deps in edges.items() if not a.startswith("drn_edge.runtime")
+             for b in deps if b.startswith("drn_edge.runtime") and b not in RUNTIME_SURFACE]
+    assert not wrong, wrong
+
+
+def test_importing_runtime_frames_loads_nothing_else():
+    import subprocess
+    import sys
+
+    code = ("import sys, drn_edge.runtime.frames; "
+            "print(sorted(m for m in sys.modules if m.startswith('drn_edge.') and m not in "
+            "('drn_edge.runtime', 'drn_edge.runtime.frames')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    loaded = eval(r.stdout)  # a printed list of module names
+    assert all(m.split(".")[1] in ("errors", "checks", "onnx_spec", "imageio") for m in loaded), loaded

@@ -41,7 +41,7 @@ def engine_candidate(path: str, backend: str, label: str | None = None, threads:
     return Candidate(
         label=label or f"{Path(path).name} [{engine.backend_name.split(':')[-1].replace('ExecutionProvider', '')}]",
         derain=engine, derain_many=engine,
-        prepare=lambda f: engine.graph_input([f])[0],
+        prepare=lambda f: engine.graph_input([f]).batch,
         compute=engine.run_graph,
         compute_ms=lambda: engine.last_compute_ms, split_ms=lambda: engine.last_split_ms,
         info=info, close=engine.close)

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import overload
+from typing import NamedTuple, overload
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from drn_edge.imageio import to_uint8
 from drn_edge.runtime import frames as F
 from drn_edge.runtime.backend import Backend
 from drn_edge.runtime.deadline import Deadline
-from drn_edge.runtime.frame_policy import ENGINE_ON_ERROR, check_choice
+from drn_edge.runtime.frame_policy import ENGINE_ON_ERROR, as_inference_error, check_choice
 from drn_edge.sidecar import verify_artifact
 
 __all__ = ["DerainEngine", "EngineStats", "FrameTimeout", "open_backend", "BACKENDS"]
@@ -38,6 +38,20 @@ class FrameMeta:
     width: int
     needs_resize: bool
     dtypes: tuple
+
+
+class GraphInput(NamedTuple):
+    """A batch in the graph's own input format and what finish() needs to undo padding/resizing."""
+
+    batch: np.ndarray
+    meta: FrameMeta
+
+
+class GraphOutput(NamedTuple):
+    """The graph's output for a GraphInput, and that input's meta (what finish() takes)."""
+
+    output: np.ndarray
+    meta: FrameMeta
 
 
 @dataclass
@@ -236,11 +250,11 @@ class DerainEngine:
         for i, f in enumerate(checked):
             groups.setdefault(f.shape[:2], []).append(i)
         for (h, w), idxs in groups.items():
-            self.target_size(h, w)  # a size the engine cannot take is a setup error: it always raises
+            target = self.target_size(h, w)  # a size the engine cannot take is a setup error: it always raises
             for start in range(0, len(idxs), self.max_batch):
                 chunk = idxs[start : start + self.max_batch]
                 try:
-                    results = self._run_with_deadline([checked[i] for i in chunk], h, w)
+                    results = self._run_with_deadline([checked[i] for i in chunk], target)
                 except InferenceError as exc:
                     if self.on_error != "passthrough":
                         raise
@@ -249,7 +263,7 @@ class DerainEngine:
                     raise
                 except Exception as exc:  # a backend failure mid-drive: optionally keep the camera alive
                     if self.on_error != "passthrough":
-                        raise InferenceError(f"inference failed: {type(exc).__name__}: {exc}") from exc
+                        raise as_inference_error(exc) from exc
                     results = self._passthrough([checked[i] for i in chunk], exc)
                 for i, r in zip(chunk, results):
                     outputs[i] = r
@@ -257,8 +271,8 @@ class DerainEngine:
             self.stats.frames += len(checked)
         return outputs  # type: ignore[return-value]
 
-    def _run_with_deadline(self, frames: list[np.ndarray], h: int, w: int) -> list[np.ndarray]:
-        return self._deadline.run(self._run_same_size, frames, h, w)
+    def _run_with_deadline(self, frames: list[np.ndarray], target: tuple[int, int, bool]) -> list[np.ndarray]:
+        return self._deadline.run(self._run_same_size, frames, target)
 
     def _passthrough(self, frames: list[np.ndarray], exc: BaseException) -> list[np.ndarray]:
         message = f"{type(exc).__name__}: {exc}"
@@ -298,10 +312,11 @@ class DerainEngine:
             "or letterbox frames into the engine size (drn-derain --resize; resize=True in Python)"
         )
 
-    def graph_input(self, frames: list[np.ndarray]) -> tuple[np.ndarray, FrameMeta]:
-        """Frames (same size) -> the batch the graph takes, plus what finish() needs to undo padding/resizing."""
+    def graph_input(self, frames: list[np.ndarray], target: tuple[int, int, bool] | None = None) -> GraphInput:
+        """Frames (same size) -> the batch the graph takes, plus what finish() needs to undo padding/resizing.
+        `target`: target_size() of these frames when the caller already has it (it runs once per batch)."""
         h, w = frames[0].shape[:2]
-        th, tw, needs_resize = self.target_size(h, w)
+        th, tw, needs_resize = target or self.target_size(h, w)
         prepared = []
         for f in frames:
             f = to_uint8(f)
@@ -315,7 +330,7 @@ class DerainEngine:
             prepared.append(F.pad_to(f, th, tw))
         batch = np.stack(prepared)
         batch = np.ascontiguousarray(batch) if self.io.uint8_bgr else F.bgr_batch_to_nchw_rgb(batch)
-        return batch, FrameMeta(h, w, needs_resize, tuple(f.dtype for f in frames))
+        return GraphInput(batch, FrameMeta(h, w, needs_resize, tuple(f.dtype for f in frames)))
 
     @property
     def last_compute_ms(self) -> float | None:
@@ -349,6 +364,6 @@ class DerainEngine:
             results.append(F.from_uint8(np.ascontiguousarray(o), dtype))
         return results
 
-    def _run_same_size(self, frames: list[np.ndarray], h: int, w: int) -> list[np.ndarray]:
-        batch, meta = self.graph_input(frames)
+    def _run_same_size(self, frames: list[np.ndarray], target: tuple[int, int, bool]) -> list[np.ndarray]:
+        batch, meta = self.graph_input(frames, target)
         return self.finish(self.run_graph(batch), meta)

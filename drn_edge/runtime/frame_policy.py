@@ -10,9 +10,9 @@ A frame delivered raw carries why: one of RAW_REASONS.
 """
 from __future__ import annotations
 
-from drn_edge.errors import EngineError
+from drn_edge.errors import EngineError, InferenceError
 
-__all__ = ["ENGINE_ON_ERROR", "RUNNER_ON_ERROR", "OVERLOAD_POLICIES", "RAW_REASONS", "check_choice"]
+__all__ = ["ENGINE_ON_ERROR", "RUNNER_ON_ERROR", "OVERLOAD_POLICIES", "RAW_REASONS", "check_choice", "as_inference_error"]
 
 ENGINE_ON_ERROR = ("raise", "passthrough")            # DerainEngine(on_error=...): a failed or late frame
 RUNNER_ON_ERROR = ("passthrough", "drop", "stop")     # StreamRunner(on_error=...): a failed or late batch
@@ -25,3 +25,13 @@ def check_choice(value, allowed: tuple[str, ...], what: str) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise EngineError(f"{what} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
+
+
+def as_inference_error(exc: BaseException) -> InferenceError:
+    """The one rule for what a failed inference call becomes: an InferenceError (FrameTimeout among them) stays
+    itself; anything else a backend raised is wrapped, naming its type, with the original kept as the cause."""
+    if isinstance(exc, InferenceError):
+        return exc
+    wrapped = InferenceError(f"inference failed: {type(exc).__name__}: {exc}")
+    wrapped.__cause__ = exc
+    return wrapped

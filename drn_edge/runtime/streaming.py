@@ -36,7 +36,8 @@ import numpy as np
 from drn_edge.errors import EngineError, FrameTimeout, InferenceError
 from drn_edge.runtime import frames as F
 from drn_edge.runtime.deadline import Deadline
-from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES, RUNNER_ON_ERROR, check_choice
+from drn_edge.runtime.engine import GraphOutput
+from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES, RUNNER_ON_ERROR, as_inference_error, check_choice
 from drn_edge.runtime.stages import IDLE, POLL_S, BatchDone, abandoned, next_item, read_source, stage_loop, wait_for_work
 from drn_edge.runtime.stream import FrameOutcome, QueuedFrame, Sink, Stream, StreamResult, StreamStats, frames_of, now
 
@@ -216,7 +217,7 @@ class StreamRunner:
         try:
             if isinstance(prepared, BaseException):
                 raise prepared
-            result = (self._run_graph(prepared[0]), prepared[1])
+            result = GraphOutput(self._run_graph(prepared.batch), prepared.meta)
         except BaseException as exc:  # noqa: BLE001 - even SystemExit/KeyboardInterrupt from an engine call must
             result = exc              # not kill this thread: the batch fails by on_error, every frame counted
         self._batch_slots.release()
@@ -252,13 +253,13 @@ class StreamRunner:
         whatever happened to the batch."""
         if not isinstance(result, BaseException):
             try:
-                outs = self.engine.finish(*result)
+                outs = self.engine.finish(result.output, result.meta)
                 return [FrameOutcome.dropped(q) if q.stream.stopped
                         else FrameOutcome(q.stream, q.index, o, q.capture_time, None, q.frame)
                         for q, o in zip(batch, outs)]
             except Exception as exc:
                 result = exc
-        exc = result if isinstance(result, InferenceError) else InferenceError(f"inference failed: {type(result).__name__}: {result}")
+        exc = as_inference_error(result)
         reason = "timeout" if isinstance(exc, FrameTimeout) else "error"
         log.warning("StreamRunner: a batch of %d frame(s) failed (%s); on_error=%s", len(batch), exc, self.on_error)
         out: list[FrameOutcome] = []
