@@ -15,16 +15,18 @@ from drn_edge.errors import OutputError
 
 
 @contextlib.contextmanager
-def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(final: str | os.PathLike, suffix: str = ".partial") -> Iterator[Path]:
     """Yield a temp path in the destination folder; rename it onto `final` only on success.
 
-    The temp file lives beside the target so the rename is atomic (same filesystem).
+    The temp file lives beside the target so the rename is atomic (same filesystem); its name is random and
+    created exclusively (never a planted link). `suffix` ends the temp name (a video writer picks its container
+    from it). The file gets the usual mode (umask), not mkstemp's 0600.
     """
     final = Path(final)
     folder = final.parent if str(final.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=folder)
         os.close(fd)
     except OSError as exc:
         raise OutputError(

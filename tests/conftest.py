@@ -55,7 +55,7 @@ def calib_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def frame_rgb():
     """A real held-out photo with medium rain, 64x96 (fast on CPU)."""
-    from drn_edge.evaluation.frames import heldout_sources, rain_frames
+    from drn_edge.evaluation.eval_frames import heldout_sources, rain_frames
 
     frame = rain_frames(heldout_sources(max_side=200)[:1], ("medium",))[0]
     return np.ascontiguousarray(frame.rainy[:64, :96])

@@ -142,7 +142,8 @@ def test_public_names_keep_working_after_the_move():
 RUNTIME_SURFACE = {"drn_edge.runtime", "drn_edge.runtime.engine", "drn_edge.runtime.frames", "drn_edge.runtime.backend",
                    "drn_edge.runtime.onnxruntime_backend", "drn_edge.runtime.tensorrt_env", "drn_edge.runtime.sources",
                    "drn_edge.runtime.apply", "drn_edge.runtime.streaming", "drn_edge.runtime.stream",
-                   "drn_edge.runtime.deadline", "drn_edge.runtime.frame_policy", "drn_edge.runtime.tensorrt_backend"}
+                   "drn_edge.runtime.deadline", "drn_edge.runtime.frame_policy", "drn_edge.runtime.tensorrt_backend",
+                   "drn_edge.runtime.video_out"}
 
 
 def test_other_packages_import_only_the_runtime_surface():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from drn_edge.bench.frames import BenchResult
+from drn_edge.bench.frame_bench import BenchResult
 from drn_edge.errors import DrnEdgeError
 from drn_edge.rain import LEVEL_NAMES
 

@@ -21,7 +21,7 @@ __all__ = ["StreamBenchRequest", "run_stream_bench", "format_stream_table", "str
 
 def _camera_frames(h: int, w: int, streams: int) -> list[list[np.ndarray]]:
     """Each camera cycles through its own held-out rainy frames (BGR), so batches mix different content."""
-    from drn_edge.bench.frames import eval_set
+    from drn_edge.bench.frame_bench import eval_set
 
     frames = [np.ascontiguousarray(f.rainy[..., ::-1]) for f in eval_set(h, w)]
     return [frames[i::streams] or frames for i in range(streams)]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from drn_edge.bench.requests import VideoBenchRequest
-from drn_edge.errors import DrnEdgeError, ImageError
+from drn_edge.errors import ImageError
 
 __all__ = ["VideoBenchRequest", "VideoBenchResult", "read_clip", "run_video_bench", "format_video_table",
            "video_markdown", "plot_video", "write_side_by_side", "first_frames_image"]
@@ -36,7 +36,7 @@ def read_clip(path: str | os.PathLike, height: int, width: int, max_frames: int)
     and its fps (30 when the source does not say)."""
     import cv2
 
-    from drn_edge.evaluation.frames import fit_to_size
+    from drn_edge.evaluation.eval_frames import fit_to_size
     from drn_edge.runtime.apply import capture_rate_and_count
     from drn_edge.runtime.sources import is_live_source, open_live_source
 
@@ -202,26 +202,17 @@ def _tile_height(result: VideoBenchResult, max_width: int = 1920) -> int:
 
 
 def write_side_by_side(result: VideoBenchResult, path: str) -> None:
-    """rainy | each engine | clean, labelled, as a video at the clip's frame rate (mp4v)."""
-    import cv2
+    """rainy | each engine | clean, labelled, as a video at the clip's frame rate (runtime.video_out: a random temp
+    name, read back before it is put in place)."""
+    from drn_edge.runtime.video_out import VideoFile
 
     path = Path(path)
     th = _tile_height(result)
     first = _panel(result, 0, th)
-    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), result.fps, (first.shape[1], first.shape[0]))
-    try:
-        if not writer.isOpened():
-            raise DrnEdgeError(f"cannot write video '{path}'; use a .mp4 or .avi name")
+    with VideoFile(path, result.fps, source="the side-by-side video") as video:
         for i in range(len(result.clean)):
-            writer.write(first if i == 0 else _panel(result, i, th))
-        writer.release()
-        os.replace(tmp, path)
-    finally:
-        writer.release()
-        if tmp.exists():
-            tmp.unlink()
-
+            video.write(first if i == 0 else _panel(result, i, th))
+        video.commit()
 
 def first_frames_image(result: VideoBenchResult, path: str, count: int = 3, step: int = 5) -> None:
     """Frames 0, step, 2*step, ... of the side-by-side video as one still (for a README)."""

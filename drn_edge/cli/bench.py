@@ -178,7 +178,7 @@ def main(argv=None) -> int:
 
 
 def _frames(args, engines: list[str], h: int, w: int) -> int:
-    from drn_edge.bench.frames import run_bench
+    from drn_edge.bench.frame_bench import run_bench
     from drn_edge.bench.report import format_table, image_grid, plot_latency, to_markdown
     from drn_edge.bench.requests import BenchRequest
 

@@ -55,14 +55,14 @@ def main(argv=None) -> int:
 
 def _video(src: Path, out: Path, args) -> int:
     import itertools
-    import os
 
     import cv2
 
     from drn_edge.errors import ImageError
     from drn_edge.rain.video import rain_clip
-    from drn_edge.runtime.apply import capture_rate_and_count, open_video_writer, video_temp_path
+    from drn_edge.runtime.apply import capture_rate_and_count
     from drn_edge.runtime.streaming import frames_of
+    from drn_edge.runtime.video_out import VideoFile
 
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():
@@ -72,24 +72,13 @@ def _video(src: Path, out: Path, args) -> int:
     if args.max_frames:
         frames = itertools.islice(frames, args.max_frames)
     generator = "streaks" if args.generator == "preset" else args.generator
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = video_temp_path(out)
-    writer, n = None, 0
     try:
-        for rainy in rain_clip(frames, args.level, generator, args.seed):
-            if writer is None:
-                writer = open_video_writer(tmp, out, cv2.VideoWriter_fourcc(*"mp4v"), fps, rainy.shape[:2])
-            writer.write(cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
-            n += 1
-        if writer is None:
-            raise ImageError(f"video '{src}' has no decodable frames")
-        writer.release()
-        os.replace(tmp, out)
+        with VideoFile(out, fps, source=f"video '{src}'") as video:
+            for rainy in rain_clip(frames, args.level, generator, args.seed):
+                video.write(cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
+            n = video.commit()
     finally:
-        if writer is not None:
-            writer.release()
         cap.release()
-        tmp.unlink(missing_ok=True)
     print(f"rained {n} frame(s) of '{src}' with moving {args.level} {generator} rain (seed {args.seed}) -> {out}")
     return 0
 

@@ -1,6 +1,6 @@
 """Does deraining help the detector after it? COCO AP of detections on rainy vs derained frames.
 
-The same frames under the same seeded rain (drn_edge.evaluation.frames) go through the detector three
+The same frames under the same seeded rain (drn_edge.evaluation.eval_frames) go through the detector three
 ways: clean, rainy, and derained by each engine. Without labels the ground truth is the detector's
 own boxes on the clean frame above PSEUDO_GT_SCORE (the question is "does the derainer give the
 detector back what rain took", not "is the detector right"); with labels it is the labels. AP comes
@@ -145,7 +145,7 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
 def detection_frames(folders: Sequence[str], size: tuple[int, int] | None, max_frames: int = 24) -> list:
     """Clean frames with objects (each folder, else the held-out photos), at most `max_frames` evenly
     spaced, under low/medium/high rain at `size` (None: native size, as labels need)."""
-    from drn_edge.evaluation.frames import clean_dir_sources, evenly_spaced, heldout_sources, rain_frames
+    from drn_edge.evaluation.eval_frames import clean_dir_sources, evenly_spaced, heldout_sources, rain_frames
 
     if max_frames < 1:
         raise DetectorError(f"the detection check needs at least one frame, got max_frames={max_frames}")

@@ -19,7 +19,7 @@ __all__ = ["real_rain_change", "real_rain_grid", "format_real_rain"]
 
 def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int | None = None) -> dict:
     """{'n', 'mean_change', 'removal_share', 'worst_frame_change'} over the rainy frames of `folder`."""
-    from drn_edge.evaluation.frames import evenly_spaced
+    from drn_edge.evaluation.eval_frames import evenly_spaced
     from drn_edge.imageio import list_images, read_rgb
 
     files = list_images(folder)

@@ -266,7 +266,7 @@ def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RA
                  count: int = RANGE_COUNT, size: tuple[int, int] = RANGE_SIZE, log=print) -> Path:
     """Calibrate the shipped `model_name` on the permissive road folders under `road_root`; write its ranges JSON."""
     from drn_edge.artifacts import SHIPPED_MODELS
-    from drn_edge.evaluation.frames import clean_dir_sources
+    from drn_edge.evaluation.eval_frames import clean_dir_sources
     from drn_edge.export.quantize import quantize_int8
     from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
     from drn_edge.model.checkpoint import load_checkpoint

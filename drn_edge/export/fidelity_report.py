@@ -10,8 +10,8 @@ __all__ = ["export_frames", "fidelity_report", "format_fidelity"]
 
 
 def export_frames(spec: ExportSpec) -> list:
-    """Held-out frames under medium rain, at the export size when it is fixed (evaluation.frames' one builder)."""
-    from drn_edge.evaluation.frames import heldout_sources, rain_frames
+    """Held-out frames under medium rain, at the export size when it is fixed (evaluation.eval_frames' one builder)."""
+    from drn_edge.evaluation.eval_frames import heldout_sources, rain_frames
 
     if spec.fixed:
         return rain_frames(heldout_sources(), ("medium",), size=(spec.height, spec.width))

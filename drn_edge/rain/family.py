@@ -54,7 +54,7 @@ TRAIN_GENERATORS = ("streaks", "photoshop", "heavy", "drops", "long", "night", "
 # real rain (drizzle) lead; the kernel streaks that the earlier models learned well follow.
 TRAIN_WEIGHTS = (0.14, 0.26, 0.08, 0.06, 0.1, 0.08, 0.06, 0.22)
 HELDOUT_GENERATORS = ("particles", "dof")
-# Order fixes each generator's evaluation seed (evaluation.frames.frame_seed): new generators go at the end.
+# Order fixes each generator's evaluation seed (evaluation.eval_frames.frame_seed): new generators go at the end.
 GENERATORS = ("streaks", "photoshop", "heavy", "drops", "particles", "long", "night", "windshield", "drizzle", "dof")
 assert set(GENERATORS) == set(TRAIN_GENERATORS + HELDOUT_GENERATORS)
 # Evaluation presets of every generator: one intensity per named level (the `streaks` preset of

@@ -5,10 +5,8 @@ inputs never write the same output, and an existing file is replaced only when a
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +15,10 @@ import numpy as np
 
 from drn_edge import imageio
 from drn_edge.errors import ImageError, OutputError
+from drn_edge.runtime.video_out import VideoFile
 
 __all__ = ["ImageJob", "plan_images", "derain_images", "derain_video", "check_video_output", "panel",
-           "capture_rate_and_count", "video_temp_path", "open_video_writer"]
+           "capture_rate_and_count"]
 
 
 @dataclass
@@ -158,24 +157,13 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
     if max_frames:
         total = min(total or max_frames, max_frames)
     fourcc = int(capture.get(cv2.CAP_PROP_FOURCC)) or cv2.VideoWriter_fourcc(*"mp4v")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = video_temp_path(out_path)
-    state: dict = {"writer": None, "count": 0, "failure": None, "size": None, "interrupted": False}
+    state: dict = {"failure": None, "interrupted": False}
 
     def write(result) -> None:
         if state["failure"] is not None:
             return
         try:
-            img = panel(result.source, result.frame, show_rain) if side_by_side else result.frame
-            if state["writer"] is None:
-                state["writer"] = open_video_writer(tmp, out_path, fourcc, fps, img.shape[:2])
-                state["size"] = img.shape[:2]
-            elif img.shape[:2] != state["size"]:  # a video file has one frame size; never drop frames silently
-                raise ImageError(f"frame {state['count'] + 1} of {source} is {img.shape[0]}x{img.shape[1]} but the "
-                                 f"video began at {state['size'][0]}x{state['size'][1]}; the output keeps one size: "
-                                 "split the input where its size changes")
-            state["writer"].write(img)
-            state["count"] += 1
+            video.write(panel(result.source, result.frame, show_rain) if side_by_side else result.frame)
             bar.update(1)
             counters = stream.counters  # plain counts per frame; a full stats() snapshot sorts the latencies
             if counters.dropped or counters.passed_through:
@@ -186,57 +174,47 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
 
     frames = itertools.islice(frames_of(capture), max_frames) if max_frames else frames_of(capture)
     try:
-        with _progress(total, "derain", progress) as bar:
-            runner = StreamRunner(engine, on_error="passthrough" if live else "stop")
-            try:
-                stream = runner.add_source("video", frames, write, live=live, keep_source=side_by_side, policy=policy)
+        with VideoFile(out_path, fps, fourcc, source) as video:
+            with _progress(total, "derain", progress) as bar:
+                runner = StreamRunner(engine, on_error="passthrough" if live else "stop")
                 try:
-                    runner.wait()
-                except KeyboardInterrupt:
-                    if not live:
-                        raise  # a file interrupted half-way is not a result: nothing is kept
-                    # Ctrl-C / SIGTERM is how a camera recording ends: keep what was derained.
-                    state["interrupted"] = True
-                    stream.close_input()
-            finally:
-                stats = runner.close()["video"]
-        if state["failure"] is not None:
-            raise state["failure"]
-        if state["writer"] is None:
-            raise ImageError(f"{source}: {stats.error}" if stats.error else f"{source} has no readable frames")
-        if stats.error and not live:
-            raise ImageError(f"{source} ended early after {state['count']} frame(s): {stats.error}; nothing was kept")
-        if stats.error:
-            print(f"note: {source} ended early: {stats.error}", file=sys.stderr)
-        if total and not live and not max_frames and state["count"] < total:
-            print(f"note: {source} declared {total} frames but {state['count']} could be decoded (a truncated file?)",
-                  file=sys.stderr)
-        if state["interrupted"]:
-            print(f"note: recording stopped by an interrupt after {state['count']} frame(s); kept", file=sys.stderr)
-        if stats.dropped or stats.passed_through:
-            print(f"note: {stats.dropped} frame(s) dropped and {stats.passed_through} written raw because the engine "
-                  "fell behind or failed", file=sys.stderr)
-        state["writer"].release()
-        os.replace(tmp, out_path)
+                    stream = runner.add_source("video", frames, write, live=live, keep_source=side_by_side,
+                                               policy=policy)
+                    try:
+                        runner.wait()
+                    except KeyboardInterrupt:
+                        if not live:
+                            raise  # a file interrupted half-way is not a result: nothing is kept
+                        # Ctrl-C / SIGTERM is how a camera recording ends: keep what was derained.
+                        state["interrupted"] = True
+                        stream.close_input()
+                finally:
+                    stats = runner.close()["video"]
+            if state["failure"] is not None:
+                raise state["failure"]
+            if video.count == 0:
+                raise ImageError(f"{source}: {stats.error}" if stats.error else f"{source} has no readable frames")
+            if stats.error and not live:
+                raise ImageError(f"{source} ended early after {video.count} frame(s): {stats.error}; nothing was kept")
+            _video_notes(source, stats, video.count, total, live, max_frames, state["interrupted"])
+            return video.commit()
     finally:
-        if state["writer"] is not None:
-            state["writer"].release()
         capture.release()
-        if tmp.exists():
-            tmp.unlink()
-    return state["count"]
 
+
+def _video_notes(source: str, stats, count: int, total: int | None, live: bool, max_frames, interrupted: bool) -> None:
+    if stats.error:
+        print(f"note: {source} ended early: {stats.error}", file=sys.stderr)
+    if total and not live and not max_frames and count < total:
+        print(f"note: {source} declared {total} frames but {count} could be decoded (a truncated file?)",
+              file=sys.stderr)
+    if interrupted:
+        print(f"note: recording stopped by an interrupt after {count} frame(s); kept", file=sys.stderr)
+    if stats.dropped or stats.passed_through:
+        print(f"note: {stats.dropped} frame(s) dropped and {stats.passed_through} written raw because the engine "
+              "fell behind or failed", file=sys.stderr)
 
 MAX_FPS = 1000.0
-
-
-def video_temp_path(out_path: Path) -> Path:
-    """A random, exclusively created temp name beside the output (a predictable one could be an input or a
-    planted symlink); OpenCV picks the container from the suffix, so the name ends in it."""
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.stem}.", suffix=f".partial{out_path.suffix}", dir=out_path.parent)
-    os.close(fd)
-    return Path(tmp_name)
 
 
 def capture_rate_and_count(capture, source: str) -> tuple[float, int | None]:
@@ -252,54 +230,3 @@ def capture_rate_and_count(capture, source: str) -> tuple[float, int | None]:
     count = float(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
     total = int(count) if math.isfinite(count) and 0 < count < 1e9 else None
     return fps, total
-
-
-def open_video_writer(tmp: Path, out_path: Path, fourcc: int, fps: float, size: tuple[int, int]):
-    import cv2
-
-    h, w = size
-    # H.264 first for .mp4 (what browsers and players open), then the input's codec, then mp4v; OpenCV's own
-    # log lines about codecs it cannot open are silenced, and one note says what was written.
-    wanted = ["avc1"] if out_path.suffix.lower() in (".mp4", ".mov") else []
-    wanted += [_fourcc_text(fourcc), "mp4v"]
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        with _quiet_native_stderr():
-            for code in dict.fromkeys(c for c in wanted if len(c) == 4 and c.isprintable()):
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*code), fps, (w, h))
-                if writer.isOpened():
-                    break
-                writer.release()
-            else:
-                raise OutputError(f"cannot write video '{out_path}'; use a .mp4 or .avi output name")
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
-    if code != wanted[0]:
-        print(f"note: this OpenCV build cannot write {wanted[0]}; wrote {code}"
-              + (" (some browsers do not play it; re-encode with ffmpeg -c:v libx264 if needed)" if code == "mp4v" else ""),
-              file=sys.stderr)
-    return writer
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """FFmpeg logs from C straight to fd 2 while OpenCV probes encoders; hide that (briefly), not Python's stderr."""
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def _fourcc_text(code: int) -> str:
-    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))

@@ -27,7 +27,8 @@ from drn_edge.errors import EngineError, FrameTimeout
 __all__ = ["Deadline", "check_timeout_ms"]
 
 T = TypeVar("T")
-EXIT_WAIT_S = 5.0  # at close() or exit, how long to wait in all for cancelled calls to end
+CLOSE_WAIT_S = 1.0  # close(): how long to wait in all for cancelled calls to end (a stuck driver call must not hang it)
+EXIT_WAIT_S = 5.0   # interpreter exit: the same wait, longer (the process is ending anyway)
 _LIVE: weakref.WeakSet[Deadline] = weakref.WeakSet()
 
 
@@ -101,21 +102,23 @@ class Deadline:
             except Exception:  # noqa: BLE001 - cancelling is best effort; the call is abandoned either way
                 pass
 
-    def close(self, wait_s: float = EXIT_WAIT_S) -> None:
+    def close(self, wait_s: float = CLOSE_WAIT_S) -> None:
         """Let the idle workers end; cancel abandoned calls again and wait up to `wait_s` in all for them to end."""
         with self._lock:
             idle, self._idle = self._idle, []
-            stuck, self._stuck = self._stuck, []
+            stuck = list(self._stuck)
         for worker in idle:
             worker.jobs.put(None)
         end = time.monotonic() + wait_s
         for worker in stuck:
             self._cancel(worker)
             worker.thread.join(max(0.0, end - time.monotonic()))
+        with self._lock:  # still running ones stay listed: interpreter exit waits for them again
+            self._stuck = [w for w in self._stuck if w.thread.is_alive()]
 
 
 @atexit.register
 def _end_abandoned_calls() -> None:
     """Before the interpreter tears down: no native call may still run on a daemon thread (see the docstring)."""
     for deadline in list(_LIVE):
-        deadline.close()
+        deadline.close(EXIT_WAIT_S)

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from drn_edge.evaluation.eval_frames import LEVEL_NAMES, clean_dir_sources, heldout_sources, pair_frames, rain_frames
 from drn_edge.evaluation.fidelity import DeRain, balanced_score, evaluate, torch_derain
-from drn_edge.evaluation.frames import LEVEL_NAMES, clean_dir_sources, heldout_sources, pair_frames, rain_frames
 from drn_edge.imageio import to_uint8
 from drn_edge.model.drn import DRN
 

@@ -4,7 +4,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from drn_edge.bench.frames import latency_stats
+from drn_edge.bench.frame_bench import latency_stats
 from drn_edge.cli.bench import main
 from tests.conftest import REPO, SHARED
 

@@ -83,7 +83,7 @@ def test_yolo_txt_labels_are_read_in_pixels(tmp_path):
 def road_frames_with_objects():
     if not (YOLOX.is_file() and CAMVID.is_dir()):
         pytest.skip("needs ../shared/models/yolox_nano and ../shared/data/road/research_only/camvid beside the checkout")
-    from drn_edge.evaluation.frames import clean_dir_sources, rain_frames
+    from drn_edge.evaluation.eval_frames import clean_dir_sources, rain_frames
 
     sources = clean_dir_sources(CAMVID)[::40][:4]
     return rain_frames(sources, ("high",), size=(240, 320))

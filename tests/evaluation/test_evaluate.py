@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from drn_edge.cli.evaluate import main as eval_main
+from drn_edge.evaluation.eval_frames import EvalFrame, fit_to_size, frame_seed, heldout_sources, rain_frames
 from drn_edge.evaluation.fidelity import PSNR_CAP_DB, evaluate, fidelity
-from drn_edge.evaluation.frames import EvalFrame, fit_to_size, frame_seed, heldout_sources, rain_frames
 from tests.conftest import SHARED
 
 RAIN200H = SHARED / "eval" / "rain200h"

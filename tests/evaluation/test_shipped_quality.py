@@ -28,7 +28,7 @@ def _tophat(rgb: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("model", ["drn_base", "drn_edge"])
 def test_lane_markings_of_a_clean_frame_survive(model):
-    from drn_edge.evaluation.frames import fit_to_size
+    from drn_edge.evaluation.eval_frames import fit_to_size
     from drn_edge.imageio import read_rgb
 
     clean = fit_to_size(read_rgb(road_dir("evocargo") / LANE_FRAME), 360, 640)
@@ -43,7 +43,7 @@ def test_lane_markings_of_a_clean_frame_survive(model):
 
 @pytest.mark.parametrize("model", ["drn_base", "drn_edge"])
 def test_clean_road_frames_come_back_unchanged(model):
-    from drn_edge.evaluation.frames import clean_dir_sources, fit_to_size
+    from drn_edge.evaluation.eval_frames import clean_dir_sources, fit_to_size
     from drn_edge.evaluation.metrics import psnr
 
     derain = _derain(model)

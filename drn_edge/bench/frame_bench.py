@@ -100,8 +100,8 @@ def latency_warnings(label: str, latency: dict) -> list[str]:
 
 # --------------------------------------------------------------------------- fidelity
 def eval_set(height: int, width: int, clean_dir: str | None = None) -> list:
-    """evaluation.frames' held-out frames (or the user's clean images) at the bench size, under every rain level."""
-    from drn_edge.evaluation.frames import clean_dir_sources, heldout_sources, rain_frames
+    """evaluation.eval_frames' held-out frames (or the user's clean images) at the bench size, under every rain level."""
+    from drn_edge.evaluation.eval_frames import clean_dir_sources, heldout_sources, rain_frames
 
     sources = clean_dir_sources(clean_dir) if clean_dir else heldout_sources()
     return rain_frames(sources, size=(height, width))
@@ -109,7 +109,7 @@ def eval_set(height: int, width: int, clean_dir: str | None = None) -> list:
 
 def pairs_set(folder: str, height: int | None, width: int | None) -> list:
     """Paired frames (e.g. Rain200H), fitted to the engine size when there is one."""
-    from drn_edge.evaluation.frames import pair_frames
+    from drn_edge.evaluation.eval_frames import pair_frames
 
     return pair_frames(folder, (height, width) if height else None)
 
