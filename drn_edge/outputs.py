@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -179,4 +180,12 @@ def loads_bounded(text: str | bytes, what: str, max_bytes: int = MAX_JSON_BYTES,
         text = text.decode("utf-8")
     if json_depth(text) > max_depth:
         raise ValueError(f"{what} nests deeper than {max_depth} levels; it was not written by drn-edge")
-    return json.loads(text)
+
+    def finite(token: str) -> float:  # Infinity, NaN and 1e400 are never a drn-edge value: refuse, do not overflow later
+        value = float(token)
+        if not math.isfinite(value):
+            raise ValueError(f"{what} holds the non-finite number {token}; it was edited or damaged")
+        return value
+
+    return json.loads(text, parse_float=finite, parse_constant=finite,
+                      parse_int=lambda t: int(t) if len(t) < 20 else finite(t))

@@ -329,3 +329,74 @@ def test_every_cli_output_goes_through_the_one_planner(tiny_onnx, tmp_path, caps
     (outdir / "in.png").symlink_to(victim)
     assert derain([str(img), "--out", str(outdir), "--engine", str(tiny_onnx["float"]), "--overwrite"]) == 2
     assert "symbolic link" in capsys.readouterr().err and victim.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("bad", ["Infinity", "1e400", "NaN", "-Infinity"])
+def test_round4_item17_checkpoint_config_with_non_finite_numbers_is_one_error(tiny_checkpoint, tmp_path, bad):
+    """A config holding Infinity or 1e400 crashed every loader with an OverflowError traceback."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from drn_edge.errors import CheckpointError
+    from drn_edge.model.checkpoint import CONFIG_KEY, load_checkpoint
+
+    with safe_open(str(tiny_checkpoint), "pt") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    cfg = json.loads(meta[CONFIG_KEY])
+    text = json.dumps(cfg)
+    first = str(cfg["encoder"][0]["out"])
+    meta[CONFIG_KEY] = text.replace(f'"out": {first}', f'"out": {bad}', 1)
+    assert meta[CONFIG_KEY] != text
+    path = tmp_path / "bad.safetensors"
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match="invalid model config"):
+        load_checkpoint(path)
+
+
+def test_round4_item10_reports_never_replace_the_detector_classes_file(tiny_checkpoint, tmp_path, capsys):
+    from drn_edge.cli.evaluate import main as eval_main
+
+    classes = tmp_path / "classes.txt"
+    classes.write_text("person\ncar\n")
+    code = eval_main(["--checkpoint", str(tiny_checkpoint), "--sizes", "16x16", "--no-generators", "--detector",
+                      str(tmp_path / "det.onnx"), "--detector-classes", str(classes), "--json", str(classes)])
+    assert code == 2 and classes.read_text() == "person\ncar\n"
+    assert "is an input of this run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, message", [(["--seconds", "1e308"], "--seconds must be"),
+                                            (["--fps", "1e-9"], "--fps must be from 0.1"),
+                                            (["--fps", "5000"], "--fps must be from 0.1")])
+def test_round4_item19_stream_bench_rates_are_bounded(tiny_onnx, capsys, flags, message):
+    from drn_edge.cli.bench import main as bench_main
+
+    assert bench_main(["streams", "--engine", str(tiny_onnx["float"]), "--cameras", "1", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_round4_item7_triton_never_replaces_another_models_repository(tiny_checkpoint, tmp_path, capsys):
+    import torch
+
+    from drn_edge.cli.export import main as export_main
+    from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
+
+    other = load_checkpoint(tiny_checkpoint)[0]
+    with torch.no_grad():
+        other.head.bias.add_(0.01)
+    other_ckpt = save_checkpoint(other, tmp_path / "other.safetensors")
+    repo = tmp_path / "repo"
+    common = ["--no-fidelity", "--backend", "onnx", "--triton", str(repo)]
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a"), *common]) == 0
+    first = (repo / "drn" / "1" / "model.onnx").read_bytes()
+    # the same checkpoint again: fine; another model: refused before any export, the repository unchanged
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a2"), *common]) == 0
+    capsys.readouterr()
+    assert export_main(["--checkpoint", str(other_ckpt), "--out", str(tmp_path / "b"), *common]) == 2
+    assert "already holds model 'drn' from another export" in capsys.readouterr().err
+    assert (repo / "drn" / "1" / "model.onnx").read_bytes() == first and not (tmp_path / "b").exists()
+    assert export_main(["--checkpoint", str(other_ckpt), "--out", str(tmp_path / "b"), *common, "--overwrite"]) == 0
+    assert (repo / "drn" / "1" / "model.onnx").read_bytes() != first

@@ -91,6 +91,10 @@ class VideoBenchRequest:
             raise BenchError("nothing to measure: give --engine FILE (or --compare) or drop --no-pytorch")
 
 
+MAX_FPS = 1000.0
+MAX_SECONDS = 86400.0
+
+
 @dataclass(frozen=True)
 class StreamBenchRequest:
     """drn-bench streams: N free-running cameras at --fps each for --seconds into one engine (StreamRunner)."""
@@ -113,8 +117,12 @@ class StreamBenchRequest:
 
         _common(self)
         whole(self.cameras, "--cameras", 1, 64, error=BenchError)
-        number(self.fps, "--fps", above=0, error=BenchError)
-        number(self.seconds, "--seconds", above=0, error=BenchError)
+        # Bounded so that fps x seconds stays a frame count a machine can offer (1e308 s overflowed; 1e-9 fps
+        # gave a table of nan): a camera offers 0.1-1000 frames a second, a run lasts at most a day.
+        if not 0.1 <= number(self.fps, "--fps", above=0, error=BenchError) <= MAX_FPS:
+            raise BenchError(f"--fps must be from 0.1 to {MAX_FPS:g} frames a second, got {self.fps:g}")
+        if not 0 < number(self.seconds, "--seconds", above=0, error=BenchError) <= MAX_SECONDS:
+            raise BenchError(f"--seconds must be above 0 and at most {MAX_SECONDS:g} (a day), got {self.seconds:g}")
         choice(self.policy, OVERLOAD_POLICIES, "--policy", BenchError)
         whole(self.queue_size, "--queue", 1, 64, error=BenchError)
         whole(self.max_batch, "--max-batch", 1, optional=True, error=BenchError)

@@ -158,7 +158,7 @@ def _plan_outputs(args, engines: list[str]) -> None:
     flags = ("--json", "--markdown", "--plot", "--grid", "--side-by-side", "--detect-grid", "--detect-markdown")
     outputs = {flag: getattr(args, flag[2:].replace("-", "_"), None) for flag in flags}
     inputs = [*engines, getattr(args, "checkpoint", None), getattr(args, "clip", None), getattr(args, "detector", None),
-              getattr(args, "labels", None)]
+              getattr(args, "detector_classes", None), getattr(args, "labels", None)]
     folders = [getattr(args, "eval", None), *getattr(args, "pairs", []), *getattr(args, "detect_frames", [])]
     plan_outputs(outputs, files=inputs, folders=folders)
     if getattr(args, "plot", None):

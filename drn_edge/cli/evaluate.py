@@ -73,13 +73,13 @@ def main(argv=None) -> int:
     from drn_edge.outputs import write_json
 
     sizes = parse_sizes(args.sizes)
-    detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
     from drn_edge.outputs import plan_outputs
 
     plan_outputs({"--json": args.json, "--grid": args.grid if args.real else None,
                   "--detect-grid": args.detect_grid, "--detect-markdown": args.detect_markdown},
-                 files=[args.engine, args.checkpoint, args.detector, args.labels],
+                 files=[args.engine, args.checkpoint, args.detector, args.detector_classes, args.labels],
                  folders=[*args.road, *args.pairs, args.real, *args.detect_frames, *args.clean_frames])
+    detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
     engine = None
     if args.engine:
         from drn_edge.runtime import DerainEngine

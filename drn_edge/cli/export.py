@@ -96,10 +96,12 @@ def main(argv=None) -> int:
         raise ExportError(f"--triton '{args.triton}' is a file; give a folder for the model repository")
     if args.triton:
         from drn_edge.artifacts import resolve_checkpoint
-        from drn_edge.export.triton import repository_files
+        from drn_edge.export.triton import refuse_other_models_repository, repository_files
         from drn_edge.outputs import plan_outputs
 
-        plan_outputs(repository_files(args.triton), files=[args.onnx or resolve_checkpoint(args.checkpoint)])
+        source = Path(args.onnx) if args.onnx else resolve_checkpoint(args.checkpoint)
+        plan_outputs(repository_files(args.triton), files=[source])
+        refuse_other_models_repository(args.triton, source, args.overwrite)
     if args.no_fidelity:
         given["fidelity"] = False
     preset = Preset.load(args.preset) if args.preset else None
@@ -116,7 +118,12 @@ def main(argv=None) -> int:
     if args.triton:
         from drn_edge.export.triton import best_artifact, write_model_repository
 
-        repo = write_model_repository(best_artifact(artifacts), args.triton, max_batch=req.plan.max_batch)
+        from drn_edge.artifacts import resolve_checkpoint
+        from drn_edge.outputs import sha256_file
+
+        source = Path(args.onnx) if args.onnx else resolve_checkpoint(args.checkpoint)
+        repo = write_model_repository(best_artifact(artifacts), args.triton, max_batch=req.plan.max_batch,
+                                      checkpoint_sha256=sha256_file(source))
         print(f"wrote Triton model repository {repo}")
     print("artifacts:")
     for label, path in artifacts.items():

@@ -74,8 +74,28 @@ def repository_files(repo_dir: str | os.PathLike, name: str = "drn") -> dict[str
     return {f"--triton ({p.relative_to(repo_dir)})": p for p in files}
 
 
+def refuse_other_models_repository(repo_dir: str | os.PathLike, checkpoint: Path, overwrite: bool,
+                                   name: str = "drn") -> None:
+    """An existing repository is replaced only with --overwrite, unless it holds an export of this same checkpoint
+    (its provenance names the checkpoint's sha256, directly or through the FP32 ONNX it was made from)."""
+    from drn_edge.outputs import loads_bounded, sha256_file
+
+    provenance = Path(repo_dir) / name / "provenance.json"
+    if overwrite or not (Path(repo_dir) / name).exists():
+        return
+    try:
+        record = loads_bounded(provenance.read_bytes(), f"'{provenance}'")
+        sources = {record.get("source", {}).get("sha256"), record.get("made_from_checkpoint_sha256")}
+    except (OSError, ValueError, AttributeError):
+        sources = set()
+    if not (checkpoint.is_file() and sha256_file(checkpoint) in sources):
+        raise ExportError(f"--triton '{repo_dir}' already holds model '{name}' from another export; pass --overwrite "
+                          "to replace it, or choose another --triton folder")
+
+
 def write_model_repository(artifact: str | os.PathLike, repo_dir: str | os.PathLike, name: str = "drn",
-                           max_batch: int = 1, instances: int = 1, gpu: bool | None = None) -> Path:
+                           max_batch: int = 1, instances: int = 1, gpu: bool | None = None,
+                           checkpoint_sha256: str | None = None) -> Path:
     """Copy a verified artifact into a Triton repository with a config that matches its sidecar."""
     artifact = Path(artifact)
     record = verify_artifact(artifact, required=True)
@@ -95,7 +115,8 @@ def write_model_repository(artifact: str | os.PathLike, repo_dir: str | os.PathL
     with atomic_path(target) as tmp:
         shutil.copyfile(artifact, tmp)
     write_bytes(model_dir / "config.pbtxt", model_config(record, name, max_batch, instances, gpu).encode())
-    write_json(model_dir / "provenance.json", record)
+    write_json(model_dir / "provenance.json", record | ({"made_from_checkpoint_sha256": checkpoint_sha256}
+                                                        if checkpoint_sha256 else {}))
     return Path(repo_dir)
 
 

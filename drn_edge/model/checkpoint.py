@@ -69,7 +69,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[DRNConfig, dict[str, torch
         if not isinstance(cfg_dict, dict) or not isinstance(info, dict):
             raise ValueError("config and info must be JSON objects")
         cfg = DRNConfig.from_dict(cfg_dict)
-    except (ValueError, ConfigError) as exc:
+    except (ValueError, ConfigError, OverflowError, TypeError) as exc:
         raise CheckpointError(f"'{path}' has an invalid model config: {exc}") from None
     return cfg, tensors, info
 

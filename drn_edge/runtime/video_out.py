@@ -5,12 +5,16 @@ file mode); the writer opens at the first frame with the best codec this OpenCV 
 one frame size. ``commit()`` closes the file, reads it back, and renames it into place only if every written
 frame is there: OpenCV's writer reports no error when the disk fills up, so a short file is caught here and
 an earlier good video under that name is kept. Leaving the ``with`` block without ``commit()`` keeps nothing.
+While ``commit()`` runs, Ctrl-C and SIGTERM wait: a second interrupt while a camera recording is being finished
+used to lose the whole recording.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -50,14 +54,15 @@ class VideoFile(contextlib.AbstractContextManager):
         """Close, check that every frame can be read back, and put the file in place. Returns the frame count."""
         if self._writer is None:
             raise ImageError(f"{self.source} has no readable frames; nothing was written")
-        self._writer.release()
-        readable = _readable_frames(self.tmp, self.count)
-        if readable < self.count:
-            raise OutputError(f"'{self.out_path}' could not be written whole: {readable} of {self.count} frames can be "
-                              "read back (is the disk full?); nothing was kept"
-                              + (" and the earlier file of that name is unchanged" if self.out_path.exists() else ""))
-        self._committed = True
-        self._atomic.__exit__(None, None, None)  # chmod to the umask and rename into place
+        with _interrupts_held():  # a second Ctrl-C / SIGTERM while a recording is finished must not lose it
+            self._writer.release()
+            readable = _readable_frames(self.tmp, self.count)
+            if readable < self.count:
+                raise OutputError(f"'{self.out_path}' could not be written whole: {readable} of {self.count} frames can "
+                                  "be read back (is the disk full?); nothing was kept"
+                                  + (" and the earlier file of that name is unchanged" if self.out_path.exists() else ""))
+            self._committed = True
+            self._atomic.__exit__(None, None, None)  # chmod to the umask and rename into place
         return self.count
 
     def __exit__(self, exc_type, exc, tb):
@@ -67,6 +72,19 @@ class VideoFile(contextlib.AbstractContextManager):
             with contextlib.suppress(OSError):
                 self.tmp.unlink()
         return None
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """SIGINT and SIGTERM wait (they are delivered after the block) while the main thread finishes a file."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _readable_frames(path: Path, expected: int) -> int:

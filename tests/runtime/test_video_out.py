@@ -94,3 +94,25 @@ def test_side_by_side_never_writes_through_a_planted_temp_name(tmp_path):
     result = VideoBenchResult(report={}, fps=10.0, clean=clean, rainy=clean, outputs={"fp32": clean})
     write_side_by_side(result, str(tmp_path / "sbs.mp4"))
     assert target.read_text() == "keep me" and _count(tmp_path / "sbs.mp4") == 4
+
+
+def test_an_interrupt_while_finishing_keeps_the_video(tmp_path, monkeypatch):
+    """A second Ctrl-C / SIGTERM during commit waits until the file is in place (was: the recording was lost)."""
+    import signal
+
+    import drn_edge.runtime.video_out as vo
+
+    real = vo._readable_frames
+
+    def interrupted(path, expected):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives while the file is being finished
+        return real(path, expected)
+
+    monkeypatch.setattr(vo, "_readable_frames", interrupted)
+    out = tmp_path / "rec.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        with VideoFile(out, 10.0) as video:
+            for f in _frames(5):
+                video.write(f)
+            video.commit()
+    assert _count(out) == 5
