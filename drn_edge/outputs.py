@@ -172,8 +172,10 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-def loads_bounded(text: str | bytes, what: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """json.loads for files drn-edge did not necessarily write: size and nesting bounded, errors as ValueError."""
+def loads_bounded(text: str | bytes, what: str, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH,
+                  finite: bool = True) -> Any:
+    """json.loads for files drn-edge did not necessarily write: size and nesting bounded, errors as ValueError;
+    with `finite`, Infinity/NaN/1e400 are refused (a config or sidecar never holds them)."""
     if len(text) > max_bytes:
         raise ValueError(f"{what} is {len(text):,} bytes; more than the {max_bytes:,} a drn-edge JSON can be")
     if isinstance(text, bytes):
@@ -181,11 +183,14 @@ def loads_bounded(text: str | bytes, what: str, max_bytes: int = MAX_JSON_BYTES,
     if json_depth(text) > max_depth:
         raise ValueError(f"{what} nests deeper than {max_depth} levels; it was not written by drn-edge")
 
-    def finite(token: str) -> float:  # Infinity, NaN and 1e400 are never a drn-edge value: refuse, do not overflow later
+    if not finite:
+        return json.loads(text)
+
+    def checked(token: str) -> float:  # Infinity, NaN and 1e400 are never a drn-edge value: refuse, do not overflow later
         value = float(token)
         if not math.isfinite(value):
             raise ValueError(f"{what} holds the non-finite number {token}; it was edited or damaged")
         return value
 
-    return json.loads(text, parse_float=finite, parse_constant=finite,
-                      parse_int=lambda t: int(t) if len(t) < 20 else finite(t))
+    return json.loads(text, parse_float=checked, parse_constant=checked,
+                      parse_int=lambda t: int(t) if len(t) < 20 else checked(t))

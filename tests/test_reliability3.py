@@ -400,3 +400,33 @@ def test_round4_item7_triton_never_replaces_another_models_repository(tiny_check
     assert (repo / "drn" / "1" / "model.onnx").read_bytes() == first and not (tmp_path / "b").exists()
     assert export_main(["--checkpoint", str(other_ckpt), "--out", str(tmp_path / "b"), *common, "--overwrite"]) == 0
     assert (repo / "drn" / "1" / "model.onnx").read_bytes() != first
+
+
+def test_round4_item5_an_int8_model_that_ruins_frames_is_an_error(tmp_path, capsys):
+    """--calib of black frames gave INT8 at 9.5 dB (below the rainy input) with exit 0 and no warning."""
+    from drn_edge.cli.export import main as export_main
+    from drn_edge.imageio import write_image
+
+    black = tmp_path / "black"
+    black.mkdir()
+    for i in range(16):
+        write_image(black / f"{i}.png", np.zeros((64, 96, 3), np.uint8))
+    out = tmp_path / "out"
+    assert export_main(["--checkpoint", "drn_edge", "--out", str(out), "--int8", "--calib", str(black),
+                        "--threads", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "drn.int8.onnx loses" in err and "--allow-drop" in err
+    assert not (out / "drn.int8.onnx").exists() and (out / "drn.onnx").exists()
+
+
+def test_round4_item5_allow_drop_keeps_it_with_a_warning(tmp_path):
+    from drn_edge.export.pipeline import MAX_DROP_DB, _check_drops, _Export
+    from drn_edge.export.request import ExportRequest
+
+    path = tmp_path / "drn.int8.onnx"
+    path.write_bytes(b"x")
+    logged = []
+    st = _Export(ExportRequest(out_dir=str(tmp_path), allow_drop=True), tmp_path, logged.append)
+    st.onnx = {"int8": path}
+    _check_drops(st, {"onnx-int8": {"drop_db": MAX_DROP_DB + 5}})
+    assert path.exists() and "WARNING" in logged[0] and "kept because of --allow-drop" in st.result.notes[0]

@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, help="largest batch the plan accepts (default: 1)")
     p.add_argument("--plan-size", help="profile size HxW for plans built from a dynamic ONNX (default: 720x1280)")
     threads_option(p, "torch and ONNX Runtime")
-    p.add_argument("--no-fidelity", action="store_true", help="skip the fidelity report (default: measured)")
+    p.add_argument("--no-fidelity", action="store_true",
+                   help="skip the fidelity report, and with it the drop check (default: measured)")
+    p.add_argument("--allow-drop", action="store_true",
+                   help="keep an FP16/INT8 artifact that loses more than 1 dB against the FP32 model on held-out "
+                        "frames (a warning instead of an error) (default: such an artifact is an error and removed)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an export of another checkpoint in --out (default: refused)")
     p.add_argument("--triton", help="also write a Triton model repository to this folder (default: none)")
@@ -92,6 +96,8 @@ def main(argv=None) -> int:
             given[key] = parse_hxw(value, flag)
     if args.overwrite:
         given["overwrite"] = True
+    if args.allow_drop:
+        given["allow_drop"] = True
     if args.triton and Path(args.triton).exists() and not Path(args.triton).is_dir():
         raise ExportError(f"--triton '{args.triton}' is a file; give a folder for the model repository")
     if args.triton:
@@ -116,9 +122,8 @@ def main(argv=None) -> int:
     else:
         artifacts = run_export(req).artifacts
     if args.triton:
-        from drn_edge.export.triton import best_artifact, write_model_repository
-
         from drn_edge.artifacts import resolve_checkpoint
+        from drn_edge.export.triton import best_artifact, write_model_repository
         from drn_edge.outputs import sha256_file
 
         source = Path(args.onnx) if args.onnx else resolve_checkpoint(args.checkpoint)

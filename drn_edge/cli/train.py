@@ -9,7 +9,7 @@ from drn_edge.cli import friendly_errors, threads_option
 
 def build_parser() -> argparse.ArgumentParser:
     from drn_edge.model.drn import MODEL_FACTORIES
-    from drn_edge.train.loop import TrainConfig
+    from drn_edge.train.loop import FINETUNE_LR, TrainConfig
     from drn_edge.train.speed import PRECISIONS
     from drn_edge.train.validation import VAL_BACKENDS
 
@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=d.steps, help="total optimizer steps (default: %(default)s)")
     p.add_argument("--batch", type=int, default=d.batch, help="crops per step and process (default: %(default)s)")
     p.add_argument("--crop", type=int, default=d.crop, help="crop size, a multiple of 8 (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate, cosine decay (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate, cosine decay (default: "
+                   f"{FINETUNE_LR:g} when starting from --init weights, the shipped fine-tuning recipe; {d.lr:g} from "
+                   "random weights)")
     p.add_argument("--val-every", type=int, default=d.val_every, help="validate on held-out frames every N steps (default: %(default)s)")
     p.add_argument("--save-every", type=int, default=d.save_every, help="write OUT/last.safetensors every N steps (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="data and init seed (default: %(default)s)")
@@ -73,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from drn_edge.errors import DrnEdgeError
-    from drn_edge.train.loop import TrainConfig, default_init, train
+    from drn_edge.train.loop import TrainConfig, default_init, default_lr, train
 
     try:
         weights = tuple(float(w) for w in args.weights.split(",")) if args.weights else ()
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
     init, note = default_init(args.init, args.model, bool(args.clean or args.pairs), args.resume)
     if note:
         print(note)
-    cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
+    cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop,
+                      lr=default_lr(args.lr, init, args.resume),
                       val_every=args.val_every, save_every=args.save_every, seed=args.seed, resume=args.resume,
                       overwrite=args.overwrite, init=init, warmup=args.warmup, val_side=args.val_side,
                       clean=tuple(args.clean), pairs=tuple(args.pairs),

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from drn_edge.model.drn import DRN
 
 
+MAX_DROP_DB = 1.0  # an artifact losing more than this against FP32 (held-out medium rain) is refused (--allow-drop)
+
+
 def ensure_output_dir(path: Path) -> Path:
     """Create the output folder, after every check has passed (the planner proved it can be written)."""
     from drn_edge.errors import OutputError
@@ -247,6 +250,31 @@ def _measure_fidelity(st: _Export) -> None:
         rows = {r["artifact"]: r for r in st.result.fidelity}
         for prec, path in st.onnx.items():  # each sidecar records its own measured fidelity
             update_sidecar(path, {"fidelity": rows.get(f"onnx-{prec}")})
+        _check_drops(st, rows)
+    elif len(st.onnx) > 1:
+        st.log("note: --no-fidelity: the FP16/INT8 artifacts' drop against FP32 was not measured nor checked")
+
+
+def _check_drops(st: _Export, rows: dict) -> None:
+    """An artifact that loses more than MAX_DROP_DB is an error and is removed (with --allow-drop: kept, a
+    warning). A careful tool does not report success for an INT8 model that ruins frames (e.g. calibrated on
+    black frames: 11 dB below FP32)."""
+    for prec, path in list(st.onnx.items()):
+        row = rows.get(f"onnx-{prec}") or {}
+        drop = row.get("drop_db")
+        if prec == "fp32" or drop is None or drop <= MAX_DROP_DB:
+            continue
+        what = (f"{path.name} loses {drop:.2f} dB PSNR against the FP32 model on held-out medium rain (limit "
+                f"{MAX_DROP_DB:g} dB)")
+        hint = ("Calibrate on more, and rainy, frames from your camera (--calib DIR), try --calib-method entropy or "
+                "--keep-float-edges" if prec == "int8" else "Keep FP32 for this model")
+        if st.req.allow_drop:
+            st.result.notes.append(f"{what}; kept because of --allow-drop")
+            st.log(f"WARNING: {what}; kept because of --allow-drop")
+            continue
+        path.unlink(missing_ok=True)
+        Path(f"{path}.json").unlink(missing_ok=True)
+        raise ExportError(f"{what}: it was removed. {hint}; or pass --allow-drop to keep it")
 
 
 def _record_sidecars(st: _Export) -> None:

@@ -97,6 +97,7 @@ class ExportRequest:
     threads: int | None = None
     preset: str | None = None
     overwrite: bool = False                # replace an export of another checkpoint in out_dir
+    allow_drop: bool = False               # keep an artifact whose fidelity drop exceeds MAX_DROP_DB (with a warning)
 
     def __post_init__(self) -> None:
         bad = set(self.precisions) - set(PRECISIONS)
@@ -197,7 +198,7 @@ def build_request(preset: Preset | None, given: dict[str, Any]) -> tuple[ExportR
         plan=PlanRequest(eff.get("backend") or "auto", eff.get("workspace_gib", 2.0), eff.get("dla_core"),
                          eff.get("timing_cache"), eff.get("max_batch", 1), eff.get("plan_size")),
         fidelity=eff.get("fidelity", True), threads=eff.get("threads"), preset=preset.name if preset else None,
-        overwrite=eff.get("overwrite", False))
+        overwrite=eff.get("overwrite", False), allow_drop=eff.get("allow_drop", False))
     return req, notes
 
 

@@ -65,7 +65,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[DRNConfig, dict[str, torch
         )
     try:
         cfg_dict = loads_bounded(meta[CONFIG_KEY], "model config")
-        info = loads_bounded(meta.get(INFO_KEY, "{}"), "checkpoint info")
+        info = loads_bounded(meta.get(INFO_KEY, "{}"), "checkpoint info", finite=False)  # a history may hold NaN
         if not isinstance(cfg_dict, dict) or not isinstance(info, dict):
             raise ValueError("config and info must be JSON objects")
         cfg = DRNConfig.from_dict(cfg_dict)

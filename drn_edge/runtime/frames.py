@@ -27,7 +27,7 @@ def check_frame(frame, index: int | None = None, max_pixels: int | None = None) 
     if frame.dtype not in FRAME_DTYPES:
         raise ImageError(f"{where} has dtype {frame.dtype}; use uint8 (0..255) or float32 (0..1)")
     if max_pixels and frame.shape[0] * frame.shape[1] > max_pixels:
-        raise ImageError(f"{where} is {frame.shape[1]}x{frame.shape[0]} ({frame.shape[0] * frame.shape[1]:,} pixels), more "
+        raise ImageError(f"{where} is {frame.shape[0]}x{frame.shape[1]} (HxW, {frame.shape[0] * frame.shape[1]:,} pixels), more "
                          f"than max_pixels={max_pixels:,}; resize it first, or raise DerainEngine(max_pixels=...) "
                          "if this machine has the memory")
     if frame.dtype != np.uint8:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,89 +17,17 @@ from drn_edge.errors import CheckpointError, DataError, DrnEdgeError, OutputErro
 from drn_edge.imageio import read_pairs
 from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 from drn_edge.model.drn import DRN, MODEL_FACTORIES
+from drn_edge.train.config import FINETUNE_LR, TrainConfig, default_init, default_lr
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
-from drn_edge.train.speed import PRECISIONS, choose_step_plan
-from drn_edge.train.validation import VAL_BACKENDS, ValidationSets, validate
+from drn_edge.train.speed import choose_step_plan
+from drn_edge.train.validation import ValidationSets, validate
 
 __all__ = ["TrainConfig", "TrainingDiverged", "ValidationSets", "validate", "build_sampler", "default_init", "train",
-           "check_output", "describe_sources", "sample_weights"]
+           "check_output", "describe_sources", "sample_weights", "default_lr", "FINETUNE_LR"]
 
 
 class TrainingDiverged(DrnEdgeError):
     """The loss became NaN or infinite: no checkpoint is written from such weights."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What drn-train is asked to do; checked when made (each message names its drn-train flag)."""
-
-    out: str = "runs/drn"
-    model: str = "drn_base"
-    steps: int = 2000
-    batch: int = 8
-    crop: int = 96
-    lr: float = 2e-3
-    warmup: int = 100
-    val_every: int = 250
-    save_every: int = 250
-    seed: int = 0
-    resume: bool = False
-    overwrite: bool = False  # start afresh even if OUT/last.safetensors exists
-    init: str | None = None  # start from these weights (e.g. fine-tuning a pruned model)
-    clean: tuple[str, ...] = ()      # folders/videos of clean frames (synthetic rain on the fly)
-    pairs: tuple[str, ...] = ()      # paired rainy/clean datasets
-    weights: tuple[float, ...] = ()  # one per source: bundled default (if used), then clean..., then pairs...
-    no_default_data: bool = False    # train only on --clean/--pairs
-    val_pairs: tuple[str, ...] = ()  # paired sets to validate on (each one set of the balanced score)
-    val_road: tuple[str, ...] = ()   # clean held-out frames validated at val_road_size x low/medium/high
-    val_road_size: tuple[int, int] = (720, 1280)
-    val_side: int = 320              # held-out photos are validated shrunk to this longest side (speed)
-    haze: bool = False               # draw the haze veil in some rain examples (see drn_edge.rain.family)
-    max_minutes: float | None = None  # stop (and save) after this much wall time
-    precision: str = "auto"          # auto | fp32 | bf16 (drn_edge.train.speed)
-    compile: bool = False            # torch.compile the training step
-    val_backend: str = "onnxruntime"  # how validation runs the current weights (drn_edge.train.validation)
-    faint_boost: float = 3.0         # most a faint-rain example's loss is scaled up (1: every example weighs the same)
-
-    def __post_init__(self) -> None:
-        from drn_edge.checks import choice, hxw, number, whole
-        from drn_edge.model.drn import MODEL_FACTORIES
-
-        choice(self.model, sorted(MODEL_FACTORIES), "--model")
-        whole(self.steps, "--steps", 1)
-        whole(self.batch, "--batch", 1, 4096)
-        if whole(self.crop, "--crop", 16, 1024) % 8:
-            raise DrnEdgeError(f"--crop must be a multiple of 8 (from 16 to 1024), got {self.crop}")
-        number(self.lr, "--lr", above=0)
-        whole(self.warmup, "--warmup", 0)
-        whole(self.val_every, "--val-every", 1)
-        whole(self.save_every, "--save-every", 1)
-        whole(self.seed, "--seed", 0)
-        whole(self.val_side, "--val-side", 32, 4096)
-        hxw(*self.val_road_size, "val_road_size")
-        number(self.max_minutes, "--minutes", above=0, optional=True)
-        choice(self.precision, PRECISIONS, "--precision")
-        choice(self.val_backend, VAL_BACKENDS, "--val-backend")
-        if number(self.faint_boost, "--faint-boost", low=1) > 10:
-            raise DrnEdgeError(f"--faint-boost must be from 1 to 10, got {self.faint_boost}")
-        if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0 for w in self.weights) or \
-                (self.weights and not sum(self.weights) > 0):
-            raise DrnEdgeError(f"--weights must be numbers >= 0, not all 0; got {','.join(map(str, self.weights))}")
-        if self.no_default_data and not (self.clean or self.pairs):
-            raise DrnEdgeError("--no-default-data needs at least one --clean or --pairs source")
-        if self.resume and self.overwrite:
-            raise DrnEdgeError("--resume continues OUT/last.safetensors and --overwrite replaces it: give one")
-
-
-def default_init(init: str | None, model: str, own_data: bool, resume: bool) -> tuple[str | None, str | None]:
-    """The weights a run starts from, and a note when that was chosen for the user: bringing your own data
-    (--clean/--pairs) fine-tunes the shipped model of --model, since a DRN from random weights needs far more
-    steps than a user's fine-tune; 'none' asks for random weights."""
-    from drn_edge.artifacts import SHIPPED_MODELS
-
-    if init is None and own_data and not resume and model in SHIPPED_MODELS:
-        return model, f"fine-tuning from the shipped {model} on your data (pass --init none to start from random weights)"
-    return (None if init == "none" else init), None
 
 
 def build_sampler(cfg: TrainConfig, seed: int) -> MixedSampler:
@@ -219,7 +147,7 @@ def describe_sources(sampler: MixedSampler) -> str:
     return "; ".join(parts)
 
 
-def _append_log(path: Path, step: int, loss: float, lr: float, val: dict) -> None:
+def _append_log(path: Path, step: int, loss: float | None, lr: float, val: dict) -> None:
     """OUT/log.csv: one row per validation (step, loss, lr, score, gain per set)."""
     import csv
 
@@ -228,7 +156,8 @@ def _append_log(path: Path, step: int, loss: float, lr: float, val: dict) -> Non
         w = csv.writer(f)
         if new:
             w.writerow(["step", "loss", "lr", "score"] + [f"gain {g}" for g in val["gains"]])
-        w.writerow([step, f"{loss:.5f}", f"{lr:.3e}", f"{val['score']:.3f}"] + [f"{v:.3f}" for v in val["gains"].values()])
+        w.writerow([step, "" if loss is None else f"{loss:.5f}", f"{lr:.3e}", f"{val['score']:.3f}"]
+                   + [f"{v:.3f}" for v in val["gains"].values()])
 
 
 FAINT_RAIN_LEVEL = 0.03  # mean |rainy - clean| (about 8 grey levels) below which an example counts as faint rain
@@ -293,13 +222,13 @@ class _Run:
         self.elapsed_before = float(info.get("train_seconds", 0.0))
         self.t0 = time.time()
 
-    def validate(self, done: int, loss_ema: float, lr: float, say) -> bool:
+    def validate(self, done: int, loss_ema: float | None, lr: float, say) -> bool:
         val = validate(self.model, self.val_sets, self.cfg.val_backend)
         self.history.append({"step": done, "loss": loss_ema, "score": val["score"], "gains": val["gains"]})
         new_best = val["score"] > self.best
         self.best = max(self.best, val["score"])
         gains = "  ".join(f"{g} {v:+.2f}" for g, v in val["gains"].items())
-        loss_text = "n/a" if math.isnan(loss_ema) else f"{loss_ema:.4f}"
+        loss_text = "n/a" if loss_ema is None else f"{loss_ema:.4f}"
         say(f"step {done}: loss {loss_text}  score {val['score']:+.2f} dB{' (best)' if new_best else ''}  "
             f"gains: {gains}")
         _append_log(self.out / "log.csv", done, loss_ema, lr, val)
@@ -316,6 +245,27 @@ class _Run:
         save_checkpoint(self.model, last, info, _optimizer_tensors(self.opt))
         if new_best:
             save_checkpoint(self.model, self.out / "best.safetensors", info)
+
+
+def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run, start: int) -> float:
+    """One optimizer step on (rainy, clean) numpy batches; the loss value."""
+    rainy_np, clean_np = batch
+    weights = sample_weights(rainy_np, clean_np, cfg.faint_boost)
+    rainy = plan.layout(torch.from_numpy(rainy_np).to(device))
+    clean = plan.layout(torch.from_numpy(clean_np).to(device))
+    for g in opt.param_groups:
+        g["lr"] = _lr(cfg, step)
+    with plan.autocast(device):
+        out = net(rainy)
+    loss = _weighted_l1(out, clean, None if weights is None else torch.from_numpy(weights).to(device))
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
+                               f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "
+                               f"(now {cfg.lr:g}) and --resume or start again")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
 
 
 def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> Path:
@@ -337,57 +287,53 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     sampler = build_sampler(cfg, cfg.seed * 1000 + rank + start * 7919)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)  # every check has passed: the run starts here
     run = _Run(cfg, model, opt, info, world, val_sets)
-    bar = None
-    if rank == 0:
-        print(f"training data: {describe_sources(sampler)}")
-        print(f"validation every {cfg.val_every} steps ({cfg.val_backend}) on: {val_sets.describe()}")
-        print(plan.note)
-        if progress:
-            from drn_edge.progress import progress_bar
-
-            bar = progress_bar(total=cfg.steps, initial=start, desc="train", unit="step")
+    bar = _start_report(cfg, sampler, val_sets, plan, start, progress) if rank == 0 else None
     say = bar.write if bar else print
     if rank == 0 and start == 0:  # the starting weights are scored: a run never keeps a 'best' worse than its start
         say("scoring the starting weights (step 0)")
-        run.validate(0, float("nan"), 0.0, say)
+        run.validate(0, None, 0.0, say)
         run.save(0, True)
-    loss_ema = None
+    loss_ema, done = None, start
     deadline = run.t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
-    for step in range(start, cfg.steps):
-        rainy_np, clean_np = sampler.batch(cfg.batch)
-        weights = sample_weights(rainy_np, clean_np, cfg.faint_boost)
-        rainy = plan.layout(torch.from_numpy(rainy_np).to(device))
-        clean = plan.layout(torch.from_numpy(clean_np).to(device))
-        for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step)
-        with plan.autocast(device):
-            out = net(rainy)
-        loss = _weighted_l1(out, clean, None if weights is None else torch.from_numpy(weights).to(device))
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
-                                   f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "
-                                   f"(now {cfg.lr:g}) and --resume or start again")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss_ema = loss.item() if loss_ema is None else 0.98 * loss_ema + 0.02 * loss.item()
-        done = step + 1
+    try:
+        for step in range(start, cfg.steps):
+            loss = _step(cfg, step, sampler.batch(cfg.batch), net, opt, plan, device, run, start)
+            loss_ema = loss if loss_ema is None else 0.98 * loss_ema + 0.02 * loss
+            done = step + 1
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_ema:.4f}", lr=f"{_lr(cfg, step):.1e}")
+            out_of_time = deadline is not None and time.time() > deadline
+            is_last = done == cfg.steps or out_of_time
+            new_best = rank == 0 and (done % cfg.val_every == 0 or is_last) and run.validate(done, loss_ema, _lr(cfg, step), say)
+            if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best):
+                run.save(done, new_best)
+            if out_of_time:
+                say(f"stopped after {cfg.max_minutes} minutes at step {done}")
+                break
+    except KeyboardInterrupt:
+        if rank == 0 and done > start:  # Ctrl-C keeps the steps done: the run continues with --resume
+            run.save(done, False)
+            say(f"interrupted at step {done}: saved {last}; continue with drn-train --out {cfg.out} --resume")
+        raise
+    finally:
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_ema:.4f}", lr=f"{_lr(cfg, step):.1e}")
-        out_of_time = deadline is not None and time.time() > deadline
-        is_last = done == cfg.steps or out_of_time
-        new_best = rank == 0 and (done % cfg.val_every == 0 or is_last) and run.validate(done, loss_ema, _lr(cfg, step), say)
-        if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best):
-            run.save(done, new_best)
-        if out_of_time:
-            say(f"stopped after {cfg.max_minutes} minutes at step {done}")
-            break
-    if bar is not None:
-        bar.close()
+            bar.close()
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()
         dist.destroy_process_group()
     return last
+
+
+def _start_report(cfg: TrainConfig, sampler, val_sets, plan, start: int, progress: bool):
+    """What the run trains on, validates on and how a step runs; the progress bar (None without one)."""
+    print(f"training data: {describe_sources(sampler)}")
+    print(f"validation every {cfg.val_every} steps ({cfg.val_backend}) on: {val_sets.describe()}")
+    print(plan.note)
+    if not progress:
+        return None
+    from drn_edge.progress import progress_bar
+
+    return progress_bar(total=cfg.steps, initial=start, desc="train", unit="step")

@@ -31,6 +31,9 @@ NO_RAIN_SHARE = 0.15        # some frames without rain: the network must leave c
 # share that teaches 'remove this streak' (1 - NO_RAIN_SHARE): the earlier 40 % of thin bright lines and
 # specks taught the model to keep exactly what light real rain looks like.
 NEGATIVE_SHARE = 0.2
+# Real camera frames are compressed, and so is the rain in them: in this share of examples the rainy input and the
+# clean target are JPEG-compressed at one random quality (the model learns compressed streaks, never deblocking).
+JPEG_SHARE, JPEG_QUALITY = 0.3, (50, 95)
 
 
 class TrainSource(Protocol):
@@ -82,14 +85,25 @@ class SyntheticRainSource:
             clean = add_scene_negatives(clean, rng, frame_h)
         draw = rng.random()
         if draw < NO_RAIN_SHARE:
-            return clean.copy(), clean
-        if draw < NO_RAIN_SHARE + LEGACY_PRESET_SHARE:
+            rainy = clean.copy()
+        elif draw < NO_RAIN_SHARE + LEGACY_PRESET_SHARE:
             level = LEVEL_NAMES[int(rng.integers(len(LEVEL_NAMES)))]
             rainy = synthesize(clean, level, seed=int(rng.integers(2**31)), scale=frame_h * 16 / 9 / REFERENCE_SIZE)
-            return rainy, clean
-        spec = sample_spec(rng, haze=self.haze)
-        rainy = render(imageio.to_float01(clean), spec, rng, frame_height=frame_h)
-        return imageio.to_uint8(rainy), clean
+        else:
+            spec = sample_spec(rng, haze=self.haze)
+            rainy = imageio.to_uint8(render(imageio.to_float01(clean), spec, rng, frame_height=frame_h))
+        if rng.random() < JPEG_SHARE:
+            quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
+            rainy, clean = _jpeg(rainy, quality), _jpeg(clean, quality)
+        return rainy, clean
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """The image as a camera's encoder leaves it: JPEG-compressed at `quality` and decoded."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else rgb
 
 
 @dataclass
