@@ -136,3 +136,25 @@ def test_drn_bench_video_takes_a_live_source(tiny_onnx, capsys):
     assert main(["video", "/dev/video99", "--engine", str(tiny_onnx["float"]), "--no-pytorch", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "cannot open camera or stream '/dev/video99'" in err and "does not exist" not in err
+
+
+def test_a_missing_sidecar_is_one_warning_line_and_no_progress_is_honoured(tiny_onnx, tmp_path, capsys):
+    """The missing-sidecar warning printed raw Python source lines; --no-progress was ignored for image folders."""
+    import shutil
+
+    import numpy as np
+
+    from drn_edge.cli.derain import main as derain_main
+    from drn_edge.imageio import write_image
+
+    bare = tmp_path / "bare.onnx"
+    shutil.copyfile(tiny_onnx["float"], bare)  # no sidecar beside it
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "a.png", np.full((32, 48, 3), 90, np.uint8))
+    assert derain_main([str(tmp_path / "in"), "--engine", str(bare), "--out", str(tmp_path / "out"),
+                        "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("warning: ") and "has no sidecar" in lines[0]
+    assert not any("warnings.warn" in line or "UserWarning" in line for line in lines)
+    assert "derain:" not in err  # no progress bar

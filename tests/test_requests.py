@@ -94,3 +94,14 @@ def test_one_rounding_rule():
     x = np.array([0, 1, 127, 128, 254, 255], np.uint8)
     assert (to_uint8(to_float01(x)) == x).all()  # a round trip is exact
     assert to_uint8(np.array([-0.2, 0.5 / 255, 1.7])).tolist() == [0, 1, 255]
+
+
+def test_a_portrait_size_says_what_hxw_made_of_it(capsys):
+    """--size 1280x720 silently built a portrait engine (height 1280)."""
+    from drn_edge.checks import parse_hxw
+
+    assert parse_hxw("1280x720", "--size") == (1280, 720)
+    err = capsys.readouterr().err
+    assert "portrait frame 1280 high and 720 wide" in err and "--size 720x1280" in err
+    assert parse_hxw("720x1280", "--size") == (720, 1280)
+    assert capsys.readouterr().err == ""

@@ -14,6 +14,7 @@ def friendly_errors(main):
     @functools.wraps(main)
     def wrapper(argv=None):
         _exit_cleanly_on_sigterm()
+        _plain_warnings()
         try:
             return main(argv)
         except DrnEdgeError as exc:
@@ -24,6 +25,16 @@ def friendly_errors(main):
             return 130
 
     return wrapper
+
+
+def _plain_warnings() -> None:
+    """A command's warnings as one 'warning:' line each (Python's default prints the file, line and source)."""
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
 
 
 def _exit_cleanly_on_sigterm() -> None:

@@ -11,6 +11,7 @@ from drn_edge.cli import friendly_errors, threads_option
 def build_parser() -> argparse.ArgumentParser:
     from drn_edge.runtime.engine import BACKENDS
     from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
+    from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS
 
     p = argparse.ArgumentParser(prog="drn-derain", description=(
         "Derain images, folders, a video file or a camera. "
@@ -35,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --side-by-side, add the removed rain layer as a third panel (default: off)")
     p.add_argument("--resize", action="store_true",
                    help="letterbox frames into a fixed-size engine's size (aspect ratio kept) and back (default: off)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help="refuse frames larger than this many pixels (memory bound; raise it for 4K cameras on a "
+                        "machine with the memory, or use --resize with a fixed-size engine) (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
     return p
 
@@ -73,7 +77,8 @@ def main(argv=None) -> int:
         out = check_video_output(args.out, video, args.overwrite)
     else:
         job = plan_images(args.inputs, args.out, args.suffix, args.overwrite)
-    with DerainEngine(args.engine, backend=args.backend, resize=args.resize, threads=args.threads) as engine:
+    with DerainEngine(args.engine, backend=args.backend, resize=args.resize, threads=args.threads,
+                      max_pixels=args.max_pixels) as engine:
         t0 = time.monotonic()
         if live_source is not None:
             n = derain_video(engine, open_live_source(live_source), out, args.side_by_side, args.show_rain,
@@ -83,7 +88,7 @@ def main(argv=None) -> int:
             n = derain_video(engine, cv2.VideoCapture(str(video)), out, args.side_by_side, args.show_rain,
                              args.max_frames, f"video '{video}'", progress=not args.no_progress)
         else:
-            n = derain_images(engine, job, args.side_by_side, args.show_rain, args.skip_bad)
+            n = derain_images(engine, job, args.side_by_side, args.show_rain, args.skip_bad, progress=not args.no_progress)
             if job.skipped:
                 print(f"skipped {len(job.skipped)} unreadable image(s): {', '.join(job.skipped[:5])}")
         seconds = time.monotonic() - t0

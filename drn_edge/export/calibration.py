@@ -30,7 +30,7 @@ from drn_edge.imageio import IMAGE_SUFFIXES, to_float01, to_uint8
 
 __all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "CALIB_MAX_PIXELS", "FEW_CALIBRATION_FRAMES", "find_calibration_dir",
            "list_images", "load_calibration_frames", "calibration_hash", "FrameCalibrationReader", "shipped_ranges_for",
-           "calibration_size", "read_manifest", "calibration_frames", "make_calibration_set", "shipped_ranges",
+           "calibration_size", "read_manifest", "rain_over", "calibration_frames", "make_calibration_set", "shipped_ranges",
            "build_ranges", "main"]
 
 RANGES_DIR = Path(__file__).parent / "calibration_ranges"
@@ -190,6 +190,20 @@ def read_manifest(folder: str | os.PathLike) -> list[dict]:
     if missing:
         raise CalibrationError(f"'{path}' lists files that are not there: {', '.join(missing[:5])}")
     return frames
+
+
+def rain_over(frames: list[np.ndarray], seed: int = RANGE_SEED) -> list[np.ndarray]:
+    """Your clean calibration frames as the engine will see them: the rain family drawn over each (seeded), a
+    third each at low, medium and high intensity."""
+    from drn_edge.rain.family import render, sample_spec
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, frame in enumerate(frames):
+        band = RAIN_BANDS[list(RAIN_BANDS)[i % 3]]
+        spec = sample_spec(rng, intensity=float(rng.uniform(*band)))
+        out.append(to_uint8(render(to_float01(frame), spec, rng)))
+    return out
 
 
 def calibration_frames(sources: Sequence[tuple[str, np.ndarray]], count: int, height: int, width: int,

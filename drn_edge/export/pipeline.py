@@ -194,10 +194,12 @@ def _export_fp16(st: _Export) -> None:
 def _export_int8(st: _Export) -> None:
     from drn_edge.export.calibration import (
         FEW_CALIBRATION_FRAMES,
+        RANGE_SEED,
         FrameCalibrationReader,
         calibration_hash,
         calibration_size,
         load_calibration_frames,
+        rain_over,
     )
     from drn_edge.export.quantize import quantize_int8
     from drn_edge.export.torch_to_onnx import export_onnx
@@ -220,8 +222,12 @@ def _export_int8(st: _Export) -> None:
     # ranges at 720x1280 would need ~10 GB of intermediate tensors per frame.
     h, w = c.size or calibration_size(st.calib_dir)
     frames = load_calibration_frames(st.calib_dir, h, w)
+    if c.rain == "add":
+        frames = rain_over(frames)
     st.result.calibration = {"dir": st.calib_dir.name, "sha256": calibration_hash(st.calib_dir), "frames": len(frames),
-                             "size": [h, w], "method": c.method, "keep_float_edges": c.keep_float_edges}
+                             "size": [h, w], "method": c.method, "keep_float_edges": c.keep_float_edges,
+                             "rain": (f"drn_edge.rain.family drawn over the frames, seed {RANGE_SEED}, a third each "
+                                      "low/medium/high" if c.rain == "add" else "none: the frames were already rainy")}
     st.log(f"calibrating INT8 on {len(frames)} frames from {st.calib_dir} at {h}x{w} ({c.method}; "
            f"{'--calib-size' if c.size else 'the first frame, scaled to at most 240x320 pixels'}; every frame is "
            "resized to it) ...")

@@ -21,10 +21,13 @@ def next_commands(onnx: Path, precision: str, spec: ExportSpec, plan_size, max_b
 
     flags = {"fp32": "", "fp16": " --fp16", "int8": " --int8 --fp16"}[precision]
     plan = artifact_path(onnx.parent, precision, "plan")
-    return [f"drn-export --onnx {onnx} --out {onnx.parent}",
+    return [f"drn-export --onnx {onnx} --out {onnx.parent}            # 1. build the plan (or, without drn-edge:)",
             f"trtexec --onnx={onnx} --saveEngine={plan}{flags} --minShapes={name}:{dims(1)} "
             f"--optShapes={name}:{dims(max_batch)} --maxShapes={name}:{dims(max_batch)}"
-            "   # TensorRT 10.x; on 11.x drop --fp16/--int8 and add --stronglyTyped"]
+            "   # TensorRT 10.x; on 11.x drop --fp16/--int8 and add --stronglyTyped",
+            f"drn-bench --engine {plan}            # 2. latency and fidelity drop of the plan on the device",
+            f'python -c "from drn_edge.runtime import DerainEngine; e = DerainEngine(\'{plan}\'); print(e.backend_name)"'
+            "   # 3. embed: DerainEngine (docs/runtime.md)"]
 
 
 def run_plan_build(onnx_path: str, out_dir: str, plan, log=print) -> Path:

@@ -45,14 +45,20 @@ class ModelSource:
             raise ExportError(f"--finetune-steps must be >= 0, got {self.finetune_steps}")
 
 
+CALIBRATION_RAIN = ("add", "none")
+
+
 @dataclass(frozen=True)
 class Calibration:
     dir: str | None = None                 # None: the shipped INT8 ranges (shipped checkpoints only)
     method: str = "percentile"
     size: tuple[int, int] | None = None    # None: the export size, else the frames' own size
     keep_float_edges: bool = False
+    rain: str = "add"                      # add: the project's rain over --calib frames (seeded); none: already rainy
 
     def __post_init__(self) -> None:
+        if self.rain not in CALIBRATION_RAIN:
+            raise ExportError(f"--calib-rain must be one of {', '.join(CALIBRATION_RAIN)}, got {self.rain!r}")
         if self.method not in CALIBRATION_METHODS:
             raise ExportError(f"--calib-method must be one of {CALIBRATION_METHODS}, got {self.method!r}")
         _check_size(self.size, "--calib-size")
@@ -121,7 +127,9 @@ class ExportRequest:
             c = self.calibration
             lines.append(f"  calibration {c.dir or 'shipped INT8 ranges'}, {c.method}"
                          + (f", at {c.size[0]}x{c.size[1]}" if c.size else "")
-                         + (", first/last conv in float" if c.keep_float_edges else ""))
+                         + (", first/last conv in float" if c.keep_float_edges else "")
+                         + ("" if not c.dir else ", the project's rain drawn over the frames (seeded; --calib-rain none "
+                            "for frames that are already rainy)" if c.rain == "add" else ", frames used as they are"))
         p = self.plan
         lines.append(f"  plans       backend {p.backend}, workspace {p.workspace_gib:g} GiB, max batch {p.max_batch}"
                      + (f", DLA core {p.dla_core}" if p.dla_core is not None else ""))
@@ -194,7 +202,7 @@ def build_request(preset: Preset | None, given: dict[str, Any]) -> tuple[ExportR
                         eff.get("opset", 17)),
         precisions=tuple(precisions),
         calibration=Calibration(eff.get("calib_dir"), eff.get("calib_method", "percentile"), eff.get("calib_size"),
-                                eff.get("keep_float_edges", False)),
+                                eff.get("keep_float_edges", False), eff.get("calib_rain", "add")),
         plan=PlanRequest(eff.get("backend") or "auto", eff.get("workspace_gib", 2.0), eff.get("dla_core"),
                          eff.get("timing_cache"), eff.get("max_batch", 1), eff.get("plan_size")),
         fidelity=eff.get("fidelity", True), threads=eff.get("threads"), preset=preset.name if preset else None,

@@ -107,7 +107,7 @@ def _progress(total, desc, enabled: bool = True):
 
 
 def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: bool = False,
-                  skip_bad: bool = False) -> int:
+                  skip_bad: bool = False, progress: bool = True) -> int:
     """Derain every planned image; undecodable ones stop the run (before any output when their header is bad)
     or, with skip_bad, are skipped and listed in job.skipped."""
     import cv2
@@ -119,7 +119,7 @@ def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: 
     if job.pairs:
         job.pairs[0][1].parent.mkdir(parents=True, exist_ok=True)
     done = 0
-    with _progress(len(job.pairs), "derain") as bar:
+    with _progress(len(job.pairs), "derain", progress) as bar:
         for src, dst in job.pairs:
             frame = cv2.imread(str(src), cv2.IMREAD_COLOR)
             if frame is None:

@@ -28,8 +28,8 @@ def check_frame(frame, index: int | None = None, max_pixels: int | None = None) 
         raise ImageError(f"{where} has dtype {frame.dtype}; use uint8 (0..255) or float32 (0..1)")
     if max_pixels and frame.shape[0] * frame.shape[1] > max_pixels:
         raise ImageError(f"{where} is {frame.shape[0]}x{frame.shape[1]} (HxW, {frame.shape[0] * frame.shape[1]:,} pixels), more "
-                         f"than max_pixels={max_pixels:,}; resize it first, or raise DerainEngine(max_pixels=...) "
-                         "if this machine has the memory")
+                         f"than max_pixels={max_pixels:,}; resize it first, or raise the limit if this machine has "
+                         "the memory (drn-derain --max-pixels N; DerainEngine(max_pixels=N))")
     if frame.dtype != np.uint8:
         lo, hi = float(frame.min()), float(frame.max())  # NaN or inf anywhere shows up here: no extra pass
         if not (np.isfinite(lo) and np.isfinite(hi)):

@@ -164,6 +164,8 @@ def test_preset_request_is_printed_and_recorded(tiny_checkpoint, tmp_path, capsy
     # Next steps for the target: drn-export --onnx there, and the trtexec line with the input name and shapes.
     assert f"drn-export --onnx {out / 'drn.fp16.onnx'}" in text and " --fp16 " in text
     assert "trtexec --onnx=" in text and "--minShapes=frame_bgr:1x64x96x3" in text
+    # ... all the way to benchmarking the plan and embedding it
+    assert f"drn-bench --engine {out / 'drn.fp16.plan'}" in text and "DerainEngine(" in text
 
 
 def test_size_flag_and_deprecated_aliases(tiny_checkpoint, tmp_path, capsys):
@@ -215,3 +217,15 @@ def test_int8_of_a_shipped_checkpoint_uses_the_shipped_ranges(tmp_path, capsys):
     assert "/" not in json.dumps(cal.get("sources")).replace("\\/", "")  # folder names, no local paths
     with DerainEngine(tmp_path / "drn.int8.onnx") as e:
         assert e(__import__("numpy").zeros((64, 96, 3), "uint8")).shape == (64, 96, 3)
+
+
+def test_calibration_frames_get_rain_unless_already_rainy(tiny_checkpoint, calib_dir, tmp_path, capsys):
+    """INT8 ranges must describe what the engine sees: rainy frames (clean --calib frames lost 1.1 dB)."""
+    from drn_edge.sidecar import read_sidecar
+
+    for mode, expected in (("add", "drn_edge.rain.family drawn over the frames"), ("none", "none: the frames")):
+        out = tmp_path / mode
+        assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--int8", "--calib",
+                            str(calib_dir), "--calib-rain", mode, "--no-fidelity", "--backend", "onnx"]) == 0
+        assert read_sidecar(out / "drn.int8.onnx")["calibration"]["rain"].startswith(expected)
+    assert "the project's rain drawn over the frames" in capsys.readouterr().out
