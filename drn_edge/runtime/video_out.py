@@ -76,15 +76,26 @@ class VideoFile(contextlib.AbstractContextManager):
 
 @contextlib.contextmanager
 def _interrupts_held():
-    """SIGINT and SIGTERM wait (they are delivered after the block) while the main thread finishes a file."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """SIGINT and SIGTERM wait while the main thread finishes a file, then act as they would have.
+
+    Handlers, not a signal mask: a process-directed signal goes to any thread that does not block it, and
+    Python runs its handler in the main thread wherever that thread is."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if pending:
+            handler = previous[pending[0]]
+            if callable(handler):
+                handler(pending[0], None)  # Python's Ctrl-C handler raises KeyboardInterrupt; the CLIs' SIGTERM too
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), pending[0])
 
 
 def _readable_frames(path: Path, expected: int) -> int:
