@@ -412,7 +412,7 @@ def test_round4_item5_an_int8_model_that_ruins_frames_is_an_error(tmp_path, caps
     for i in range(16):
         write_image(black / f"{i}.png", np.zeros((64, 96, 3), np.uint8))
     out = tmp_path / "out"
-    assert export_main(["--checkpoint", "drn_edge", "--out", str(out), "--int8", "--calib", str(black),
+    assert export_main(["--checkpoint", "drn_edge", "--out", str(out), "--int8", "--calib", str(black), "--calib-rain", "none",
                         "--threads", "2"]) == 2
     err = capsys.readouterr().err
     assert "drn.int8.onnx loses" in err and "--allow-drop" in err
@@ -430,3 +430,22 @@ def test_round4_item5_allow_drop_keeps_it_with_a_warning(tmp_path):
     st.onnx = {"int8": path}
     _check_drops(st, {"onnx-int8": {"drop_db": MAX_DROP_DB + 5}})
     assert path.exists() and "WARNING" in logged[0] and "kept because of --allow-drop" in st.result.notes[0]
+
+
+@pytest.mark.parametrize("source", ["rtsp://" + "a" * 300 + "/x", "²", "99999999999999999999999", "x" * 300])
+def test_round4_item18_odd_live_source_strings_are_one_line(tiny_onnx, tmp_path, capsys, source):
+    from drn_edge.cli.derain import main as derain_main
+
+    code = derain_main([source, "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "o.mp4")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_round4_suffix_with_a_path_separator_is_refused(tiny_onnx, tmp_path, capsys):
+    from drn_edge.cli.derain import main as derain_main
+    from drn_edge.imageio import write_image
+
+    write_image(tmp_path / "a.png", np.zeros((32, 48, 3), np.uint8))
+    code = derain_main([str(tmp_path / "a.png"), "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "o"),
+                        "--suffix", "/../../escape"])
+    assert code == 2 and "--suffix" in capsys.readouterr().err and not (tmp_path / "o").exists()

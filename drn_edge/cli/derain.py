@@ -58,6 +58,11 @@ def main(argv=None) -> int:
         raise ImageError("give image/video inputs, a camera or stream (0, /dev/video0, rtsp://...), or --camera N")
     if args.camera is not None and (args.inputs or args.camera < 0):
         raise DrnEdgeError("--camera takes a camera index >= 0 and no input files")
+    if "/" in args.suffix or "\\" in args.suffix or args.suffix in (".", ".."):
+        raise DrnEdgeError(f"--suffix is appended to output file names and may not hold a path separator, got "
+                           f"{args.suffix!r}; choose the folder with --out")
+    if args.camera is not None and args.camera > 1023:
+        raise DrnEdgeError(f"--camera takes an index from 0 to 1023, got {args.camera}")
     if args.max_frames is not None and args.max_frames < 1:
         raise DrnEdgeError(f"--max-frames must be at least 1, got {args.max_frames}")
     live_source = None

@@ -33,6 +33,10 @@ def _expand(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     files = []
     for item in inputs:
         p = Path(item)
+        try:
+            p.stat()
+        except OSError as exc:  # missing, or a name the file system cannot hold (over 255 bytes)
+            raise ImageError(f"input '{str(p)[:200]}' does not exist ({exc.strerror})") from None
         if p.is_dir():
             files += imageio.list_images(p)
         elif p.is_file():
