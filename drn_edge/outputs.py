@@ -50,6 +50,38 @@ def atomic_path(final: str | os.PathLike, suffix: str = ".partial") -> Iterator[
         raise
 
 
+@contextlib.contextmanager
+def output_lock(target: str | os.PathLike, command: str) -> Iterator[Path]:
+    """One run at a time per output (what rsync and ffmpeg users get from a lock or a refusal): two drn-derain,
+    drn-train or drn-export runs into the same output overwrote each other in silence. The lock is an flock on
+    '.NAME.drn-lock' beside the output, so it ends with its process even when that process is killed."""
+    import fcntl
+
+    target = Path(target)
+    lock = target.parent / f".{target.name}.drn-lock"
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot lock output '{target}': {exc.strerror or exc}; choose a writable location") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise OutputError(f"another run (pid {holder}) is writing '{target}' right now; wait for it to finish, or "
+                          f"give this {command} run another output") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {command}".encode())
+        yield target
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

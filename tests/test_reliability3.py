@@ -449,3 +449,27 @@ def test_round4_suffix_with_a_path_separator_is_refused(tiny_onnx, tmp_path, cap
     code = derain_main([str(tmp_path / "a.png"), "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "o"),
                         "--suffix", "/../../escape"])
     assert code == 2 and "--suffix" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_round4_item4_two_runs_into_one_output_do_not_overwrite_each_other(tiny_onnx, tiny_checkpoint, tmp_path, capsys):
+    """Two drn-derain runs at once into one --out: all of A's outputs were B's, both exit 0. Now the second is
+    refused while the first holds the output (the lock ends with its process)."""
+    from drn_edge.cli.derain import main as derain_main
+    from drn_edge.cli.export import main as export_main
+    from drn_edge.imageio import write_image
+    from drn_edge.outputs import output_lock
+    from drn_edge.train.loop import TrainConfig, train
+
+    write_image(tmp_path / "a.png", np.zeros((32, 48, 3), np.uint8))
+    out = tmp_path / "o"
+    with output_lock(out, "drn-derain"):  # run A, still writing
+        assert derain_main([str(tmp_path / "a.png"), "--engine", str(tiny_onnx["float"]), "--out", str(out)]) == 2
+        assert "another run (pid" in capsys.readouterr().err
+    assert derain_main([str(tmp_path / "a.png"), "--engine", str(tiny_onnx["float"]), "--out", str(out)]) == 0
+    with output_lock(tmp_path / "e", "drn-export"):
+        assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "e"), "--no-fidelity"]) == 2
+    from drn_edge.errors import OutputError
+
+    with output_lock(tmp_path / "t", "drn-train"), pytest.raises(OutputError, match="another run"):
+        train(TrainConfig(out=str(tmp_path / "t"), model="drn_tiny", steps=1, batch=1, crop=16), progress=False)
+    assert not list(tmp_path.glob(".*.drn-lock"))  # no lock file left behind

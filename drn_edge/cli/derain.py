@@ -50,6 +50,7 @@ def main(argv=None) -> int:
 
     from drn_edge import imageio
     from drn_edge.errors import DrnEdgeError, ImageError
+    from drn_edge.outputs import output_lock
     from drn_edge.runtime import DerainEngine
     from drn_edge.runtime.apply import check_video_output, derain_images, derain_video, plan_images
     from drn_edge.runtime.sources import is_live_source, open_live_source
@@ -82,8 +83,9 @@ def main(argv=None) -> int:
         out = check_video_output(args.out, video, args.overwrite)
     else:
         job = plan_images(args.inputs, args.out, args.suffix, args.overwrite)
-    with DerainEngine(args.engine, backend=args.backend, resize=args.resize, threads=args.threads,
-                      max_pixels=args.max_pixels) as engine:
+    with output_lock(args.out, "drn-derain"), \
+            DerainEngine(args.engine, backend=args.backend, resize=args.resize, threads=args.threads,
+                         max_pixels=args.max_pixels) as engine:
         t0 = time.monotonic()
         if live_source is not None:
             n = derain_video(engine, open_live_source(live_source), out, args.side_by_side, args.show_rain,

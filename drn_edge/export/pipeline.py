@@ -19,7 +19,7 @@ from drn_edge.export.fidelity_report import export_frames, fidelity_report, form
 from drn_edge.export.plans import next_commands
 from drn_edge.export.request import DEFAULT_PLAN_SIZE, ExportRequest
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
-from drn_edge.outputs import sha256_file
+from drn_edge.outputs import output_lock, sha256_file
 from drn_edge.sidecar import INCOMPLETE_MARKER, read_sidecar, update_sidecar, write_sidecar
 
 if TYPE_CHECKING:
@@ -97,13 +97,14 @@ def run_export(req: ExportRequest, log: Callable[[str], None] = print) -> Export
     log("export request (after preset and flags):\n" + req.describe())
     st = _Export(req, Path(req.out_dir), log)
     _check_inputs(st)  # nothing is written before this returns
-    ensure_output_dir(st.out)
-    marker = st.out / INCOMPLETE_MARKER
-    _write_marker(marker)
-    for stage in (_prune, _export_fp32, _export_fp16, _export_int8, _record_sidecars, _measure_fidelity,
-                  _build_plans, _flag_stale, _next_steps):
-        stage(st)
-    marker.unlink(missing_ok=True)
+    with output_lock(st.out, "drn-export"):
+        ensure_output_dir(st.out)
+        marker = st.out / INCOMPLETE_MARKER
+        _write_marker(marker)
+        for stage in (_prune, _export_fp32, _export_fp16, _export_int8, _record_sidecars, _measure_fidelity,
+                      _build_plans, _flag_stale, _next_steps):
+            stage(st)
+        marker.unlink(missing_ok=True)
     log(f"done in {time.time() - t0:.1f} s")
     return st.result
 

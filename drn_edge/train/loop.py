@@ -4,6 +4,7 @@ Resumable: OUT/last.safetensors holds weights, Adam moments and the step (no pic
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -17,6 +18,7 @@ from drn_edge.errors import CheckpointError, DataError, DrnEdgeError, OutputErro
 from drn_edge.imageio import read_pairs
 from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 from drn_edge.model.drn import DRN, MODEL_FACTORIES
+from drn_edge.outputs import output_lock
 from drn_edge.train.config import FINETUNE_LR, TrainConfig, default_init, default_lr
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
 from drn_edge.train.speed import choose_step_plan
@@ -285,17 +287,20 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
 
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     sampler = build_sampler(cfg, cfg.seed * 1000 + rank + start * 7919)
-    Path(cfg.out).mkdir(parents=True, exist_ok=True)  # every check has passed: the run starts here
-    run = _Run(cfg, model, opt, info, world, val_sets)
-    bar = _start_report(cfg, sampler, val_sets, plan, start, progress) if rank == 0 else None
-    say = bar.write if bar else print
-    if rank == 0 and start == 0:  # the starting weights are scored: a run never keeps a 'best' worse than its start
-        say("scoring the starting weights (step 0)")
-        run.validate(0, None, 0.0, say)
-        run.save(0, True)
-    loss_ema, done = None, start
-    deadline = run.t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
+    locks = contextlib.ExitStack()
+    if rank == 0:  # one run at a time into OUT (two runs overwrote each other's checkpoints in silence)
+        locks.enter_context(output_lock(cfg.out, "drn-train"))
+    bar, loss_ema, done = None, None, start
     try:
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)  # every check has passed: the run starts here
+        run = _Run(cfg, model, opt, info, world, val_sets)
+        bar = _start_report(cfg, sampler, val_sets, plan, start, progress) if rank == 0 else None
+        say = bar.write if bar else print
+        if rank == 0 and start == 0:  # the starting weights are scored: a run never keeps a 'best' worse than its start
+            say("scoring the starting weights (step 0)")
+            run.validate(0, None, 0.0, say)
+            run.save(0, True)
+        deadline = run.t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
         for step in range(start, cfg.steps):
             loss = _step(cfg, step, sampler.batch(cfg.batch), net, opt, plan, device, run, start)
             loss_ema = loss if loss_ema is None else 0.98 * loss_ema + 0.02 * loss
@@ -319,6 +324,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     finally:
         if bar is not None:
             bar.close()
+        locks.close()
     if world > 1:
         import torch.distributed as dist
 
