@@ -167,11 +167,11 @@ FAINT_RAIN_LEVEL = 0.03  # mean |rainy - clean| (about 8 grey levels) below whic
 
 def sample_weights(rainy: np.ndarray, clean: np.ndarray, boost: float) -> np.ndarray | None:
     """Per-example loss weights: faint rain carries little L1 signal, so a model learns it last; its examples
-    weigh up to `boost` times more (sqrt of how much fainter than FAINT_RAIN_LEVEL). Rain-free examples weigh 1."""
+    weigh up to `boost` times more (as much as they are fainter than FAINT_RAIN_LEVEL). Rain-free examples weigh 1."""
     if boost <= 1:
         return None
     amount = np.abs(rainy - clean).mean(axis=(1, 2, 3))
-    w = np.where(amount > 1e-4, np.sqrt(FAINT_RAIN_LEVEL / np.maximum(amount, 1e-6)), 1.0)
+    w = np.where(amount > 1e-4, FAINT_RAIN_LEVEL / np.maximum(amount, 1e-6), 1.0)
     return np.clip(w, 1.0, boost).astype(np.float32)
 
 
