@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -473,3 +474,26 @@ def test_round4_item4_two_runs_into_one_output_do_not_overwrite_each_other(tiny_
     with output_lock(tmp_path / "t", "drn-train"), pytest.raises(OutputError, match="another run"):
         train(TrainConfig(out=str(tmp_path / "t"), model="drn_tiny", steps=1, batch=1, crop=16), progress=False)
     assert not list(tmp_path.glob(".*.drn-lock"))  # no lock file left behind
+
+
+def test_round4_item16_inspect_survives_sidecar_fields_of_the_wrong_type(tiny_onnx, tmp_path, capsys):
+    import json
+    import shutil
+
+    from drn_edge.cli.inspect import main as inspect_main
+
+    onnx = tmp_path / "drn.onnx"
+    shutil.copyfile(tiny_onnx["float"], onnx)
+    record = json.loads(Path(f"{tiny_onnx['float']}.json").read_text())
+    record |= {"fidelity": {"psnr": "high", "drop_db": [1]}, "io": 5, "spec": "x", "source": None, "bytes": "many"}
+    Path(f"{onnx}.json").write_text(json.dumps(record))
+    assert inspect_main([str(onnx)]) == 0
+    out = capsys.readouterr().out
+    assert "fidelity    ? dB" in out and "Traceback" not in out
+    onnx.write_bytes(b"not an onnx graph")  # a damaged graph whose sidecar is edited to match
+    from drn_edge.outputs import sha256_file
+
+    record |= {"sha256": sha256_file(onnx), "bytes": onnx.stat().st_size}
+    Path(f"{onnx}.json").write_text(json.dumps(record))
+    assert inspect_main([str(onnx)]) == 2
+    assert "not a readable ONNX graph" in capsys.readouterr().err
