@@ -104,7 +104,7 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
     for f in frames:
         key = id(f.clean)
         if key not in clean_cache:
-            clean_cache[key] = detector(f.clean)
+            clean_cache[key] = detector(f.clean).checked(f"the detector on clean frame {f.name}")
         bar.update(1)
         if labels is not None:
             if f.name not in labels:
@@ -115,10 +115,10 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
         row = levels.setdefault(f.group, {"truth": [], "clean": [], "rainy": [], **{n: [] for n in derainers}})
         row["truth"].append(truth)
         row["clean"].append(clean_cache[key])
-        row["rainy"].append(detector(f.rainy))
+        row["rainy"].append(detector(f.rainy).checked(f"the detector on rainy frame {f.name}"))
         bar.update(1)
         for name, derain in derainers.items():
-            row[name].append(detector(derain(f.rainy)))
+            row[name].append(detector(derain(f.rainy)).checked(f"the detector on frame {f.name} derained by {name}"))
             bar.update(1)
     bar.close()
     report: dict = {"ground_truth": "labels" if labels is not None else

@@ -59,6 +59,21 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def checked(self, what: str) -> Detections:
+        """Itself, if every box is finite with x1 <= x2 and y1 <= y2 and every score finite; else DetectorError.
+        NaN boxes scored AP 1.0 and inverted label boxes were accepted: AP from such data would be confident
+        and wrong."""
+        boxes, scores = np.asarray(self.boxes, np.float64), np.asarray(self.scores, np.float64)
+        bad_value = ~np.isfinite(boxes).all(axis=1) | ~np.isfinite(scores) if len(scores) else np.zeros(0, bool)
+        inverted = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]) if len(boxes) else np.zeros(0, bool)
+        if bad_value.any():
+            raise DetectorError(f"{what}: {int(bad_value.sum())} of {len(scores)} boxes have NaN or infinite "
+                                "coordinates or scores; check the detector's output layout (--detector-layout)")
+        if inverted.any():
+            raise DetectorError(f"{what}: {int(inverted.sum())} of {len(scores)} boxes end before they start "
+                                "(x2 < x1 or y2 < y1); boxes are x1, y1, x2, y2 in pixels")
+        return self
+
 
 class Detector(Protocol):
     """What the detection check needs: a callable from an HxWx3 uint8 RGB frame to Detections."""

@@ -40,7 +40,7 @@ def _coco(p: Path, frame_sizes) -> dict[str, Detections]:
         if name in per:
             x, y, w, h = (float(v) for v in a["bbox"])
             per[name].append((x, y, x + w, y + h, int(a["category_id"])))
-    return {n: _dets(v) for n, v in per.items()}
+    return {n: _dets(v).checked(f"--labels '{p}', image {n}") for n, v in per.items()}
 
 
 def _yolo(folder: Path, frame_sizes) -> dict[str, Detections]:
@@ -58,7 +58,7 @@ def _yolo(folder: Path, frame_sizes) -> dict[str, Detections]:
                     rows.append((cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2, int(c)))
                 except ValueError:
                     raise DetectorError(f"{f}:{i + 1}: a YOLO label line is 'class cx cy w h', got {line!r}") from None
-        out[name] = _dets(rows)
+        out[name] = _dets(rows).checked(f"--labels '{f}'")
     return out
 
 

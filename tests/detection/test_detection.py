@@ -151,3 +151,21 @@ def test_a_bad_detector_is_one_line_before_any_work(tiny_checkpoint, tmp_path, c
     assert eval_main(["--checkpoint", str(tiny_checkpoint), "--detector", str(tmp_path / "det.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ONNX Runtime cannot load detector") and "Traceback" not in err
+
+
+def test_nan_or_inverted_boxes_are_refused_not_scored(tmp_path):
+    """NaN boxes gave AP 1.0, and inverted or NaN label boxes were accepted (round 4, item 11)."""
+    from drn_edge.detection.check import detection_check
+    from drn_edge.evaluation.eval_frames import EvalFrame
+
+    frame = np.zeros((64, 64, 3), np.uint8)
+    frames = [EvalFrame("f", "high", frame, frame)]
+    nan = Detections(np.array([[np.nan, 1, 2, 3]], np.float32), np.array([0.9], np.float32), np.array([0]))
+    with pytest.raises(DetectorError, match="NaN or infinite"):
+        detection_check(lambda rgb: nan, frames, {"identity": lambda x: x}, progress=False)
+    (tmp_path / "f.txt").write_text("2 0.5 0.5 -0.25 0.5\n")  # negative width: x2 < x1
+    with pytest.raises(DetectorError, match="end before they start"):
+        load_labels(tmp_path, {"f": (100, 200)})
+    (tmp_path / "f.txt").write_text("2 nan 0.5 0.25 0.5\n")
+    with pytest.raises(DetectorError, match="NaN or infinite"):
+        load_labels(tmp_path, {"f": (100, 200)})
