@@ -497,3 +497,26 @@ def test_round4_item16_inspect_survives_sidecar_fields_of_the_wrong_type(tiny_on
     Path(f"{onnx}.json").write_text(json.dumps(record))
     assert inspect_main([str(onnx)]) == 2
     assert "not a readable ONNX graph" in capsys.readouterr().err
+
+
+def test_round4_resume_checks_the_run_it_continues(tmp_path):
+    """--resume with another --model (or with --init) silently continued the old run; log.csv kept the rows of
+    steps that were lost."""
+    import csv
+
+    from drn_edge.errors import CheckpointError
+    from drn_edge.train.loop import TrainConfig, train
+
+    out = str(tmp_path / "run")
+    base = dict(out=out, model="drn_tiny", batch=1, crop=16, val_every=2, save_every=2, val_side=32)
+    train(TrainConfig(steps=4, **base), progress=False)
+    log = tmp_path / "run" / "log.csv"
+    with open(log, "a", newline="") as f:  # a step validated after the last save, then lost (killed)
+        csv.writer(f).writerow([5, "0.1", "1e-3", "0", "0", "0", "0"])
+    with pytest.raises(CheckpointError, match="--model drn_tiny run"):
+        train(TrainConfig(steps=6, resume=True, **(base | {"model": "drn_small"})), progress=False)
+    with pytest.raises(CheckpointError, match="--init applies to new runs only"):
+        train(TrainConfig(steps=6, resume=True, init="drn_base", **base), progress=False)
+    train(TrainConfig(steps=6, resume=True, **base), progress=False)
+    steps = [int(r[0]) for r in list(csv.reader(open(log)))[1:]]
+    assert steps == sorted(steps) and steps.count(5) == 0 and steps[-1] == 6

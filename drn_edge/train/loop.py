@@ -197,8 +197,45 @@ def _start_state(cfg: TrainConfig, model: DRN | None, last: Path) -> tuple[DRN, 
     """The model, the step to start at, the checkpoint's info and its optimizer tensors."""
     if cfg.resume:
         model, info, extra = load_checkpoint(last)
-        return model, _resume_step(info, cfg, last), info, extra
+        _check_resume(cfg, info, extra, last)
+        step = _resume_step(info, cfg, last)
+        _drop_lost_log_rows(Path(cfg.out) / "log.csv", step)
+        return model, step, info, extra
     return (model if model is not None else _initial_model(cfg)), 0, {}, {}
+
+
+def _check_resume(cfg: TrainConfig, info: dict, extra: dict, last: Path) -> None:
+    """--resume continues the run that wrote OUT/last.safetensors, or says why it cannot: it silently continued
+    another --model's run and recorded the new options, and restarted at step 0 without optimizer state."""
+    if cfg.init:
+        raise CheckpointError(f"--resume continues '{last}' from its own weights; --init applies to new runs only: "
+                              "drop --init, or start a new run with --init and another --out")
+    before = info.get("train_config") if isinstance(info.get("train_config"), dict) else {}
+    if before.get("model") not in (None, cfg.model):
+        raise CheckpointError(f"'{last}' is a --model {before['model']} run; resume it with --model {before['model']}, "
+                              f"or start a new {cfg.model} run in another --out")
+    if not any(k.startswith("optim.") for k in extra):
+        raise CheckpointError(f"'{last}' holds no optimizer state (not a drn-train resume point): start a new run from "
+                              f"its weights with --init {last} --out NEW_FOLDER")
+
+
+def _drop_lost_log_rows(log: Path, step: int) -> None:
+    """log.csv rows after the resumed step belong to steps that were lost (not saved): they go."""
+    import csv
+
+    if not log.is_file():
+        return
+    with open(log, newline="") as f:
+        rows = list(csv.reader(f))
+    kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
+    if len(kept) != len(rows):
+        import io
+
+        from drn_edge.outputs import write_bytes
+
+        buf = io.StringIO()
+        csv.writer(buf).writerows(kept)
+        write_bytes(log, buf.getvalue().encode())
 
 
 def _optimizer(model: DRN, cfg: TrainConfig, extra: dict, last: Path) -> torch.optim.Optimizer:
