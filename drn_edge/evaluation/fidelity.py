@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from drn_edge.errors import ImageError
-from drn_edge.evaluation.eval_frames import EvalFrame
+from drn_edge.evaluation.eval_frames import (
+    EvalFrame,
+    clean_dir_sources,
+    evenly_spaced,
+    fit_to_size,
+    heldout_sources,
+    pair_frames,
+    rain_frames,
+)
 from drn_edge.evaluation.metrics import PSNR_CAP_DB, capped_psnr, ssim, uqi  # noqa: F401 (PSNR_CAP_DB re-exported)
 from drn_edge.imageio import to_uint8
 
@@ -134,7 +142,6 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
     """
     from pathlib import Path
 
-    from drn_edge.evaluation.eval_frames import clean_dir_sources, evenly_spaced, fit_to_size, heldout_sources, pair_frames, rain_frames
     from drn_edge.rain.family import GENERATORS
 
     groups = [("photos", heldout_sources())] + [(Path(d).name, clean_dir_sources(d)) for d in clean_dirs]

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from drn_edge.errors import CalibrationError
-from drn_edge.imageio import IMAGE_SUFFIXES, to_float01, to_uint8
+from drn_edge.errors import CalibrationError, ImageError
+from drn_edge.imageio import IMAGE_SUFFIXES, read_rgb, to_float01, to_uint8, write_image
+from drn_edge.imageio import list_images as list_image_files
 
 __all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "CALIB_MAX_PIXELS", "FEW_CALIBRATION_FRAMES", "find_calibration_dir",
            "list_images", "load_calibration_frames", "calibration_hash", "FrameCalibrationReader", "shipped_ranges_for",
@@ -64,8 +65,6 @@ def find_calibration_dir() -> Path | None:
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """imageio.list_images, with what an empty or missing calibration folder means for INT8."""
-    from drn_edge.errors import ImageError
-    from drn_edge.imageio import list_images as list_image_files
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -82,8 +81,6 @@ def load_calibration_frames(folder: str | os.PathLike, height: int, width: int) 
     """Every image in `folder` as HxWx3 uint8 RGB resized to (height, width); all unreadable files named at once."""
     import cv2
 
-    from drn_edge.errors import ImageError
-    from drn_edge.imageio import read_rgb
 
     frames, bad = [], []
     for path in list_images(folder):
@@ -245,7 +242,6 @@ def make_calibration_set(out_dir, sources: list[tuple[str, np.ndarray]] | None =
     """
     import cv2
 
-    from drn_edge.imageio import write_image
     from drn_edge.outputs import write_json
     from drn_edge.photos import TRAIN_PHOTOS, load_photo
 

@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drn_edge.artifacts import PRUNED_CHECKPOINT, artifact_path
-from drn_edge.errors import ExportError
+from drn_edge.artifacts import PRUNED_CHECKPOINT, artifact_path, resolve_checkpoint
+from drn_edge.errors import EngineError, ExportError, OutputError
 from drn_edge.export.fidelity_report import export_frames, fidelity_report, format_fidelity
 from drn_edge.export.plans import next_commands
 from drn_edge.export.request import DEFAULT_PLAN_SIZE, ExportRequest
-from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
-from drn_edge.outputs import output_lock, sha256_file
+from drn_edge.onnx_spec import INPUT_NAME, ExportSpec, io_description
+from drn_edge.outputs import output_lock, plan_outputs, sha256_file
 from drn_edge.sidecar import INCOMPLETE_MARKER, read_sidecar, update_sidecar, write_sidecar
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ MAX_DROP_DB = 1.0  # an artifact losing more than this against FP32 (held-out me
 
 def ensure_output_dir(path: Path) -> Path:
     """Create the output folder, after every check has passed (the planner proved it can be written)."""
-    from drn_edge.errors import OutputError
 
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -112,7 +111,6 @@ def run_export(req: ExportRequest, log: Callable[[str], None] = print) -> Export
 def _check_inputs(st: _Export) -> None:
     """Everything a later stage needs is checked now, before anything is written: the checkpoint is resolved and
     loaded once, TensorRT, calibration and every output path are checked."""
-    from drn_edge.artifacts import resolve_checkpoint
     from drn_edge.export.calibration import find_calibration_dir, load_calibration_frames, shipped_ranges_for
     from drn_edge.export.tensorrt_plan import tensorrt_available
     from drn_edge.model.checkpoint import load_checkpoint
@@ -141,7 +139,6 @@ def _check_inputs(st: _Export) -> None:
 def _plan_artifacts(st: _Export) -> None:
     """The files this export writes (ONNX, sidecars, the pruned checkpoint), through the one output planner: none
     may be the checkpoint, lie in the calibration folder, or be a link; the folder must be writable."""
-    from drn_edge.outputs import plan_outputs
 
     paths = [artifact_path(st.out, p) for p in st.req.precisions]
     outputs = {f"--out ({p.name})": p for p in paths} | {f"--out ({p.name}.json)": Path(f"{p}.json") for p in paths}
@@ -162,7 +159,6 @@ def _prune(st: _Export) -> None:
 
 def _export_fp32(st: _Export) -> None:
     from drn_edge.export.torch_to_onnx import check_parity, export_onnx
-    from drn_edge.onnx_spec import io_description
 
     fp32 = artifact_path(st.out, "fp32")
     export_onnx(st.model, fp32, st.req.spec)
@@ -363,7 +359,6 @@ def _write_marker(marker: Path) -> None:
 def _refuse_other_models_export(st: _Export) -> None:
     """An existing drn.onnx made from another checkpoint is replaced only with --overwrite (as drn-train and
     drn-derain do); re-exporting the same checkpoint is fine."""
-    from drn_edge.errors import EngineError
 
     req = st.req
     existing = artifact_path(st.out, "fp32")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from drn_edge.artifacts import PRECISIONS
 from drn_edge.errors import ExportError, MissingDependencyError
-from drn_edge.onnx_spec import io_shape
+from drn_edge.onnx_spec import io_description, io_shape
 from drn_edge.outputs import sha256_file, write_bytes
-from drn_edge.runtime.tensorrt_env import SUPPORTED_TENSORRT, check_tensorrt_version, jetson_l4t_release  # noqa: F401
+from drn_edge.runtime.tensorrt_env import check_tensorrt_version, current_gpu, jetson_l4t_release
 from drn_edge.sidecar import read_sidecar, write_sidecar
 
 
@@ -62,8 +62,6 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
         import tensorrt as trt
     except ImportError:
         raise MissingDependencyError("tensorrt", "tensorrt", "building a TensorRT plan") from None
-    from drn_edge.onnx_spec import io_description
-    from drn_edge.runtime.tensorrt_env import current_gpu
 
     check_tensorrt_version(trt.__version__)
     major = int(trt.__version__.split(".")[0])

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from drn_edge.errors import ExportError
-from drn_edge.outputs import atomic_path, write_bytes, write_json
+from drn_edge.outputs import atomic_path, loads_bounded, sha256_file, write_bytes, write_json
 from drn_edge.sidecar import verify_artifact
 
 TRITON_DTYPES = {"uint8": "TYPE_UINT8", "float32": "TYPE_FP32", "float16": "TYPE_FP16"}
@@ -78,7 +78,6 @@ def refuse_other_models_repository(repo_dir: str | os.PathLike, checkpoint: Path
                                    name: str = "drn") -> None:
     """An existing repository is replaced only with --overwrite, unless it holds an export of this same checkpoint
     (its provenance names the checkpoint's sha256, directly or through the FP32 ONNX it was made from)."""
-    from drn_edge.outputs import loads_bounded, sha256_file
 
     provenance = Path(repo_dir) / name / "provenance.json"
     if overwrite or not (Path(repo_dir) / name).exists():

@@ -18,7 +18,7 @@ from drn_edge.errors import CheckpointError, DataError, DrnEdgeError, OutputErro
 from drn_edge.imageio import read_pairs
 from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 from drn_edge.model.drn import DRN, MODEL_FACTORIES
-from drn_edge.outputs import output_lock
+from drn_edge.outputs import output_lock, plan_outputs
 from drn_edge.train.config import FINETUNE_LR, TrainConfig, default_init, default_lr
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
 from drn_edge.train.speed import choose_step_plan
@@ -129,7 +129,6 @@ def check_output(cfg: TrainConfig) -> None:
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise OutputError(f"--out '{cfg.out}' is a file, not a folder")
     from drn_edge.artifacts import resolve_checkpoint
-    from drn_edge.outputs import plan_outputs
 
     # Before any training: an output that is an input (--init, a data folder), a link, or unwritable fails now.
     out = Path(cfg.out)
