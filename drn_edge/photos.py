@@ -21,10 +21,28 @@ HELDOUT_PHOTOS = ("rocket", "coffee", "gravel")
 PHOTO_LICENCE = "scikit-image sample data (public domain / CC0 or permissive; see skimage/data/README.txt)"
 
 
+def photos_available() -> bool:
+    """Whether scikit-image (and so the bundled photos) is installed: not in the torch-free Jetson/x86 images."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("skimage") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 @functools.cache
 def load_photo(name: str) -> np.ndarray:
     """A bundled photo as HxWx3 uint8 RGB (greyscale ones are stacked to three channels)."""
-    import skimage.data
+    try:
+        import skimage.data
+    except ImportError:
+        from drn_edge.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            "scikit-image", "train", "the default frames (scikit-image's bundled photos; a torch-free install such "
+            "as the Jetson image has none: name your own frames instead, drn-bench --eval DIR, drn-eval --road "
+            "DIR)") from None
 
     if name not in TRAIN_PHOTOS + HELDOUT_PHOTOS:
         raise ValueError(f"unknown photo {name!r}; choose from {TRAIN_PHOTOS + HELDOUT_PHOTOS}")

@@ -51,3 +51,34 @@ def test_video_and_stream_benches_need_no_torch(tiny_onnx, tmp_path):
                "assert 'torch' not in sys.modules")
     assert res.returncode == 0, res.stderr[-3000:]
     assert "no PyTorch eager row" in res.stdout and "cam1" in res.stdout
+
+
+BLOCK_TORCH_AND_SKIMAGE = BLOCK_TORCH.replace('name == "torch" or name.startswith("torch.")',
+                                              'name.split(".")[0] in ("torch", "skimage")')
+
+
+def test_the_jetson_install_runs_bench_eval_and_inspect_on_the_users_frames(tiny_onnx, tmp_path):
+    """The Docker images install neither torch nor scikit-image: drn-bench and drn-eval crashed with tracebacks
+    on their default frames. On the user's frames they run; without any, one line says what to pass."""
+    import numpy as np
+
+    from drn_edge.imageio import write_image
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        write_image(frames / f"f{i}.png", np.full((32, 48, 3), 60 + 40 * i, np.uint8))
+    engine = str(tiny_onnx["float"])
+    code = (f"from drn_edge.cli.bench import main as bench\nfrom drn_edge.cli.evaluate import main as ev\n"
+            f"from drn_edge.cli.inspect import main as inspect\n"
+            f"assert bench(['--engine', {engine!r}, '--eval', {str(frames)!r}, '--size', '32x48', '--frames', '2', "
+            f"'--warmup', '1', '--warmup-seconds', '0', '--no-progress']) == 0\n"
+            f"assert ev(['--engine', {engine!r}, '--road', {str(frames)!r}, '--sizes', '32x48', '--no-generators', "
+            f"'--no-progress']) == 0\n"
+            f"assert inspect([{engine!r}]) == 0\n"
+            f"assert bench(['--engine', {engine!r}, '--size', '32x48', '--no-progress']) == 2\n"
+            "assert 'torch' not in sys.modules and 'skimage' not in sys.modules")
+    res = subprocess.run([sys.executable, "-c", BLOCK_TORCH_AND_SKIMAGE + code], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "error: the default frames (scikit-image's bundled photos" in res.stderr and "Traceback" not in res.stderr

@@ -142,12 +142,15 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
     """
     from pathlib import Path
 
+    from drn_edge.photos import photos_available
     from drn_edge.rain.family import GENERATORS
 
-    groups = [("photos", heldout_sources())] + [(Path(d).name, clean_dir_sources(d)) for d in clean_dirs]
+    # The held-out photos join when scikit-image is installed; a torch-free install evaluates the user's frames.
+    photos = [("photos", heldout_sources())] if photos_available() or not (clean_dirs or pairs_dirs) else []
+    groups = photos + [(Path(d).name, clean_dir_sources(d)) for d in clean_dirs]
     sources = [s for _, group in groups for s in group]
     tables: dict[str, dict] = {}
-    for h, w in sizes:
+    for h, w in sizes if sources else ():  # only --pairs, and no photos (a torch-free install): pairs alone
         tables[f"held-out {w}x{h}"] = evaluate(derain, rain_frames(sources, size=(h, w)), progress=progress)[0]
     # Clean frames must come back unchanged: the output's PSNR against its own (rain-free) input.
     ch, cw = max(sizes, key=lambda s: s[0] * s[1])
@@ -156,8 +159,9 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
         extra.append((Path(d).name, evenly_spaced(clean_dir_sources(d), clean_max_frames)))
     clean = [EvalFrame(n, f"clean/{g}", c, c) for g, group in groups + extra for n, img in group
              for c in [fit_to_size(img, ch, cw)]]
-    tables[f"clean {cw}x{ch}"] = evaluate(derain, clean, progress=progress)[0]
-    if generator_size and generators is not False:
+    if clean:
+        tables[f"clean {cw}x{ch}"] = evaluate(derain, clean, progress=progress)[0]
+    if generator_size and generators is not False and sources:
         gens = tuple(generators) if generators is not None else GENERATORS
         frames = [f for g in gens for f in rain_frames(sources, ("medium",), generator_size, g)]
         gh, gw = generator_size
