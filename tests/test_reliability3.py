@@ -520,3 +520,37 @@ def test_round4_resume_checks_the_run_it_continues(tmp_path):
     train(TrainConfig(steps=6, resume=True, **base), progress=False)
     steps = [int(r[0]) for r in list(csv.reader(open(log)))[1:]]
     assert steps == sorted(steps) and steps.count(5) == 0 and steps[-1] == 6
+
+
+def test_round4_item6_bench_never_compares_an_engine_with_another_model(tiny_checkpoint, tmp_path, capsys):
+    import shutil
+
+    import torch
+
+    from drn_edge.cli.bench import main as bench_main
+    from drn_edge.cli.export import main as export_main
+    from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    run.mkdir()
+    ckpt = run / "best.safetensors"
+    shutil.copyfile(tiny_checkpoint, ckpt)
+    assert export_main(["--checkpoint", str(ckpt), "--out", str(run), "--no-fidelity", "--backend", "onnx"]) == 0
+    other = load_checkpoint(tiny_checkpoint)[0]
+    with torch.no_grad():
+        other.head.bias.add_(0.05)
+    other_ckpt = save_checkpoint(other, tmp_path / "other" / "other.safetensors")
+    assert export_main(["--checkpoint", str(other_ckpt), "--out", str(tmp_path / "other"), "--no-fidelity",
+                        "--backend", "onnx"]) == 0
+    capsys.readouterr()
+    quick = ["--size", "32x48", "--frames", "1", "--warmup", "1", "--warmup-seconds", "0", "--no-progress"]
+    # two engines of two models: the second was compared against the first one's model
+    assert bench_main(["--engine", str(run / "drn.onnx"), "--engine", str(tmp_path / "other" / "drn.onnx"), *quick]) == 2
+    assert "exported from another checkpoint" in capsys.readouterr().err
+    # --checkpoint naming another model than the engine's
+    assert bench_main(["--engine", str(run / "drn.onnx"), "--checkpoint", str(other_ckpt), *quick]) == 2
+    assert "exported from another checkpoint" in capsys.readouterr().err
+    # the run folder's best.safetensors replaced after the export: a false drop before
+    save_checkpoint(other, ckpt)
+    assert bench_main(["--engine", str(run / "drn.onnx"), *quick]) == 2
+    assert "has changed since" in capsys.readouterr().err

@@ -11,7 +11,7 @@ import numpy as np
 from drn_edge.errors import DrnEdgeError
 
 __all__ = ["Candidate", "engine_candidate", "engine_candidates", "compare_engines", "common_size", "torch_candidate",
-           "torch_available", "reference_checkpoint"]
+           "torch_available", "reference_checkpoint", "checkpoint_digest", "choose_reference"]
 
 
 @dataclass
@@ -125,6 +125,11 @@ def reference_checkpoint(engine_path: str) -> str | None:
         candidate = path.parent / src.get("file", "")
         if src.get("kind") == "checkpoint":
             if candidate.is_file():
+                if sha256_file(candidate) != src.get("sha256"):
+                    raise DrnEdgeError(
+                        f"'{candidate}' has changed since '{engine_path}' was exported from it (its sha256 differs): "
+                        "the FP32 reference would be another model and the drop false; re-export, or pass "
+                        "--checkpoint PATH of the exported weights")
                 return str(candidate)
             for shipped in SHIPPED_MODELS.values():
                 if shipped.is_file() and src.get("sha256") == sha256_file(shipped):
@@ -137,6 +142,42 @@ def reference_checkpoint(engine_path: str) -> str | None:
             return None
         path = candidate
     return None
+
+
+def checkpoint_digest(engine_path: str) -> str | None:
+    """The sha256 of the checkpoint an engine was exported from, followed through its sidecars; None: unknown."""
+    from drn_edge.sidecar import read_sidecar
+
+    path = Path(engine_path)
+    for _ in range(4):
+        rec = read_sidecar(path, required=False)
+        src = rec.get("source") if isinstance(rec, dict) else None
+        if not isinstance(src, dict):
+            return None
+        if src.get("kind") == "checkpoint":
+            return src.get("sha256")
+        path = path.parent / str(src.get("file", ""))
+        if not path.is_file():
+            return None
+    return None
+
+
+def choose_reference(engines: list[str], checkpoint: str | None) -> str | None:
+    """The one FP32 checkpoint every engine is compared with: --checkpoint, else the first engine's own. Engines
+    from another model than the reference are refused (one was compared against another engine's model)."""
+    from drn_edge.artifacts import resolve_checkpoint
+    from drn_edge.outputs import sha256_file
+
+    ref = checkpoint or (reference_checkpoint(engines[0]) if engines else None)
+    ref_path = resolve_checkpoint(ref)
+    want = sha256_file(ref_path) if ref_path.is_file() else None
+    for engine in engines:
+        got = checkpoint_digest(engine)
+        if want and got and got != want:
+            raise DrnEdgeError(f"'{engine}' was exported from another checkpoint (sha256 {got[:12]}...) than the FP32 "
+                               f"reference '{ref_path.name}' ({want[:12]}...); bench engines of one model together, "
+                               "or pass --checkpoint with the weights they were exported from")
+    return ref
 
 
 def compare_engines(export_dir: str, precisions: str | None, backend: str) -> list[str]:

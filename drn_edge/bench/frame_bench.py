@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drn_edge.bench.candidates import Candidate, common_size, engine_candidates, reference_checkpoint, torch_available, torch_candidate
+from drn_edge.bench.candidates import Candidate, choose_reference, common_size, engine_candidates, torch_available, torch_candidate
 from drn_edge.bench.env import environment, gpu_memory_used_mb, peak_rss_mb  # noqa: F401  (re-exported)
 from drn_edge.bench.requests import BenchRequest
 
@@ -191,7 +191,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
         candidates += engine_candidates(req.engines, req.backend, req.threads)
         h, w = common_size(candidates, (req.height, req.width))
         needs_reference = req.pytorch_baseline or req.fidelity  # latency alone needs no FP32 checkpoint
-        ref_ckpt = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines and needs_reference else None)
+        ref_ckpt = choose_reference(req.engines, req.checkpoint) if needs_reference else req.checkpoint
         torch_ok = torch_available()
         if not torch_ok:
             log("note: torch is not installed: no PyTorch baseline row and no FP32 reference (fidelity vs clean only)")

@@ -74,7 +74,7 @@ def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
 
 
 def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
-    from drn_edge.bench.candidates import common_size, engine_candidates, reference_checkpoint, torch_available, torch_candidate
+    from drn_edge.bench.candidates import choose_reference, common_size, engine_candidates, torch_available, torch_candidate
     from drn_edge.bench.env import environment
     from drn_edge.evaluation.temporal import clip_motion, warping_errors
     from drn_edge.rain.video import RainClip
@@ -84,7 +84,7 @@ def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
         candidates += engine_candidates(req.engines, req.backend, req.threads)
         h, w = common_size(candidates, (req.height, req.width))
         if req.pytorch_baseline and torch_available():
-            ref = req.checkpoint or (reference_checkpoint(req.engines[0]) if req.engines else None)
+            ref = choose_reference(req.engines, req.checkpoint)
             candidates.insert(0, torch_candidate(ref))
         elif req.pytorch_baseline:
             log("note: torch is not installed: no PyTorch eager row")
