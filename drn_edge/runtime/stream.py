@@ -162,6 +162,7 @@ class Stream:
         self._sink_thread: threading.Thread | None = None
         self._sink_closed = False
         self._sink_limit = max(4, 2 * queue_size)
+        self._sink_busy = 0  # results taken by the sink thread whose sink call has not returned yet
         self.lossless = policy == "passthrough"  # a full sink queue waits instead of dropping (files, passthrough)
 
     # ------------------------------------------------------------------ the sink side (runner's delivery thread)
@@ -192,6 +193,7 @@ class Stream:
                 if not self._sink_items:
                     return
                 o = self._sink_items.popleft()
+                self._sink_busy += 1
                 self._sink_cv.notify_all()
             done = now()
             result = StreamResult(self.name, o.index, o.frame, o.reason is None, o.reason, o.capture_time,
@@ -204,6 +206,10 @@ class Stream:
                     self.counters.sink_errors += 1
                 logging.getLogger("drn_edge.runtime").warning("stream %r: sink raised %s: %s", self.name,
                                                               type(exc).__name__, exc)
+            finally:
+                with self._sink_cv:
+                    self._sink_busy -= 1
+                    self._sink_cv.notify_all()
 
     def close_sink(self, timeout: float) -> bool:
         """Let the sink thread finish what is queued; True when it has (False: the sink is stuck)."""
@@ -240,8 +246,11 @@ class Stream:
 
     @property
     def done(self) -> bool:
-        """Input ended and every accepted frame delivered or dropped."""
-        return self.ended and self.counters.unfinished() == 0
+        """Input ended, every accepted frame delivered or dropped, and the sink has returned from the last one
+        (StreamRunner.wait() returned while the last sink call was still running)."""
+        with self._sink_cv:
+            sink_idle = not self._sink_items and self._sink_busy == 0
+        return self.ended and self.counters.unfinished() == 0 and sink_idle
 
 
 def frames_of(source) -> Iterable[np.ndarray]:

@@ -156,3 +156,24 @@ def test_a_runner_dropped_without_close_ends_its_threads(tiny_onnx):
         while len(stream_threads()) > before and time.monotonic() < end:
             time.sleep(0.05)
         assert len(stream_threads()) == before, [t.name for t in stream_threads()]
+
+
+def test_wait_returns_after_the_last_sink_call_has_finished(tiny_onnx):
+    """StreamRunner.wait() returned while the last sink call was still running (round 4, item 20)."""
+    import time
+
+    import numpy as np
+
+    from drn_edge.runtime import DerainEngine, StreamRunner
+
+    finished = []
+
+    def slow_sink(result):
+        time.sleep(0.3)
+        finished.append(result.index)
+
+    with DerainEngine(tiny_onnx["float"]) as engine, StreamRunner(engine) as runner:
+        frames = [np.zeros((32, 48, 3), np.uint8)] * 3
+        runner.add_source("file", iter(frames), slow_sink, live=False)
+        assert runner.wait(timeout=30)
+        assert finished == [0, 1, 2]
