@@ -170,7 +170,7 @@ class Stream:
         """Queue one in-order result for this stream's sink thread. Full queue: a drop-oldest stream drops its
         oldest undelivered result (counted); a lossless one waits for its own sink."""
         with self._sink_cv:
-            if self._sink_thread is None:
+            if self._sink_thread is None or not self._sink_thread.is_alive():
                 self._sink_thread = threading.Thread(target=self._sink_loop, name=f"drn-stream-sink-{self.name}",
                                                      daemon=True)
                 self._sink_thread.start()
@@ -189,6 +189,8 @@ class Stream:
         while True:
             with self._sink_cv:
                 while not self._sink_items and not self._sink_closed:
+                    if self.ended and self._sink_busy == 0 and self.counters.unfinished() == 0:
+                        return  # an ended stream keeps no thread (60 reconnecting cameras kept 60)
                     self._sink_cv.wait(0.1)
                 if not self._sink_items:
                     return

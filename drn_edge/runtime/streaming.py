@@ -105,8 +105,12 @@ class StreamRunner:
         with self._cond:
             if self._closing.is_set():
                 raise EngineError("StreamRunner is closed")
-            if name in self._streams:
-                raise EngineError(f"a stream named {name!r} already exists")
+            old = self._streams.get(name)
+            if old is not None and not old.done:
+                raise EngineError(f"a stream named {name!r} is still running; close_input() it and wait for it to "
+                                  "end before a new stream takes its name")
+            if old is not None:  # an ended stream's name is free again (a camera that reconnects)
+                self._order.remove(old)
             stream = Stream(name, sink, policy, queue_size, keep_source, self._accept, self._cond)
             self._streams[name] = stream
             self._order.append(stream)

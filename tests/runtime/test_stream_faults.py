@@ -177,3 +177,26 @@ def test_wait_returns_after_the_last_sink_call_has_finished(tiny_onnx):
         runner.add_source("file", iter(frames), slow_sink, live=False)
         assert runner.wait(timeout=30)
         assert finished == [0, 1, 2]
+
+
+def test_an_ended_stream_keeps_no_thread_and_its_name_can_be_reused(tiny_onnx):
+    """Every ended stream kept a live sink thread until close() (60 reconnecting cameras: 60 threads), and a
+    reconnecting camera could not reuse its name (round 4, item 14)."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from drn_edge.runtime import DerainEngine, StreamRunner
+
+    got = []
+    with DerainEngine(tiny_onnx["float"]) as engine, StreamRunner(engine) as runner:
+        for _ in range(5):  # the camera drops and reconnects under the same name
+            runner.add_source("cam", iter([np.zeros((32, 48, 3), np.uint8)] * 2), got.append, live=False)
+            assert runner.wait(timeout=30)
+        deadline = time.monotonic() + 5
+        per_stream = ("drn-stream-sink-", "drn-stream-source-")
+        while time.monotonic() < deadline and any(t.name.startswith(per_stream) for t in threading.enumerate()):
+            time.sleep(0.05)
+        assert not [t.name for t in threading.enumerate() if t.name.startswith(per_stream)]
+        assert len(got) == 10 and list(runner.streams) == ["cam"]

@@ -246,7 +246,7 @@ def test_bad_input_is_refused_in_the_callers_thread(engine, tiny_onnx):
             s.submit(np.zeros((48, 64), np.uint8))
         with pytest.raises(EngineError, match="policy must be"):
             runner.add_stream("x", Collector(), policy="newest")
-        with pytest.raises(EngineError, match="already exists"):
+        with pytest.raises(EngineError, match="is still running"):
             runner.add_stream("cam", Collector())
     with pytest.raises(EngineError, match="on_error must be"):
         StreamRunner(engine, on_error="raise")
