@@ -174,14 +174,20 @@ class Stream:
                 self._sink_thread = threading.Thread(target=self._sink_loop, name=f"drn-stream-sink-{self.name}",
                                                      daemon=True)
                 self._sink_thread.start()
-            while self.lossless and len(self._sink_items) >= self._sink_limit and self._sink_thread.is_alive():
-                self._sink_cv.wait(0.05)
+            # Never wait here: this is the runner's one delivery thread, and waiting for one slow sink stalled every
+            # camera. A lossless stream loses nothing: a file source is held back at its input (sink_full()); a
+            # passthrough camera's results queue in memory while its sink is slower than the camera.
             self._sink_items.append(outcome)
-            while len(self._sink_items) > self._sink_limit:
+            while not self.lossless and len(self._sink_items) > self._sink_limit:
                 self._sink_items.popleft()
                 with self.counters.lock:
                     self.counters.dropped += 1
             self._sink_cv.notify_all()
+
+    def sink_full(self) -> bool:
+        """The sink is behind by its queue's worth: a waiting (file) source holds its next frame back."""
+        with self._sink_cv:
+            return len(self._sink_items) + self._sink_busy >= self._sink_limit
 
     def _sink_loop(self) -> None:
         import logging

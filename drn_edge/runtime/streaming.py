@@ -159,7 +159,8 @@ class StreamRunner:
             raise EngineError(f"capture_time must be a finite time.monotonic() value (or None), got {capture_time!r}")
         t = now() if capture_time is None else capture_time
         with self._cond:
-            while wait and len(stream.waiting) >= stream.queue_size and not (self._closing.is_set() or stream.ended):
+            while wait and (len(stream.waiting) >= stream.queue_size or stream.sink_full()) \
+                    and not (self._closing.is_set() or stream.ended):
                 self._cond.wait(POLL_S)
             if self._closing.is_set() or stream.ended:
                 return False

@@ -196,8 +196,8 @@ def _start_state(cfg: TrainConfig, model: DRN | None, last: Path) -> tuple[DRN, 
     """The model, the step to start at, the checkpoint's info and its optimizer tensors."""
     if cfg.resume:
         model, info, extra = load_checkpoint(last)
-        _check_resume(cfg, info, extra, last)
         step = _resume_step(info, cfg, last)
+        _check_resume(cfg, info, extra, last)
         _drop_lost_log_rows(Path(cfg.out) / "log.csv", step)
         return model, step, info, extra
     return (model if model is not None else _initial_model(cfg)), 0, {}, {}
