@@ -120,5 +120,25 @@ def load_detector(args):
 
     if args.detect_max_frames < 1:
         raise DrnEdgeError(f"--detect-max-frames must be at least 1, got {args.detect_max_frames}")
+    import importlib.util
+
+    if importlib.util.find_spec("pycocotools") is None:  # found before the bench, not after it
+        from drn_edge.errors import MissingDependencyError
+
+        raise MissingDependencyError("pycocotools", "bench", "the detection check (--detector)")
     names = load_class_names(args.detector_classes) if args.detector_classes else ()
-    return OnnxDetector(args.detector, args.detector_layout, names, threads=args.threads)
+    detector = OnnxDetector(args.detector, args.detector_layout, names, threads=args.threads)
+    try:  # a detector that loads but cannot run fails now, not after minutes of derain work
+        import numpy as np
+
+        detector(np.full((64, 64, 3), 128, np.uint8))
+    except DrnEdgeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises its own types
+        raise DrnEdgeError(f"--detector '{args.detector}' loads but cannot run on a frame "
+                           f"({type(exc).__name__}: {str(exc)[:200]}); check the model and --detector-layout") from None
+    if getattr(args, "labels", None):
+        from drn_edge.detection.labels import load_labels
+
+        load_labels(args.labels, {})  # a malformed label file fails now
+    return detector

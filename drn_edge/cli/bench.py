@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from drn_edge.cli import add_detection_options, friendly_errors, load_detector, parse_size, size_option, threads_option
 
@@ -201,11 +202,11 @@ def _frames(args, engines: list[str], h: int, w: int) -> int:
     if args.grid:
         image_grid(result, args.grid)
     if detector is not None:
-        _detection_outputs(args, result, detector)
+        _detection_outputs(args, result, detector, engines)
     return 0
 
 
-def _detection_outputs(args, result, detector) -> None:
+def _detection_outputs(args, result, detector, engines: list[str]) -> None:
     from drn_edge.detection.check import detection_markdown, format_detection
     from drn_edge.outputs import write_bytes
 
@@ -219,13 +220,17 @@ def _detection_outputs(args, result, detector) -> None:
         from drn_edge.detection.draw import detection_grid
 
         medium = [f for f in result.detection_frames if f.group == "medium"]
-        engine = args.engine[-1] if args.engine else None
-        if engine:
-            from drn_edge.runtime import DerainEngine
+        engine = engines[-1] if engines else None  # the last engine, from --engine or --compare alike
+        if engine is None:
+            print(f"note: --detect-grid needs an engine (--engine or --compare); {args.detect_grid} was not written",
+                  file=sys.stderr)
+            return
+        from drn_edge.runtime import DerainEngine
 
-            with DerainEngine(engine, color="rgb", threads=args.threads) as e:
-                detection_grid(args.detect_grid, detector, medium, e.derain_rgb, labels[-1], detector.class_names)
-            print(f"wrote {args.detect_grid}: rainy | {labels[-1]} | clean with boxes, medium rain")
+        label = next((r["label"] for r in result.report["rows"] if r.get("path") == str(engine)), Path(engine).name)
+        with DerainEngine(engine, color="rgb", threads=args.threads) as e:
+            detection_grid(args.detect_grid, detector, medium, e.derain_rgb, label, detector.class_names)
+        print(f"wrote {args.detect_grid}: rainy | {label} | clean with boxes, medium rain")
 
 
 def _video(args, engines: list[str], h: int, w: int) -> int:

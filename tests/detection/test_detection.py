@@ -169,3 +169,20 @@ def test_nan_or_inverted_boxes_are_refused_not_scored(tmp_path):
     (tmp_path / "f.txt").write_text("2 nan 0.5 0.25 0.5\n")
     with pytest.raises(DetectorError, match="NaN or infinite"):
         load_labels(tmp_path, {"f": (100, 200)})
+
+
+def test_a_detector_that_loads_but_cannot_run_fails_before_any_work(tiny_checkpoint, tmp_path, capsys):
+    """Found only after the whole bench before (about 14 minutes in one run; round 4, item 15)."""
+    from drn_edge.cli.evaluate import main as eval_main
+
+    inp = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, "h", "w"])  # dynamic: not inferable
+    out = helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 10, 85])
+    value = numpy_helper.from_array(np.array([1, -1, 85], np.int64), "shape_value")
+    graph = helper.make_graph([helper.make_node("Constant", [], ["target"], value=value),
+                               helper.make_node("Reshape", ["images", "target"], ["output"])], "det", [inp], [out])
+    # at run time 3*H*W values do not make rows of 85: it fails then, not at load
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "det.onnx"))
+    assert eval_main(["--checkpoint", str(tiny_checkpoint), "--detector", str(tmp_path / "det.onnx"),
+                      "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err
+    assert "loads but cannot run" in err and "Traceback" not in err and not (tmp_path / "r.json").exists()
