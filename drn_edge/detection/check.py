@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -145,12 +146,20 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
 def detection_frames(folders: Sequence[str], size: tuple[int, int] | None, max_frames: int = 24) -> list:
     """Clean frames with objects (each folder, else the held-out photos), at most `max_frames` evenly
     spaced, under low/medium/high rain at `size` (None: native size, as labels need)."""
-    from drn_edge.evaluation.eval_frames import clean_dir_sources, evenly_spaced, heldout_sources, rain_frames
+    from drn_edge.evaluation.eval_frames import evenly_spaced, heldout_sources, rain_frames
 
     if max_frames < 1:
         raise DetectorError(f"the detection check needs at least one frame, got max_frames={max_frames}")
-    sources = [s for d in folders for s in clean_dir_sources(d)] if folders else heldout_sources()
-    return rain_frames(evenly_spaced(sources, max_frames), size=size)
+    if not folders:
+        return rain_frames(evenly_spaced(heldout_sources(), max_frames), size=size)
+    from drn_edge.imageio import list_images, read_rgb
+
+    # Names are made unique per folder (two folders' 'f0.png' shared one label size) and only the frames kept
+    # are decoded (a whole folder was decoded before).
+    files = [(Path(d).name, p) for d in folders for p in list_images(d)]
+    many = len({p.stem for _, p in files}) < len(files)
+    picked = evenly_spaced(files, max_frames)
+    return rain_frames([(f"{d}/{p.stem}" if many else p.stem, read_rgb(p)) for d, p in picked], size=size)
 
 
 def _fmt(v) -> str:

@@ -89,11 +89,15 @@ def evenly_spaced(items: Sequence, n: int) -> list:
     return [items[int(i * step)] for i in range(n)]
 
 
-def clean_dir_sources(folder: str | os.PathLike) -> list[tuple[str, np.ndarray]]:
-    """(name, clean RGB) for every image in a folder (a user's own clean frames, or research-only ones)."""
+def clean_dir_sources(folder: str | os.PathLike, max_frames: int | None = None) -> list[tuple[str, np.ndarray]]:
+    """(name, clean RGB) for every image in a folder (a user's own clean frames, or research-only ones); with
+    `max_frames`, only that many evenly spaced files are decoded (keeping 2 frames of 300 decoded all 300)."""
     from drn_edge.imageio import list_images, read_rgb
 
-    return [(p.stem, read_rgb(p)) for p in list_images(folder)]
+    files = list_images(folder)
+    if max_frames:
+        files = evenly_spaced(files, max_frames)
+    return [(p.stem, read_rgb(p)) for p in files]
 
 
 def rain_frames(sources: Sequence[tuple[str, np.ndarray]], levels: Sequence[str] = LEVEL_NAMES,

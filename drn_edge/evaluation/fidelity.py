@@ -15,7 +15,6 @@ from drn_edge.errors import ImageError
 from drn_edge.evaluation.eval_frames import (
     EvalFrame,
     clean_dir_sources,
-    evenly_spaced,
     fit_to_size,
     heldout_sources,
     pair_frames,
@@ -156,7 +155,7 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
     ch, cw = max(sizes, key=lambda s: s[0] * s[1])
     extra = []
     for d in clean_only_dirs:
-        extra.append((Path(d).name, evenly_spaced(clean_dir_sources(d), clean_max_frames)))
+        extra.append((Path(d).name, clean_dir_sources(d, clean_max_frames)))
     clean = [EvalFrame(n, f"clean/{g}", c, c) for g, group in groups + extra for n, img in group
              for c in [fit_to_size(img, ch, cw)]]
     if clean:

@@ -28,3 +28,14 @@ def test_darkening_is_removal_and_brightening_is_not(rainy_folder):
                             rainy_folder)
     assert half["removal_share"] == pytest.approx(0.5)
     assert "3 frames, mean change 4.00 grey levels" in format_real_rain("d", darker)
+
+
+def test_only_the_frames_kept_are_decoded(tmp_path):
+    """--clean-frames / --detect-frames decoded a whole folder to keep a few (+870 MB to keep 2 of 300)."""
+    from drn_edge.evaluation.eval_frames import clean_dir_sources
+
+    for i in range(10):
+        write_image(tmp_path / f"f{i:02d}.png", np.full((8, 8, 3), i, np.uint8))
+    (tmp_path / "f03.png").write_bytes(b"damaged")  # not among the evenly spaced two: never decoded
+    kept = clean_dir_sources(tmp_path, 2)
+    assert [n for n, _ in kept] == ["f00", "f05"] and kept[1][1][0, 0, 0] == 5
