@@ -79,3 +79,59 @@ def test_pinned_versions_exist_and_jetson_build_checks_its_commands():
     jetson = (root / "Dockerfile.jetson").read_text()
     for needed in ("drn-export --help", "drn-derain --help", "drn-bench --help", "'torch' not in sys.modules"):
         assert needed in jetson
+
+
+def test_the_images_build_checks_name_modules_that_exist():
+    """The Jetson build imports named modules to prove them torch-free: a renamed module broke it unseen."""
+    import importlib.util
+    import re
+
+    named = set()
+    for dockerfile in DOCKERFILES:
+        for code in re.findall(r'python3? -c "([^"]*)"', dockerfile.read_text()):
+            for stmt in re.findall(r"import ([\w., ]+?)(?:;|$)", code):
+                named.update(m.strip() for m in stmt.split(",") if m.strip().startswith("drn_edge"))
+    assert named, "no drn_edge import found in the Dockerfiles' checks"
+    missing = [m for m in sorted(named) if importlib.util.find_spec(m) is None]
+    assert not missing, f"the Dockerfiles import modules that do not exist: {missing}"
+
+
+@pytest.mark.slow
+def test_what_the_jetson_image_installs_runs_the_documented_commands(tmp_path, tiny_onnx):
+    """A fresh environment with what Dockerfile.jetson installs with pip ('.', onnx; cuda-python is only needed for
+    a .plan and imported lazily): no torch, no scikit-image. drn-inspect, drn-bench and drn-eval run on the
+    user's frames, and the default frames are one error line naming the flag."""
+    import sys
+
+    import numpy as np
+
+    from drn_edge.imageio import write_image
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    r = subprocess.run(pip + ["onnx", str(REPO)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(2):
+        write_image(frames / f"f{i}.png", np.full((32, 48, 3), 70 + 50 * i, np.uint8))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    engine = str(tiny_onnx["float"])
+
+    def run(*args):
+        return subprocess.run(list(args), capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+
+    check = run(str(venv / "bin" / "python"), "-c", "import importlib.util as u; "
+                "print(u.find_spec('torch') is None and u.find_spec('skimage') is None)")
+    assert check.stdout.strip() == "True", "the fresh environment must have neither torch nor scikit-image"
+    assert run("drn-inspect", engine).returncode == 0
+    quick = ["--size", "32x48", "--frames", "2", "--warmup", "1", "--warmup-seconds", "0", "--no-progress"]
+    r = run("drn-bench", "--engine", engine, "--eval", str(frames), *quick)
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run("drn-eval", "--engine", engine, "--road", str(frames), "--sizes", "32x48", "--no-generators", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = run("drn-bench", "--engine", engine, *quick)
+    assert r.returncode == 2 and "error: the default frames (scikit-image's bundled photos" in r.stderr
+    assert "Traceback" not in r.stderr
