@@ -105,3 +105,16 @@ def test_a_portrait_size_says_what_hxw_made_of_it(capsys):
     assert "portrait frame 1280 high and 720 wide" in err and "--size 720x1280" in err
     assert parse_hxw("720x1280", "--size") == (720, 1280)
     assert capsys.readouterr().err == ""
+
+
+def test_bench_sizes_and_video_lengths_are_bounded_up_front():
+    """--size 4096x4096 was accepted and refused by every engine after minutes; a video bench held ~20 MB per
+    720p frame and accepted 10,000 frames."""
+    from drn_edge.bench.requests import BenchRequest, VideoBenchRequest
+    from drn_edge.errors import BenchError
+
+    with pytest.raises(BenchError, match="more than an engine takes"):
+        BenchRequest(engines=("e.onnx",), height=4096, width=4096)
+    with pytest.raises(BenchError, match="GiB of frames"):
+        VideoBenchRequest(clip="c.mp4", engines=("e.onnx",), height=720, width=1280, frames=5000)
+    VideoBenchRequest(clip="c.mp4", engines=("e.onnx",), height=360, width=640, frames=300)

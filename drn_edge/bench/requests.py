@@ -17,10 +17,17 @@ DEFAULT_SIZE = (360, 640)  # frame size of dynamic engines when --size is not gi
 
 def _common(req) -> None:
     from drn_edge.runtime.engine import BACKENDS
+    from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS
 
     choice(req.backend, BACKENDS, "--backend", BenchError)
     hxw(req.height, req.width, "--size", BenchError)
+    if req.height * req.width > DEFAULT_MAX_PIXELS:  # every engine would refuse it, after minutes of set-up
+        raise BenchError(f"--size {req.height}x{req.width} is {req.height * req.width:,} pixels, more than an engine "
+                         f"takes by default ({DEFAULT_MAX_PIXELS:,}); bench at most 2048x2048, e.g. --size 1080x1920")
     whole(req.threads, "--threads", 1, optional=True, error=BenchError)
+
+
+VIDEO_BENCH_BYTES = 4 << 30  # what drn-bench video may hold of frames (clean, rainy, one output per row)
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,12 @@ class VideoBenchRequest:
 
         _common(self)
         whole(self.frames, "--frames", 2, 10_000, error=BenchError)
+        rows = 2 + len(self.engines) + int(self.pytorch_baseline)
+        held = self.frames * self.height * self.width * 3 * rows
+        if held > VIDEO_BENCH_BYTES:  # it held ~20 MB per 720p frame and accepted 10,000 frames
+            raise BenchError(f"--frames {self.frames} at --size {self.height}x{self.width} with {rows - 2} row(s) would "
+                             f"hold {held / 2**30:.1f} GiB of frames (at most {VIDEO_BENCH_BYTES / 2**30:.0f}); lower "
+                             "--frames or --size")
         choice(self.level, LEVEL_NAMES, "--rain", BenchError)
         choice(self.generator, GENERATORS, "--rain-generator", BenchError)
         whole(self.seed, "--seed", 0, error=BenchError)
