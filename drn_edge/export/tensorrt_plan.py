@@ -55,6 +55,36 @@ def tensorrt_available() -> tuple[bool, str]:
     return True, f"TensorRT {trt.__version__}"
 
 
+def _precision_and_device(trt, builder, config, settings: PlanSettings, legacy_flags: bool) -> None:
+    """TensorRT 10's precision flags (11 takes precision from the ONNX), and the DLA core when asked for."""
+    if legacy_flags:
+        if settings.precision in ("fp16", "int8"):
+            config.set_flag(trt.BuilderFlag.FP16)
+        if settings.precision == "int8":
+            config.set_flag(trt.BuilderFlag.INT8)
+    if settings.dla_core is not None:
+        if builder.num_DLA_cores == 0:
+            raise ExportError(f"--dla-core {settings.dla_core} asked for, but this device has no DLA cores")
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = settings.dla_core
+        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+
+
+def _timing_cache(config, path: str | None, log):
+    """The timing cache from `path` set on the config (None without one). A cache from another GPU or TensorRT
+    version is rejected: the build goes on without it, and the stale one is not written back over the file."""
+    if not path:
+        return None
+    blob = Path(path).read_bytes() if Path(path).is_file() else b""
+    cache = config.create_timing_cache(blob)
+    if not config.set_timing_cache(cache, ignore_mismatch=False):
+        log(f"note: timing cache '{path}' was made by another GPU or TensorRT version; building without it and "
+            "starting a fresh cache")
+        cache = config.create_timing_cache(b"")
+        config.set_timing_cache(cache, ignore_mismatch=False)
+    return cache
+
+
 def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, settings: PlanSettings,
                log=print) -> dict:
     """Build and write PLAN atomically with PLAN.json; return the sidecar record."""
@@ -88,17 +118,7 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
         raise ExportError(f"TensorRT's ONNX parser rejected '{onnx_path}': {errors[:3]}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(settings.workspace_gib * (1 << 30)))
-    if legacy_flags:
-        if settings.precision in ("fp16", "int8"):
-            config.set_flag(trt.BuilderFlag.FP16)
-        if settings.precision == "int8":
-            config.set_flag(trt.BuilderFlag.INT8)
-    if settings.dla_core is not None:
-        if builder.num_DLA_cores == 0:
-            raise ExportError(f"--dla-core {settings.dla_core} asked for, but this device has no DLA cores")
-        config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = settings.dla_core
-        config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    _precision_and_device(trt, builder, config, settings, legacy_flags)
     io = io_description(onnx_path)
     inp = io["inputs"][0]
     mode = "uint8" if inp["dtype"] == "uint8" else "float"
@@ -109,17 +129,7 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
 
     profile.set_shape(inp["name"], shape(1), shape(settings.max_batch), shape(settings.max_batch))
     config.add_optimization_profile(profile)
-    cache = None
-    if settings.timing_cache:
-        blob = Path(settings.timing_cache).read_bytes() if Path(settings.timing_cache).is_file() else b""
-        cache = config.create_timing_cache(blob)
-        if not config.set_timing_cache(cache, ignore_mismatch=False):
-            # A cache from another GPU or TensorRT version is rejected: build without it, and do not
-            # write the stale one back over the file.
-            log(f"note: timing cache '{settings.timing_cache}' was made by another GPU or TensorRT version; "
-                "building without it and starting a fresh cache")
-            cache = config.create_timing_cache(b"")
-            config.set_timing_cache(cache, ignore_mismatch=False)
+    cache = _timing_cache(config, settings.timing_cache, log)
     log(f"building TensorRT {trt.__version__} plan ({settings.precision}, {settings.height}x{settings.width}, "
         f"batch<={settings.max_batch}) on {gpu['name']} ...")
     serialized = builder.build_serialized_network(network, config)
