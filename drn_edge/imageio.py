@@ -54,13 +54,46 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return found
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB, with a clear error for anything unreadable."""
+def declared_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(height, width) from a PNG or JPEG header without decoding the pixels; None for other files."""
+    import struct
+
+    with open(path, "rb") as f:
+        head = f.read(32)
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            w, h = struct.unpack(">II", head[16:24])
+            return h, w
+        if head[:2] != b"\xff\xd8":
+            return None
+        f.seek(2)
+        while True:
+            marker = f.read(2)
+            if len(marker) < 2 or marker[0] != 0xFF:
+                return None
+            if marker[1] in (0xD8, 0x01) or 0xD0 <= marker[1] <= 0xD7:
+                continue
+            length = f.read(2)
+            if len(length) < 2:
+                return None
+            (n,) = struct.unpack(">H", length)
+            if 0xC0 <= marker[1] <= 0xCF and marker[1] not in (0xC4, 0xC8, 0xCC):
+                data = f.read(5)
+                return (struct.unpack(">H", data[1:3])[0], struct.unpack(">H", data[3:5])[0]) if len(data) == 5 else None
+            f.seek(n - 2, 1)
+
+
+def read_rgb(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB, with a clear error for anything unreadable. With `max_pixels`, a PNG or
+    JPEG whose header declares more is refused before decoding (a 195 KiB PNG of 8000x8000 took 3.5 GB)."""
     import cv2
 
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image '{path}' does not exist")
+    size = declared_size(path) if max_pixels else None
+    if size and size[0] * size[1] > max_pixels:
+        raise ImageError(f"image '{path}' is {size[0]}x{size[1]} (HxW, {size[0] * size[1]:,} pixels), more than "
+                         f"{max_pixels:,}; resize it first")
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         raise ImageError(f"cannot decode image '{path}': not an image OpenCV can read, or the file is damaged")

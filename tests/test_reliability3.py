@@ -554,3 +554,17 @@ def test_round4_item6_bench_never_compares_an_engine_with_another_model(tiny_che
     save_checkpoint(other, ckpt)
     assert bench_main(["--engine", str(run / "drn.onnx"), *quick]) == 2
     assert "has changed since" in capsys.readouterr().err
+
+
+def test_round4_item13_a_huge_declared_image_is_refused_before_decoding(tmp_path, capsys):
+    """A 195 KiB PNG of 8000x8000 took drn-rain to 3.5 GB; the header now says so before any decoding."""
+    from drn_edge.cli.rain import main as rain_main
+    from drn_edge.imageio import declared_size, write_image
+
+    big = tmp_path / "big.png"
+    cv2.imwrite(str(big), np.zeros((8000, 8000, 3), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    assert big.stat().st_size < 1_000_000 and declared_size(big) == (8000, 8000)
+    write_image(tmp_path / "small.jpg", np.zeros((48, 64, 3), np.uint8))
+    assert declared_size(tmp_path / "small.jpg") == (48, 64)
+    assert rain_main([str(big), "--out", str(tmp_path / "o")]) == 2
+    assert "8000x8000 (HxW" in capsys.readouterr().err

@@ -45,8 +45,10 @@ def main(argv=None) -> int:
         out = check_video_output(args.out, first, args.overwrite)
         return _video(first, out, args)
     job = plan_images(args.inputs, args.out, "", args.overwrite)
+    from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS
+
     for i, (src, dst) in enumerate(job.pairs):
-        rgb = imageio.read_rgb(src)
+        rgb = imageio.read_rgb(src, max_pixels=DEFAULT_MAX_PIXELS)
         rainy = synthesize(rgb, args.level, seed=args.seed * 100003 + i, generator=args.generator)
         imageio.write_image(dst, cv2.cvtColor(rainy, cv2.COLOR_RGB2BGR))
     print(f"rained {len(job.pairs)} image(s) at {args.level} ({args.generator}, seed {args.seed}) -> {args.out}")
