@@ -56,6 +56,7 @@ def onnxruntime_derain(model: DRN, threads: int | None = None) -> DeRain:
     import onnxruntime as ort
 
     from drn_edge.runtime.frames import rgb_to_nchw_float
+    from drn_edge.runtime.onnxruntime_backend import session_options
 
     snapshot = copy.deepcopy(model).float().to(memory_format=torch.contiguous_format).eval().cpu()
     buf = io.BytesIO()
@@ -64,10 +65,7 @@ def onnxruntime_derain(model: DRN, threads: int | None = None) -> DeRain:
         torch.onnx.export(snapshot, (torch.zeros(1, 3, 64, 64),), buf, dynamo=False, opset_version=17,
                           input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h", 3: "w"}})
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = threads
-    session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(buf.getvalue(), session_options(threads), providers=["CPUExecutionProvider"])
 
     def run(rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
