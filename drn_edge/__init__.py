@@ -15,6 +15,7 @@ _SUBMODULES = {"artifacts", "bench", "checkpoint", "detection", "errors", "evalu
 
 def load_model(path=None):
     """The shipped trained DRN (path=None) or the one in another drn-edge checkpoint, in eval mode."""
+    # lazy: pulls in torch, which importing this module does not
     from drn_edge.model.checkpoint import load_model as _load
 
     return _load(path)

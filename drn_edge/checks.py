@@ -6,6 +6,7 @@ built in Python fail with the same words. Torch-free; the sizes' bounds live her
 from __future__ import annotations
 
 import math
+import sys
 
 from drn_edge.errors import DrnEdgeError
 
@@ -58,7 +59,6 @@ def parse_hxw(text: str, flag: str, error: type[DrnEdgeError] = DrnEdgeError) ->
     except ValueError:
         raise error(f"{flag} takes HxW, e.g. 720x1280; got {text!r}") from None
     if h > w:  # '1280x720' is the WxH habit of other tools: say what HxW makes of it (a portrait frame)
-        import sys
 
         print(f"note: {flag} {h}x{w} is HxW: a portrait frame {h} high and {w} wide; for a landscape camera write "
               f"{flag} {w}x{h}", file=sys.stderr)

@@ -6,6 +6,7 @@ error message hold everywhere.
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,6 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 def declared_size(path: str | os.PathLike) -> tuple[int, int] | None:
     """(height, width) from a PNG or JPEG header without decoding the pixels; None for other files."""
-    import struct
-
     with open(path, "rb") as f:
         head = f.read(32)
         if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
@@ -104,6 +103,7 @@ def write_image(path: str | os.PathLike, bgr: np.ndarray, jpeg_quality: int = 95
     """Encode by suffix (unknown suffixes refused) and write atomically."""
     import cv2
 
+    # lazy: runtime.frames imports this module and must load no output machinery (tests/test_layers.py)
     from drn_edge.outputs import write_bytes
 
     path = Path(path)

@@ -8,9 +8,11 @@ user names (``--clean``, ``--road``, ``--calib``), e.g. ``../shared/data/road/pe
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import numpy as np
 
+from drn_edge.errors import MissingDependencyError
 from drn_edge.imageio import to_uint8
 
 TRAIN_PHOTOS = (
@@ -23,8 +25,6 @@ PHOTO_LICENCE = "scikit-image sample data (public domain / CC0 or permissive; se
 
 def photos_available() -> bool:
     """Whether scikit-image (and so the bundled photos) is installed: not in the torch-free Jetson/x86 images."""
-    import importlib.util
-
     try:
         return importlib.util.find_spec("skimage") is not None
     except (ImportError, ValueError):
@@ -37,7 +37,6 @@ def load_photo(name: str) -> np.ndarray:
     try:
         import skimage.data
     except ImportError:
-        from drn_edge.errors import MissingDependencyError
 
         raise MissingDependencyError(
             "scikit-image", "train", "the default frames (scikit-image's bundled photos; a torch-free install such "

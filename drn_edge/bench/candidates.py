@@ -8,7 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from drn_edge.artifacts import PRECISIONS, SHIPPED_MODELS, artifact_path, resolve_checkpoint
 from drn_edge.errors import DrnEdgeError
+from drn_edge.outputs import sha256_file
+from drn_edge.runtime import DerainEngine
+from drn_edge.sidecar import made_from_another, read_sidecar
 
 __all__ = ["Candidate", "engine_candidate", "engine_candidates", "compare_engines", "common_size", "torch_candidate",
            "torch_available", "reference_checkpoint", "checkpoint_digest", "choose_reference"]
@@ -30,9 +34,6 @@ class Candidate:
 
 
 def engine_candidate(path: str, backend: str, label: str | None = None, threads: int | None = None) -> Candidate:
-    from drn_edge.runtime import DerainEngine
-    from drn_edge.sidecar import read_sidecar
-
     engine = DerainEngine(path, backend=backend, threads=threads)
     rec = read_sidecar(path, required=False) or {}
     info = {"path": str(path), "bytes": Path(path).stat().st_size, "backend": engine.backend_name,
@@ -79,6 +80,7 @@ def torch_candidate(checkpoint: str | None, device: str = "cpu") -> Candidate:
     """PyTorch eager FP32: the baseline row and the FP32 reference outputs."""
     import torch
 
+    # lazy: pulls in OpenCV, torch, which importing this module does not
     from drn_edge.evaluation.fidelity import rgb_to_tensor, torch_derain
     from drn_edge.model.checkpoint import load_model
 
@@ -112,10 +114,6 @@ def reference_checkpoint(engine_path: str) -> str | None:
     An engine whose source checkpoint is neither beside it nor the shipped model has no known
     reference, and comparing it with the wrong model would mislead: that is an error.
     """
-    from drn_edge.artifacts import SHIPPED_MODELS
-    from drn_edge.outputs import sha256_file
-    from drn_edge.sidecar import read_sidecar
-
     path = Path(engine_path)
     for _ in range(4):
         rec = read_sidecar(path, required=False)
@@ -146,8 +144,6 @@ def reference_checkpoint(engine_path: str) -> str | None:
 
 def checkpoint_digest(engine_path: str) -> str | None:
     """The sha256 of the checkpoint an engine was exported from, followed through its sidecars; None: unknown."""
-    from drn_edge.sidecar import read_sidecar
-
     path = Path(engine_path)
     for _ in range(4):
         rec = read_sidecar(path, required=False)
@@ -165,9 +161,6 @@ def checkpoint_digest(engine_path: str) -> str | None:
 def choose_reference(engines: list[str], checkpoint: str | None) -> str | None:
     """The one FP32 checkpoint every engine is compared with: --checkpoint, else the first engine's own. Engines
     from another model than the reference are refused (one was compared against another engine's model)."""
-    from drn_edge.artifacts import resolve_checkpoint
-    from drn_edge.outputs import sha256_file
-
     ref = checkpoint or (reference_checkpoint(engines[0]) if engines else None)
     ref_path = resolve_checkpoint(ref)
     want = sha256_file(ref_path) if ref_path.is_file() else None
@@ -183,9 +176,6 @@ def choose_reference(engines: list[str], checkpoint: str | None) -> str | None:
 def compare_engines(export_dir: str, precisions: str | None, backend: str) -> list[str]:
     """drn-bench --compare fp32,fp16,int8: each precision's artifact in export_dir (its plan first where TensorRT
     runs); a missing one names the drn-export command, a stale one (made from another drn.onnx) is refused."""
-    from drn_edge.artifacts import PRECISIONS, artifact_path
-    from drn_edge.sidecar import made_from_another
-
     engines = []
     for prec in (precisions.split(",") if precisions else []):
         prec = prec.strip()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from drn_edge.runtime.tensorrt_env import jetson_l4t_release
+
 
 def _cmd(args: list[str]) -> str | None:
     try:
@@ -18,8 +20,6 @@ def _cmd(args: list[str]) -> str | None:
 
 
 def environment() -> dict:
-    from drn_edge.runtime.tensorrt_env import jetson_l4t_release
-
     env: dict = {"python": platform.python_version(), "machine": platform.machine(), "system": platform.platform()}
     cpu = None
     try:
@@ -70,6 +70,7 @@ def peak_rss_mb() -> float:
 
 def gpu_memory_used_mb() -> float | None:
     try:
+        # lazy: pulls in numpy, which importing this module does not
         from drn_edge.runtime.tensorrt_backend import cuda_check, import_cudart
 
         free, total = cuda_check(import_cudart().cudaMemGetInfo())

@@ -5,6 +5,7 @@ absolute times from different runs. The JSON report follows drn_edge/bench/schem
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -13,6 +14,10 @@ import numpy as np
 from drn_edge.bench.candidates import Candidate, choose_reference, common_size, engine_candidates, torch_available, torch_candidate
 from drn_edge.bench.env import environment, gpu_memory_used_mb, peak_rss_mb  # noqa: F401  (re-exported)
 from drn_edge.bench.requests import BenchRequest
+from drn_edge.detection.check import detection_check, detection_frames
+from drn_edge.detection.labels import load_labels
+from drn_edge.evaluation.eval_frames import clean_dir_sources, heldout_sources, pair_frames, rain_frames
+from drn_edge.progress import progress_bar
 
 SCHEMA_VERSION = 1
 NOISY_CV = 0.15
@@ -36,8 +41,6 @@ def measure_latency(c: Candidate, frame: np.ndarray, frames: int, warmup: int, w
                     deadline_ms: float | None, progress: bool = True, batch_size: int = 1) -> dict:
     """Warm up (count and time), then time `frames` end-to-end calls and `frames` engine-only calls;
     with batch_size > 1, also the throughput of end-to-end calls on lists of that many frames."""
-    from drn_edge.progress import progress_bar
-
     t_end = time.perf_counter() + warmup_seconds
     done = 0
     while done < warmup or time.perf_counter() < t_end:
@@ -101,21 +104,18 @@ def latency_warnings(label: str, latency: dict) -> list[str]:
 # --------------------------------------------------------------------------- fidelity
 def eval_set(height: int, width: int, clean_dir: str | None = None) -> list:
     """evaluation.eval_frames' held-out frames (or the user's clean images) at the bench size, under every rain level."""
-    from drn_edge.evaluation.eval_frames import clean_dir_sources, heldout_sources, rain_frames
-
     sources = clean_dir_sources(clean_dir) if clean_dir else heldout_sources()
     return rain_frames(sources, size=(height, width))
 
 
 def pairs_set(folder: str, height: int | None, width: int | None) -> list:
     """Paired frames (e.g. Rain200H), fitted to the engine size when there is one."""
-    from drn_edge.evaluation.eval_frames import pair_frames
-
     return pair_frames(folder, (height, width) if height else None)
 
 
 def measure_fidelity(c: Candidate, frames: list, refs: list[np.ndarray] | None) -> tuple[dict, list[np.ndarray]]:
     """evaluate.fidelity per group for one candidate; returns the table and the RGB outputs (for the grid)."""
+    # lazy: pulls in OpenCV, which importing this module does not
     from drn_edge.evaluation.fidelity import fidelity
 
     outs = rgb_outputs(c, frames)
@@ -141,13 +141,10 @@ class BenchResult:
 
 def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict], size, log) -> tuple[dict, list]:
     """The detection check over every candidate; the reference is the first FP32 engine, else the PyTorch row."""
-    from drn_edge.detection.check import detection_check, detection_frames
-
     frames = detection_frames(req.detect_frames or ((req.eval_dir,) if req.eval_dir else ()),
                               None if req.labels else size, req.detect_max_frames)
     labels = None
     if req.labels:
-        from drn_edge.detection.labels import load_labels
 
         labels = load_labels(req.labels, {f.name: f.clean.shape[:2] for f in frames})
     derainers = {c.label: (lambda rgb, c=c: np.ascontiguousarray(c.derain(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1]))
@@ -162,9 +159,6 @@ def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict],
 def busy_machine_warning(samples: int = 5, interval_s: float = 0.1) -> str | None:
     """A note when other processes keep the CPUs busy right before timing: the runnable count of /proc/loadavg,
     sampled a few times (the 1-minute average would also count a drn-export that has just finished)."""
-    import os
-    import time as _time
-
     cores = os.cpu_count() or 1
     counts = []
     for _ in range(samples):
@@ -173,7 +167,7 @@ def busy_machine_warning(samples: int = 5, interval_s: float = 0.1) -> str | Non
         except (OSError, ValueError, IndexError):
             return None
         counts.append(running)
-        _time.sleep(interval_s)
+        time.sleep(interval_s)
     others = min(counts)
     if others >= max(1, cores // 2):
         return (f"the machine is busy before measuring ({others} other runnable process(es) on {cores} cores): "
@@ -196,6 +190,7 @@ def run_bench(req: BenchRequest, log=print) -> BenchResult:
         if not torch_ok:
             log("note: torch is not installed: no PyTorch baseline row and no FP32 reference (fidelity vs clean only)")
         if req.pytorch_baseline and torch_ok:
+            # lazy: pulls in torch, which importing this module does not
             from drn_edge.model.drn import set_torch_threads
 
             set_torch_threads(req.threads)

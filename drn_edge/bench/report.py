@@ -7,6 +7,7 @@ import numpy as np
 
 from drn_edge.bench.frame_bench import BenchResult
 from drn_edge.errors import DrnEdgeError
+from drn_edge.outputs import atomic_path, write_bytes
 from drn_edge.rain import LEVEL_NAMES
 
 __all__ = ["format_table", "to_markdown", "plot_latency", "image_grid", "pyplot", "save_figure", "write_still"]
@@ -111,8 +112,6 @@ def pyplot():
 
 def save_figure(fig, path: str) -> None:
     """Write a figure as PNG atomically and free it."""
-    from drn_edge.outputs import atomic_path
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     pyplot().close(fig)
@@ -121,8 +120,6 @@ def save_figure(fig, path: str) -> None:
 def write_still(path: str, image_bgr: np.ndarray) -> None:
     """An image as .jpg (quality 85, small) or .png, written atomically."""
     import cv2
-
-    from drn_edge.outputs import write_bytes
 
     suffix = Path(path).suffix.lower()
     params = [cv2.IMWRITE_JPEG_QUALITY, 85] if suffix in (".jpg", ".jpeg") else []

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from drn_edge.checks import choice, hxw, number, whole
 from drn_edge.errors import BenchError
+from drn_edge.rain import LEVEL_NAMES
+from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
 
 __all__ = ["BenchRequest", "VideoBenchRequest", "StreamBenchRequest", "DEFAULT_SIZE"]
 
@@ -16,6 +18,7 @@ DEFAULT_SIZE = (360, 640)  # frame size of dynamic engines when --size is not gi
 
 
 def _common(req) -> None:
+    # lazy: pulls in numpy, which importing this module does not
     from drn_edge.runtime.engine import BACKENDS
     from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS
 
@@ -86,7 +89,7 @@ class VideoBenchRequest:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from drn_edge.rain import LEVEL_NAMES
+        # lazy: pulls in OpenCV, which importing this module does not
         from drn_edge.rain.family import GENERATORS
 
         _common(self)
@@ -126,8 +129,6 @@ class StreamBenchRequest:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
-
         _common(self)
         whole(self.cameras, "--cameras", 1, 64, error=BenchError)
         # Bounded so that fps x seconds stays a frame count a machine can offer (1e308 s overflowed; 1e-9 fps

@@ -14,24 +14,24 @@ import time
 
 import numpy as np
 
+from drn_edge.bench.candidates import engine_candidate
+from drn_edge.bench.env import environment, peak_rss_mb
+from drn_edge.bench.frame_bench import eval_set
+from drn_edge.bench.report import pyplot, save_figure
 from drn_edge.bench.requests import StreamBenchRequest
+from drn_edge.progress import progress_bar
+from drn_edge.runtime.streaming import StreamRunner
 
 __all__ = ["StreamBenchRequest", "run_stream_bench", "format_stream_table", "stream_markdown", "plot_streams"]
 
 
 def _camera_frames(h: int, w: int, streams: int) -> list[list[np.ndarray]]:
     """Each camera cycles through its own held-out rainy frames (BGR), so batches mix different content."""
-    from drn_edge.bench.frame_bench import eval_set
-
     frames = [np.ascontiguousarray(f.rainy[..., ::-1]) for f in eval_set(h, w)]
     return [frames[i::streams] or frames for i in range(streams)]
 
 
 def run_stream_bench(req: StreamBenchRequest, log=print) -> dict:
-    from drn_edge.bench.candidates import engine_candidate
-    from drn_edge.bench.env import environment, peak_rss_mb
-    from drn_edge.runtime.streaming import StreamRunner
-
     cand = engine_candidate(req.engine, req.backend, threads=req.threads)
     engine = cand.derain
     try:
@@ -92,7 +92,6 @@ def _wait_with_progress(runner, seconds: float, progress: bool) -> None:
     if not progress:
         runner.wait(seconds + 60)
         return
-    from drn_edge.progress import progress_bar
 
     start = time.monotonic()
     with progress_bar(total=round(seconds), desc="streams", unit="s") as bar:
@@ -146,8 +145,6 @@ def stream_markdown(report: dict) -> str:
 
 def plot_streams(report: dict, path: str) -> None:
     """Capture-to-output latency of every delivered frame over the run, one colour per stream."""
-    from drn_edge.bench.report import pyplot, save_figure
-
     fig, ax = pyplot().subplots(figsize=(8, 3.6))
     for name, pts in report["samples"].items():
         if pts:

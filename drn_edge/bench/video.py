@@ -15,8 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from drn_edge.bench.candidates import choose_reference, common_size, engine_candidates, torch_available, torch_candidate
+from drn_edge.bench.env import environment
+from drn_edge.bench.report import labelled, pyplot, save_figure, write_still
 from drn_edge.bench.requests import VideoBenchRequest
 from drn_edge.errors import ImageError
+from drn_edge.evaluation.eval_frames import fit_to_size
+from drn_edge.progress import progress_bar
+from drn_edge.runtime.apply import capture_rate_and_count
+from drn_edge.runtime.sources import is_live_source, open_live_source
+from drn_edge.runtime.video_out import VideoFile
 
 __all__ = ["VideoBenchRequest", "VideoBenchResult", "read_clip", "run_video_bench", "format_video_table",
            "video_markdown", "plot_video", "write_side_by_side", "first_frames_image"]
@@ -35,10 +43,6 @@ def read_clip(path: str | os.PathLike, height: int, width: int, max_frames: int)
     """Up to max_frames BGR frames of a video file or live source, centre-cropped and resized to height x width;
     and its fps (30 when the source does not say)."""
     import cv2
-
-    from drn_edge.evaluation.eval_frames import fit_to_size
-    from drn_edge.runtime.apply import capture_rate_and_count
-    from drn_edge.runtime.sources import is_live_source, open_live_source
 
     live = is_live_source(str(path))
     if not live and not Path(path).is_file():
@@ -63,6 +67,7 @@ def read_clip(path: str | os.PathLike, height: int, width: int, max_frames: int)
 
 
 def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
+    # lazy: pulls in OpenCV, which importing this module does not
     from drn_edge.evaluation.metrics import capped_psnr, ssim
     from drn_edge.evaluation.temporal import warping_errors
 
@@ -74,8 +79,7 @@ def _scores(frames: list[np.ndarray], clean: list[np.ndarray], motion) -> dict:
 
 
 def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
-    from drn_edge.bench.candidates import choose_reference, common_size, engine_candidates, torch_available, torch_candidate
-    from drn_edge.bench.env import environment
+    # lazy: pulls in OpenCV, which importing this module does not
     from drn_edge.evaluation.temporal import clip_motion, warping_errors
     from drn_edge.rain.video import RainClip
 
@@ -123,8 +127,6 @@ def run_video_bench(req: VideoBenchRequest, log=print) -> VideoBenchResult:
 
 
 def _progress(items, desc, enabled):
-    from drn_edge.progress import progress_bar
-
     return progress_bar(items, desc=desc, enabled=enabled)
 
 
@@ -163,8 +165,6 @@ def video_markdown(report: dict) -> str:
 
 def plot_video(report: dict, path: str) -> None:
     """Per-frame PSNR (top) and warping error (bottom) of every version of the clip."""
-    from drn_edge.bench.report import pyplot, save_figure
-
     fig, (a1, a2) = pyplot().subplots(2, 1, figsize=(8, 5.5), sharex=True)
     for r in report["rows"]:
         a1.plot(r["per_frame"]["psnr"], label=r["label"][:40])
@@ -184,8 +184,6 @@ def plot_video(report: dict, path: str) -> None:
 def _panel(result: VideoBenchResult, i: int, tile_height: int) -> np.ndarray:
     import cv2
 
-    from drn_edge.bench.report import labelled
-
     tiles = [("rainy", result.rainy[i])] + [(k, v[i]) for k, v in result.outputs.items()] + [("clean", result.clean[i])]
     out = []
     for label, t in tiles:
@@ -204,8 +202,6 @@ def _tile_height(result: VideoBenchResult, max_width: int = 1920) -> int:
 def write_side_by_side(result: VideoBenchResult, path: str) -> None:
     """rainy | each engine | clean, labelled, as a video at the clip's frame rate (runtime.video_out: a random temp
     name, read back before it is put in place)."""
-    from drn_edge.runtime.video_out import VideoFile
-
     path = Path(path)
     th = _tile_height(result)
     first = _panel(result, 0, th)
@@ -216,8 +212,6 @@ def write_side_by_side(result: VideoBenchResult, path: str) -> None:
 
 def first_frames_image(result: VideoBenchResult, path: str, count: int = 3, step: int = 5) -> None:
     """Frames 0, step, 2*step, ... of the side-by-side video as one still (for a README)."""
-    from drn_edge.bench.report import write_still
-
     th = min(_tile_height(result, 1600), 240)
     rows = [_panel(result, i, th) for i in range(0, min(len(result.clean), count * step), step)][:count]
     write_still(path, np.vstack(rows))

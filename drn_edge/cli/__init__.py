@@ -1,16 +1,20 @@
 """Thin command-line front ends: parse arguments, call the library, turn DrnEdgeError into a clean exit."""
 from __future__ import annotations
 
+import argparse
 import functools
+import importlib.util
+import signal
 import sys
+import threading
+import warnings
 
 from drn_edge.checks import hxw, parse_hxw
-from drn_edge.errors import DrnEdgeError
+from drn_edge.errors import DrnEdgeError, MissingDependencyError
 
 
 def friendly_errors(main):
     """Print a DrnEdgeError as one 'error:' line and exit 2, instead of a traceback."""
-
     @functools.wraps(main)
     def wrapper(argv=None):
         _exit_cleanly_on_sigterm()
@@ -29,8 +33,6 @@ def friendly_errors(main):
 
 def _plain_warnings() -> None:
     """A command's warnings as one 'warning:' line each (Python's default prints the file, line and source)."""
-    import warnings
-
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"warning: {message}", file=file or sys.stderr)
 
@@ -39,9 +41,6 @@ def _plain_warnings() -> None:
 
 def _exit_cleanly_on_sigterm() -> None:
     """SIGTERM (docker stop, kill) unwinds like Ctrl-C, so temp files are removed and no .partial is left behind."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -58,8 +57,6 @@ def threads_option(parser, used_by: str) -> None:
 
 
 def _threads(text: str) -> int:
-    import argparse
-
     try:
         n = int(text)
     except ValueError:
@@ -116,14 +113,13 @@ def add_detection_options(parser, default_frames: str) -> None:
 
 def load_detector(args):
     """The --detector as an OnnxDetector, checked before any derain work (a bad file fails first)."""
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.detection.detector import OnnxDetector, load_class_names
 
     if args.detect_max_frames < 1:
         raise DrnEdgeError(f"--detect-max-frames must be at least 1, got {args.detect_max_frames}")
-    import importlib.util
 
     if importlib.util.find_spec("pycocotools") is None:  # found before the bench, not after it
-        from drn_edge.errors import MissingDependencyError
 
         raise MissingDependencyError("pycocotools", "bench", "the detection check (--detector)")
     names = load_class_names(args.detector_classes) if args.detector_classes else ()
@@ -138,6 +134,7 @@ def load_detector(args):
         raise DrnEdgeError(f"--detector '{args.detector}' loads but cannot run on a frame "
                            f"({type(exc).__name__}: {str(exc)[:200]}); check the model and --detector-layout") from None
     if getattr(args, "labels", None):
+        # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.detection.labels import load_labels
 
         load_labels(args.labels, {})  # a malformed label file fails now

@@ -13,12 +13,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from drn_edge.bench.requests import BenchRequest, StreamBenchRequest, VideoBenchRequest
 from drn_edge.cli import add_detection_options, friendly_errors, load_detector, parse_size, size_option, threads_option
+from drn_edge.errors import BenchError, DrnEdgeError
+from drn_edge.outputs import plan_outputs, write_bytes, write_json
+from drn_edge.rain import LEVEL_NAMES
+from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
 
 COMMANDS = ("frames", "video", "streams")
 
 
 def _engine_options(p: argparse.ArgumentParser) -> None:
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.runtime.engine import BACKENDS
 
     p.add_argument("--engine", action="append", default=[], help="engine file (.onnx or .plan); repeat to compare "
@@ -41,9 +47,8 @@ def _reference_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from drn_edge.rain import LEVEL_NAMES
+    # lazy: keeps `--help` and argument errors instant; this loads OpenCV
     from drn_edge.rain.family import GENERATORS
-    from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
 
     p = argparse.ArgumentParser(prog="drn-bench", description=(
         "Benchmarks of exported engines, side by side in one process. frames (the default: drn-bench --engine E is "
@@ -105,8 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
 def translate_legacy(argv: list[str]) -> list[str]:
     """The subcommand form of an argv: `frames` when none is named; the old --video/--streams switches rewritten
     (with a note on stderr), for one release."""
-    from drn_edge.errors import DrnEdgeError
-
     if argv and argv[0] in COMMANDS + ("-h", "--help"):
         return argv
     rest = list(argv)
@@ -147,6 +150,7 @@ def _take(argv: list[str], flag: str) -> str | None:
 
 def _engines(args) -> list[str]:
     """--engine files, then each --compare precision found in --export-dir."""
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.bench.candidates import compare_engines
 
     return list(args.engine) + compare_engines(args.export_dir, args.compare, args.backend)
@@ -154,8 +158,6 @@ def _engines(args) -> list[str]:
 
 def _plan_outputs(args, engines: list[str]) -> None:
     """Every report path checked before any measuring: none replaces an input, each is writable."""
-    from drn_edge.outputs import plan_outputs
-
     flags = ("--json", "--markdown", "--plot", "--grid", "--side-by-side", "--detect-grid", "--detect-markdown")
     outputs = {flag: getattr(args, flag[2:].replace("-", "_"), None) for flag in flags}
     inputs = [*engines, getattr(args, "checkpoint", None), getattr(args, "clip", None), getattr(args, "detector", None),
@@ -163,6 +165,7 @@ def _plan_outputs(args, engines: list[str]) -> None:
     folders = [getattr(args, "eval", None), *getattr(args, "pairs", []), *getattr(args, "detect_frames", [])]
     plan_outputs(outputs, files=inputs, folders=folders)
     if getattr(args, "plot", None):
+        # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.bench.report import pyplot
 
         pyplot()  # a missing matplotlib is reported before minutes of measuring, not after
@@ -179,9 +182,9 @@ def main(argv=None) -> int:
 
 
 def _frames(args, engines: list[str], h: int, w: int) -> int:
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.bench.frame_bench import run_bench
     from drn_edge.bench.report import format_table, image_grid, plot_latency, to_markdown
-    from drn_edge.bench.requests import BenchRequest
 
     req = BenchRequest(engines=tuple(engines), backend=args.backend, height=h, width=w, threads=args.threads,
                        batch=args.batch, frames=args.frames, warmup=args.warmup, warmup_seconds=args.warmup_seconds,
@@ -207,8 +210,8 @@ def _frames(args, engines: list[str], h: int, w: int) -> int:
 
 
 def _detection_outputs(args, result, detector, engines: list[str]) -> None:
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.detection.check import detection_markdown, format_detection
-    from drn_edge.outputs import write_bytes
 
     report = result.report["detection"]
     labels = [r["label"] for r in result.report["rows"]]
@@ -217,6 +220,7 @@ def _detection_outputs(args, result, detector, engines: list[str]) -> None:
     if args.detect_markdown:
         write_bytes(args.detect_markdown, detection_markdown(report, labels).encode())
     if args.detect_grid:
+        # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.detection.draw import detection_grid
 
         medium = [f for f in result.detection_frames if f.group == "medium"]
@@ -225,6 +229,7 @@ def _detection_outputs(args, result, detector, engines: list[str]) -> None:
             print(f"note: --detect-grid needs an engine (--engine or --compare); {args.detect_grid} was not written",
                   file=sys.stderr)
             return
+        # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.runtime import DerainEngine
 
         label = next((r["label"] for r in result.report["rows"] if r.get("path") == str(engine)), Path(engine).name)
@@ -234,7 +239,7 @@ def _detection_outputs(args, result, detector, engines: list[str]) -> None:
 
 
 def _video(args, engines: list[str], h: int, w: int) -> int:
-    from drn_edge.bench.requests import VideoBenchRequest
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.bench.video import first_frames_image, format_video_table, plot_video, run_video_bench, video_markdown, write_side_by_side
 
     req = VideoBenchRequest(clip=args.clip, engines=tuple(engines), backend=args.backend, height=h, width=w,
@@ -254,9 +259,8 @@ def _video(args, engines: list[str], h: int, w: int) -> int:
 
 
 def _streams(args, engines: list[str], h: int, w: int) -> int:
-    from drn_edge.bench.requests import StreamBenchRequest
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.bench.streams import format_stream_table, plot_streams, run_stream_bench, stream_markdown
-    from drn_edge.errors import BenchError
 
     if len(engines) != 1:
         raise BenchError(f"drn-bench streams measures one engine at a time; give exactly one --engine "
@@ -275,8 +279,6 @@ def _streams(args, engines: list[str], h: int, w: int) -> int:
 
 def _write_reports(args, report: dict, markdown) -> None:
     """--json and --markdown, the same for every kind of bench."""
-    from drn_edge.outputs import write_bytes, write_json
-
     if args.json:
         write_json(args.json, report)
     if args.markdown:

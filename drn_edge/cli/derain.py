@@ -6,11 +6,17 @@ import time
 from pathlib import Path
 
 from drn_edge.cli import friendly_errors, threads_option
+from drn_edge.errors import DrnEdgeError, ImageError
+from drn_edge.outputs import output_lock
+from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
+from drn_edge.runtime.sources import is_live_source, open_live_source
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.runtime.engine import BACKENDS
-    from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
+
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS
 
     p = argparse.ArgumentParser(prog="drn-derain", description=(
@@ -48,12 +54,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import cv2
 
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge import imageio
-    from drn_edge.errors import DrnEdgeError, ImageError
-    from drn_edge.outputs import output_lock
+
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.runtime import DerainEngine
     from drn_edge.runtime.apply import check_video_output, derain_images, derain_video, plan_images
-    from drn_edge.runtime.sources import is_live_source, open_live_source
 
     if args.camera is None and not args.inputs:
         raise ImageError("give image/video inputs, a camera or stream (0, /dev/video0, rtsp://...), or --camera N")

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 
+from drn_edge.checks import parse_hxw
 from drn_edge.cli import CHECKPOINT_HELP, add_detection_options, friendly_errors, load_detector, threads_option
+from drn_edge.errors import DrnEdgeError
+from drn_edge.outputs import plan_outputs, write_bytes, write_json
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,9 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_sizes(text: str, flag: str = "--sizes") -> list[tuple[int, int]]:
-    from drn_edge.checks import parse_hxw
-    from drn_edge.errors import DrnEdgeError
-
     if not text.strip():
         raise DrnEdgeError(f"{flag} takes HxW sizes separated by commas (e.g. 360x640,720x1280), got {text!r}")
     return [parse_hxw(part, flag) for part in text.split(",")]
@@ -68,12 +68,11 @@ def format_tables(tables: dict) -> str:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    # lazy: keeps `--help` and argument errors instant; this loads OpenCV
     from drn_edge.evaluation.fidelity import evaluation_suite, suite_score
     from drn_edge.evaluation.real_rain import format_real_rain, real_rain_change, real_rain_grid
-    from drn_edge.outputs import write_json
 
     sizes = parse_sizes(args.sizes)
-    from drn_edge.outputs import plan_outputs
 
     plan_outputs({"--json": args.json, "--grid": args.grid if args.real else None,
                   "--detect-grid": args.detect_grid, "--detect-markdown": args.detect_markdown},
@@ -82,12 +81,14 @@ def main(argv=None) -> int:
     detector = load_detector(args) if args.detector else None  # a bad detector fails before any derain work
     engine = None
     if args.engine:
+        # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.runtime import DerainEngine
 
         engine = DerainEngine(args.engine, color="rgb", threads=args.threads)
         derain, label = engine.derain_rgb, args.engine
     else:
 
+        # lazy: keeps `--help` and argument errors instant; this loads OpenCV, torch
         from drn_edge.evaluation.fidelity import torch_derain
         from drn_edge.model.checkpoint import load_model
         from drn_edge.model.drn import set_torch_threads
@@ -121,13 +122,14 @@ def main(argv=None) -> int:
 
 def _detection(args, det, derain, label: str, size: tuple[int, int]) -> dict:
     """drn-eval --detector: the check on --detect-frames (or --road, or the held-out photos) at `size`."""
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.detection.check import detection_check, detection_frames, detection_markdown, format_detection
-    from drn_edge.outputs import write_bytes
 
     folders = args.detect_frames or args.road
     frames = detection_frames(folders, None if args.labels else size, args.detect_max_frames)
     labels = None
     if args.labels:
+        # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.detection.labels import load_labels
 
         labels = load_labels(args.labels, {f.name: f.clean.shape[:2] for f in frames})  # in the frames' own pixels
@@ -138,6 +140,7 @@ def _detection(args, det, derain, label: str, size: tuple[int, int]) -> dict:
     if args.detect_markdown:
         write_bytes(args.detect_markdown, detection_markdown(report, [label]).encode())
     if args.detect_grid:
+        # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.detection.draw import detection_grid
 
         medium = [f for f in frames if f.group == "medium"]

@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from drn_edge.artifacts import resolve_checkpoint
 from drn_edge.checks import parse_hxw
 from drn_edge.cli import CHECKPOINT_HELP, friendly_errors, parse_size, size_option, threads_option
+from drn_edge.errors import ExportError
+from drn_edge.export.triton import best_artifact, refuse_other_models_repository, repository_files, write_model_repository
+from drn_edge.onnx_spec import IO_MODES
+from drn_edge.outputs import plan_outputs, sha256_file
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.export.quantize import CALIBRATION_METHODS
     from drn_edge.export.request import EXPORT_BACKENDS, preset_names
-    from drn_edge.onnx_spec import IO_MODES
 
     # Options default to None so that only what the user typed overrides a preset.
     p = argparse.ArgumentParser(prog="drn-export", description=(
@@ -74,14 +80,14 @@ _GIVEN = {"out": "out_dir", "checkpoint": "checkpoint", "io": "io", "opset": "op
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from pathlib import Path
 
-    from drn_edge.errors import ExportError
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.export.pipeline import run_export
     from drn_edge.export.plans import run_plan_build
     from drn_edge.export.request import Preset, build_request
 
     if args.preset == "list":
+        # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.export.request import preset_names
 
         for name in preset_names():
@@ -106,9 +112,6 @@ def main(argv=None) -> int:
     if args.triton and Path(args.triton).exists() and not Path(args.triton).is_dir():
         raise ExportError(f"--triton '{args.triton}' is a file; give a folder for the model repository")
     if args.triton:
-        from drn_edge.artifacts import resolve_checkpoint
-        from drn_edge.export.triton import refuse_other_models_repository, repository_files
-        from drn_edge.outputs import plan_outputs
 
         source = Path(args.onnx) if args.onnx else resolve_checkpoint(args.checkpoint)
         plan_outputs(repository_files(args.triton), files=[source])
@@ -127,9 +130,6 @@ def main(argv=None) -> int:
     else:
         artifacts = run_export(req).artifacts
     if args.triton:
-        from drn_edge.artifacts import resolve_checkpoint
-        from drn_edge.export.triton import best_artifact, write_model_repository
-        from drn_edge.outputs import sha256_file
 
         source = Path(args.onnx) if args.onnx else resolve_checkpoint(args.checkpoint)
         repo = write_model_repository(best_artifact(artifacts), args.triton, max_batch=req.plan.max_batch,

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from drn_edge.cli import friendly_errors
+from drn_edge.errors import EngineError
+from drn_edge.onnx_spec import graph_precision, io_description
+from drn_edge.sidecar import verify_artifact
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,10 +24,6 @@ def build_parser() -> argparse.ArgumentParser:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from pathlib import Path
-
-    from drn_edge.errors import EngineError
-    from drn_edge.sidecar import verify_artifact
 
     path = Path(args.artifact)
     if not path.is_file():
@@ -34,7 +34,6 @@ def main(argv=None) -> int:
         return 0
     io = _dict(record.get("io"))
     if path.suffix.lower() == ".onnx":
-        from drn_edge.onnx_spec import graph_precision, io_description
 
         try:
             io = io_description(path)

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from drn_edge.artifacts import resolve_checkpoint
 from drn_edge.cli import friendly_errors, threads_option
+from drn_edge.errors import DrnEdgeError
+from drn_edge.outputs import plan_outputs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,21 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from pathlib import Path
 
-    from drn_edge.errors import DrnEdgeError
+    # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.checkpoint import load_model, save_checkpoint
     from drn_edge.model.prune import prune
-    from drn_edge.outputs import plan_outputs
 
     if not 1 <= args.round_to <= 64:
         raise DrnEdgeError(f"--round-to must be between 1 and 64, got {args.round_to}")
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise DrnEdgeError(f"--out must end in .safetensors, got '{out}'")
-    from drn_edge.artifacts import resolve_checkpoint
 
     plan_outputs({"--out": out}, files=[resolve_checkpoint(args.checkpoint)], replace_existing=args.overwrite)
+    # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.drn import set_torch_threads
 
     set_torch_threads(args.threads)

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 from drn_edge.cli import friendly_errors
+from drn_edge.errors import DrnEdgeError, ImageError
+from drn_edge.rain import LEVEL_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from drn_edge.rain import LEVEL_NAMES
+    # lazy: keeps `--help` and argument errors instant; this loads OpenCV
     from drn_edge.rain.family import GENERATORS
 
     p = argparse.ArgumentParser(prog="drn-rain", description=(
@@ -31,8 +34,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import cv2
 
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge import imageio
-    from drn_edge.errors import DrnEdgeError, ImageError
+
+    # lazy: keeps `--help` and argument errors instant; this loads OpenCV
     from drn_edge.rain.preset import synthesize
     from drn_edge.runtime.apply import check_video_output, plan_images
 
@@ -45,6 +50,7 @@ def main(argv=None) -> int:
         out = check_video_output(args.out, first, args.overwrite)
         return _video(first, out, args)
     job = plan_images(args.inputs, args.out, "", args.overwrite)
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS
 
     for i, (src, dst) in enumerate(job.pairs):
@@ -56,11 +62,9 @@ def main(argv=None) -> int:
 
 
 def _video(src: Path, out: Path, args) -> int:
-    import itertools
-
     import cv2
 
-    from drn_edge.errors import ImageError
+    # lazy: keeps `--help` and argument errors instant; this loads OpenCV
     from drn_edge.rain.video import rain_clip
     from drn_edge.runtime.apply import capture_rate_and_count
     from drn_edge.runtime.streaming import frames_of

@@ -5,9 +5,11 @@ import argparse
 import os
 
 from drn_edge.cli import friendly_errors, threads_option
+from drn_edge.errors import DrnEdgeError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # lazy: keeps `--help` and argument errors instant; this loads OpenCV, torch
     from drn_edge.model.drn import MODEL_FACTORIES
     from drn_edge.train.loop import FINETUNE_LR, TrainConfig
     from drn_edge.train.speed import PRECISIONS
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 @friendly_errors
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from drn_edge.errors import DrnEdgeError
+    # lazy: keeps `--help` and argument errors instant; this loads OpenCV, torch
     from drn_edge.train.loop import TrainConfig, default_init, default_lr, train
 
     try:
@@ -93,6 +95,7 @@ def main(argv=None) -> int:
                       val_road=tuple(args.val_road), haze=args.haze,
                       max_minutes=args.minutes, precision=args.precision, compile=args.compile,
                       val_backend=args.val_backend, faint_boost=args.faint_boost)
+    # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.drn import set_torch_threads
 
     set_torch_threads(args.threads)

@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from drn_edge.detection.detector import ROAD_CLASSES, Detections, DetectorError
+from drn_edge.evaluation.eval_frames import evenly_spaced, heldout_sources, rain_frames
+from drn_edge.imageio import list_images, read_rgb
+from drn_edge.progress import progress_bar
 
 __all__ = ["PSEUDO_GT_SCORE", "coco_ap", "detection_check", "detection_frames", "format_detection",
            "detection_markdown"]
@@ -93,8 +96,6 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
     `frames`: EvalFrames (rainy, clean, group = rain level). `labels`: name -> Detections, replacing
     the pseudo ground truth. `reference`: the derainer others are also compared with (FP32).
     """
-    from drn_edge.progress import progress_bar
-
     if not frames:
         raise DetectorError("no frames for the detection check")
     if reference is not None and reference not in derainers:
@@ -146,13 +147,10 @@ def detection_check(detector, frames: Sequence, derainers: Mapping[str, DeRain],
 def detection_frames(folders: Sequence[str], size: tuple[int, int] | None, max_frames: int = 24) -> list:
     """Clean frames with objects (each folder, else the held-out photos), at most `max_frames` evenly
     spaced, under low/medium/high rain at `size` (None: native size, as labels need)."""
-    from drn_edge.evaluation.eval_frames import evenly_spaced, heldout_sources, rain_frames
-
     if max_frames < 1:
         raise DetectorError(f"the detection check needs at least one frame, got max_frames={max_frames}")
     if not folders:
         return rain_frames(evenly_spaced(heldout_sources(), max_frames), size=size)
-    from drn_edge.imageio import list_images, read_rgb
 
     # Names are made unique per folder (two folders' 'f0.png' shared one label size) and only the frames kept
     # are decoded (a whole folder was decoded before).

@@ -26,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from drn_edge.errors import DrnEdgeError
+from drn_edge.runtime.onnxruntime_backend import session_options
 
 __all__ = ["Detections", "Detector", "OnnxDetector", "CallableDetector", "LAYOUTS", "ROAD_CLASSES", "load_class_names",
            "as_detector", "DetectorError"]
@@ -151,7 +152,6 @@ class OnnxDetector:
         p = Path(self.path)
         if not p.is_file():
             raise DetectorError(f"detector '{p}' does not exist")
-        from drn_edge.runtime.onnxruntime_backend import session_options
 
         opts = session_options(self.threads)
         try:

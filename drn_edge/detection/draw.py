@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from drn_edge.detection.detector import Detections
+from drn_edge.imageio import labelled_grid, write_image
 
 __all__ = ["draw_boxes", "detection_grid"]
 
@@ -28,8 +29,6 @@ def draw_boxes(rgb: np.ndarray, dets: Detections, class_names: Sequence[str] = (
 def detection_grid(path: str | os.PathLike, detector, frames: Sequence, derain: Callable, label: str,
                    class_names: Sequence[str] = (), max_frames: int = 4, tile_height: int = 240) -> int:
     """Write rainy | derained | clean with boxes, one row per frame (JPEG/PNG by suffix); returns rows written."""
-    from drn_edge.imageio import labelled_grid, write_image
-
     rows = [[(draw_boxes(img, detector(img), class_names), name)
              for img, name in ((f.rainy, f"rainy ({f.group})"), (derain(f.rainy), label), (f.clean, "clean"))]
             for f in list(frames)[:max_frames]]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from drn_edge.imageio import list_images, read_pairs, read_rgb
+from drn_edge.photos import HELDOUT_PHOTOS, crop_to_multiple, load_photo
 from drn_edge.rain import LEVEL_NAMES
 
 __all__ = ["EvalFrame", "EVAL_SEED", "LEVEL_NAMES", "frame_seed", "fit_to_size", "heldout_sources", "clean_dir_sources",
@@ -36,6 +38,7 @@ class EvalFrame:
 
 def frame_seed(source_index: int, level: str, generator: str = "preset") -> int:
     """The seed scheme, written once: source, level and generator each move the seed."""
+    # lazy: pulls in OpenCV, which importing this module does not
     from drn_edge.rain.family import GENERATORS
 
     g = 0 if generator == "preset" else 1 + GENERATORS.index(generator)
@@ -60,8 +63,6 @@ def fit_to_size(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def heldout_sources(max_side: int | None = None) -> list[tuple[str, np.ndarray]]:
     """(name, clean RGB) of the held-out photos; optionally shrunk."""
-    from drn_edge.photos import HELDOUT_PHOTOS, load_photo
-
     out = [(n, load_photo(n)) for n in HELDOUT_PHOTOS]
     return shrink_sources(out, max_side) if max_side else out
 
@@ -69,8 +70,6 @@ def heldout_sources(max_side: int | None = None) -> list[tuple[str, np.ndarray]]
 def shrink_sources(sources: Sequence[tuple[str, np.ndarray]], max_side: int) -> list[tuple[str, np.ndarray]]:
     """Each source shrunk to at most `max_side` px and cropped to a multiple of 8 (fast validation)."""
     import cv2
-
-    from drn_edge.photos import crop_to_multiple
 
     shrunk = []
     for name, img in sources:
@@ -92,8 +91,6 @@ def evenly_spaced(items: Sequence, n: int) -> list:
 def clean_dir_sources(folder: str | os.PathLike, max_frames: int | None = None) -> list[tuple[str, np.ndarray]]:
     """(name, clean RGB) for every image in a folder (a user's own clean frames, or research-only ones); with
     `max_frames`, only that many evenly spaced files are decoded (keeping 2 frames of 300 decoded all 300)."""
-    from drn_edge.imageio import list_images, read_rgb
-
     files = list_images(folder)
     if max_frames:
         files = evenly_spaced(files, max_frames)
@@ -103,6 +100,7 @@ def clean_dir_sources(folder: str | os.PathLike, max_frames: int | None = None) 
 def rain_frames(sources: Sequence[tuple[str, np.ndarray]], levels: Sequence[str] = LEVEL_NAMES,
                 size: tuple[int, int] | None = None, generator: str = "preset") -> list[EvalFrame]:
     """Each source (fitted to `size` when given) under each rain level; group = level (or generator/level)."""
+    # lazy: pulls in OpenCV, which importing this module does not
     from drn_edge.rain.preset import synthesize
 
     out = []
@@ -117,8 +115,6 @@ def rain_frames(sources: Sequence[tuple[str, np.ndarray]], levels: Sequence[str]
 
 def pair_frames(folder: str | os.PathLike, size: tuple[int, int] | None = None, group: str | None = None) -> list[EvalFrame]:
     """A paired rain set (any layout imageio.find_pairs knows), at native size or fitted to `size`."""
-    from drn_edge.imageio import read_pairs
-
     label = group or Path(folder).name
     out = []
     for name, rainy, clean in read_pairs(folder):

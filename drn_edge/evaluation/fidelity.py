@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from drn_edge.evaluation.eval_frames import (
 )
 from drn_edge.evaluation.metrics import PSNR_CAP_DB, capped_psnr, ssim, uqi  # noqa: F401 (PSNR_CAP_DB re-exported)
 from drn_edge.imageio import to_uint8
+from drn_edge.photos import photos_available
+from drn_edge.progress import progress_bar
+from drn_edge.rain.family import GENERATORS
+from drn_edge.runtime.frames import rgb_to_nchw_float
 
 __all__ = ["DeRain", "PSNR_CAP_DB", "balanced_score", "torch_derain", "rgb_to_tensor", "scores", "fidelity", "evaluate",
            "evaluate_pairs", "evaluation_suite", "SUITE_SIZES"]
@@ -76,8 +81,6 @@ def rgb_to_tensor(rgb: np.ndarray, device: str = "cpu"):
     """HxWx3 uint8 RGB -> 1x3xH'xW' float tensor in [0, 1], reflect-padded to a multiple of 8."""
     import torch
 
-    from drn_edge.runtime.frames import rgb_to_nchw_float
-
     return torch.from_numpy(rgb_to_nchw_float(rgb)).to(device)
 
 
@@ -114,8 +117,6 @@ def fidelity(frames: Sequence[EvalFrame], outputs: Sequence[np.ndarray],
 def evaluate(derain: DeRain, frames: Sequence[EvalFrame], refs: Sequence[np.ndarray] | None = None,
              progress: bool = False) -> tuple[dict, list[np.ndarray]]:
     """Run `derain` on every frame and score it: (fidelity table, outputs)."""
-    from drn_edge.progress import progress_bar
-
     outputs = [derain(f.rainy) for f in progress_bar(frames, desc="evaluate", leave=False, enabled=progress)]
     return fidelity(frames, outputs, refs), outputs
 
@@ -139,10 +140,6 @@ def evaluation_suite(derain: DeRain, sizes: Sequence[tuple[int, int]] = SUITE_SI
     clean-frame table only (at most `clean_max_frames` each, evenly spaced): conditions to check that
     a rain-free frame comes back unchanged, without the cost of raining on them.
     """
-    from pathlib import Path
-
-    from drn_edge.photos import photos_available
-    from drn_edge.rain.family import GENERATORS
 
     # The held-out photos join when scikit-image is installed; a torch-free install evaluates the user's frames.
     photos = [("photos", heldout_sources())] if photos_available() or not (clean_dirs or pairs_dirs) else []

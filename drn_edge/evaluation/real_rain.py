@@ -12,16 +12,15 @@ import os
 
 import numpy as np
 
+from drn_edge.evaluation.eval_frames import evenly_spaced
 from drn_edge.evaluation.fidelity import DeRain
+from drn_edge.imageio import labelled_grid, list_images, read_rgb, write_image
 
 __all__ = ["real_rain_change", "real_rain_grid", "format_real_rain"]
 
 
 def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int | None = None) -> dict:
     """{'n', 'mean_change', 'removal_share', 'worst_frame_change'} over the rainy frames of `folder`."""
-    from drn_edge.evaluation.eval_frames import evenly_spaced
-    from drn_edge.imageio import list_images, read_rgb
-
     files = list_images(folder)
     if max_frames:
         files = evenly_spaced(files, max_frames)
@@ -45,8 +44,6 @@ def format_real_rain(folder: str, row: dict) -> str:
 def real_rain_grid(derain: DeRain, folder: str | os.PathLike, path: str | os.PathLike, max_frames: int = 6,
                    tile_height: int = 240) -> int:
     """Rainy | derained for real rainy frames without ground truth: numbers would mean nothing, so look at them."""
-    from drn_edge.imageio import labelled_grid, list_images, read_rgb, write_image
-
     files = list_images(folder)
     step = max(1, len(files) // max_frames)
     rows = []

@@ -25,9 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
+from drn_edge.artifacts import SHIPPED_MODELS
 from drn_edge.errors import CalibrationError, ImageError
+from drn_edge.evaluation.eval_frames import clean_dir_sources
+from drn_edge.export.quantize import quantize_int8
 from drn_edge.imageio import IMAGE_SUFFIXES, read_rgb, to_float01, to_uint8, write_image
 from drn_edge.imageio import list_images as list_image_files
+from drn_edge.onnx_spec import INPUT_NAME, IO_MODES
+from drn_edge.outputs import loads_bounded, sha256_file, write_json
+from drn_edge.photos import TRAIN_PHOTOS, load_photo
+from drn_edge.runtime.frames import hwc_to_nchw_float
 
 __all__ = ["RANGES_DIR", "CALIBRATION_FOLDERS", "CALIB_MAX_PIXELS", "FEW_CALIBRATION_FRAMES", "find_calibration_dir",
            "list_images", "load_calibration_frames", "calibration_hash", "FrameCalibrationReader", "shipped_ranges_for",
@@ -65,7 +72,6 @@ def find_calibration_dir() -> Path | None:
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """imageio.list_images, with what an empty or missing calibration folder means for INT8."""
-
     folder = Path(folder)
     if not folder.is_dir():
         raise CalibrationError(f"calibration folder '{folder}' does not exist or is not a folder")
@@ -80,7 +86,6 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 def load_calibration_frames(folder: str | os.PathLike, height: int, width: int) -> list[np.ndarray]:
     """Every image in `folder` as HxWx3 uint8 RGB resized to (height, width); all unreadable files named at once."""
     import cv2
-
 
     frames, bad = [], []
     for path in list_images(folder):
@@ -123,7 +128,6 @@ class FrameCalibrationReader:
         rgb = self.frames[i]
         if self.uint8_bgr_io:
             return {self.input_name: np.ascontiguousarray(rgb[None, ..., ::-1])}
-        from drn_edge.runtime.frames import hwc_to_nchw_float
 
         return {self.input_name: hwc_to_nchw_float(rgb)}
 
@@ -171,8 +175,6 @@ def calibration_size(folder: Path) -> tuple[int, int]:
 
 def read_manifest(folder: str | os.PathLike) -> list[dict]:
     """The calibration set's manifest.json entries (file, source, licence, rain_level); checked against the folder."""
-    from drn_edge.outputs import loads_bounded
-
     path = Path(folder) / "manifest.json"
     try:
         data = loads_bounded(path.read_bytes(), f"'{path}'")
@@ -192,6 +194,7 @@ def read_manifest(folder: str | os.PathLike) -> list[dict]:
 def rain_over(frames: list[np.ndarray], seed: int = RANGE_SEED) -> list[np.ndarray]:
     """Your clean calibration frames as the engine will see them: the rain family drawn over each (seeded), a
     third each at low, medium and high intensity."""
+    # lazy: pulls in OpenCV, which importing this module does not
     from drn_edge.rain.family import render, sample_spec
 
     rng = np.random.default_rng(seed)
@@ -210,6 +213,7 @@ def calibration_frames(sources: Sequence[tuple[str, np.ndarray]], count: int, he
     cover heavy rain too."""
     import cv2
 
+    # lazy: pulls in OpenCV, which importing this module does not
     from drn_edge.rain.family import render, sample_spec
 
     if not sources:
@@ -242,9 +246,6 @@ def make_calibration_set(out_dir, sources: list[tuple[str, np.ndarray]] | None =
     """
     import cv2
 
-    from drn_edge.outputs import write_json
-    from drn_edge.photos import TRAIN_PHOTOS, load_photo
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if sources is None:
@@ -262,8 +263,6 @@ def make_calibration_set(out_dir, sources: list[tuple[str, np.ndarray]] | None =
 
 def shipped_ranges(checkpoint: str | os.PathLike) -> dict | None:
     """The shipped ranges record whose checkpoint sha256 matches this file, or None."""
-    from drn_edge.outputs import sha256_file
-
     digest = sha256_file(checkpoint)
     for path in sorted(RANGES_DIR.glob("*.json")) if RANGES_DIR.is_dir() else ():
         record = json.loads(path.read_text())
@@ -275,13 +274,9 @@ def shipped_ranges(checkpoint: str | os.PathLike) -> dict | None:
 def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RANGE_METHOD,
                  count: int = RANGE_COUNT, size: tuple[int, int] = RANGE_SIZE, log=print) -> Path:
     """Calibrate the shipped `model_name` on the permissive road folders under `road_root`; write its ranges JSON."""
-    from drn_edge.artifacts import SHIPPED_MODELS
-    from drn_edge.evaluation.eval_frames import clean_dir_sources
-    from drn_edge.export.quantize import quantize_int8
+    # lazy: pulls in onnx, torch, which importing this module does not
     from drn_edge.export.torch_to_onnx import ExportSpec, export_onnx
     from drn_edge.model.checkpoint import load_checkpoint
-    from drn_edge.onnx_spec import INPUT_NAME, IO_MODES
-    from drn_edge.outputs import sha256_file, write_json
 
     ckpt = SHIPPED_MODELS[model_name]
     model = load_checkpoint(ckpt)[0]
@@ -316,8 +311,6 @@ def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RA
 
 
 def main(argv=None) -> int:
-    from drn_edge.artifacts import SHIPPED_MODELS
-
     p = argparse.ArgumentParser(prog="python -m drn_edge.export.calibration",
                                 description="Rebuild the shipped INT8 ranges of the shipped checkpoints.")
     p.add_argument("--road", required=True, help="the permissive road folder (../shared/data/road/permissive)")

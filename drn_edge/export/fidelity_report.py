@@ -11,6 +11,7 @@ __all__ = ["export_frames", "fidelity_report", "format_fidelity"]
 
 def export_frames(spec: ExportSpec) -> list:
     """Held-out frames under medium rain, at the export size when it is fixed (evaluation.eval_frames' one builder)."""
+    # lazy: pulls in numpy, which importing this module does not
     from drn_edge.evaluation.eval_frames import heldout_sources, rain_frames
 
     if spec.fixed:
@@ -22,6 +23,7 @@ def fidelity_report(model, artifacts: dict[str, Path], frames: list, source_mode
     """Per artifact on held-out medium rain: PSNR/SSIM vs clean, PSNR vs the exported model's own FP32 output,
     and, when the model was pruned, the drop against the unpruned source checkpoint as well. `frames`:
     export_frames(spec), built once by the caller."""
+    # lazy: pulls in OpenCV, which importing this module does not
     from drn_edge.evaluation.fidelity import evaluate, torch_derain
     from drn_edge.runtime import DerainEngine
 

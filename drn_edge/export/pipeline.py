@@ -6,6 +6,7 @@ TensorRT) is an error, or with backend="auto" a clearly printed note with the ne
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,9 +16,23 @@ from typing import TYPE_CHECKING
 
 from drn_edge.artifacts import PRUNED_CHECKPOINT, artifact_path, resolve_checkpoint
 from drn_edge.errors import EngineError, ExportError, OutputError
+from drn_edge.export.calibration import (
+    FEW_CALIBRATION_FRAMES,
+    RANGE_SEED,
+    FrameCalibrationReader,
+    calibration_hash,
+    calibration_size,
+    find_calibration_dir,
+    load_calibration_frames,
+    rain_over,
+    shipped_ranges_for,
+)
 from drn_edge.export.fidelity_report import export_frames, fidelity_report, format_fidelity
 from drn_edge.export.plans import next_commands
+from drn_edge.export.prune_stage import prune_and_finetune
+from drn_edge.export.quantize import convert_fp16, quantize_int8
 from drn_edge.export.request import DEFAULT_PLAN_SIZE, ExportRequest
+from drn_edge.export.tensorrt_plan import PlanSettings, build_plan, tensorrt_available
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec, io_description
 from drn_edge.outputs import output_lock, plan_outputs, sha256_file
 from drn_edge.sidecar import INCOMPLETE_MARKER, read_sidecar, update_sidecar, write_sidecar
@@ -31,7 +46,6 @@ MAX_DROP_DB = 1.0  # an artifact losing more than this against FP32 (held-out me
 
 def ensure_output_dir(path: Path) -> Path:
     """Create the output folder, after every check has passed (the planner proved it can be written)."""
-
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -111,8 +125,7 @@ def run_export(req: ExportRequest, log: Callable[[str], None] = print) -> Export
 def _check_inputs(st: _Export) -> None:
     """Everything a later stage needs is checked now, before anything is written: the checkpoint is resolved and
     loaded once, TensorRT, calibration and every output path are checked."""
-    from drn_edge.export.calibration import find_calibration_dir, load_calibration_frames, shipped_ranges_for
-    from drn_edge.export.tensorrt_plan import tensorrt_available
+    # lazy: pulls in torch, which importing this module does not
     from drn_edge.model.checkpoint import load_checkpoint
     from drn_edge.model.drn import set_torch_threads
 
@@ -139,7 +152,6 @@ def _check_inputs(st: _Export) -> None:
 def _plan_artifacts(st: _Export) -> None:
     """The files this export writes (ONNX, sidecars, the pruned checkpoint), through the one output planner: none
     may be the checkpoint, lie in the calibration folder, or be a link; the folder must be writable."""
-
     paths = [artifact_path(st.out, p) for p in st.req.precisions]
     outputs = {f"--out ({p.name})": p for p in paths} | {f"--out ({p.name}.json)": Path(f"{p}.json") for p in paths}
     if st.req.model.prune_ratio:
@@ -148,8 +160,6 @@ def _plan_artifacts(st: _Export) -> None:
 
 
 def _prune(st: _Export) -> None:
-    from drn_edge.export.prune_stage import prune_and_finetune
-
     m = st.req.model
     if m.prune_ratio:
         st.model, st.source, st.result.prune = prune_and_finetune(st.model, m.prune_ratio, m.finetune_steps, st.frames,
@@ -158,6 +168,7 @@ def _prune(st: _Export) -> None:
 
 
 def _export_fp32(st: _Export) -> None:
+    # lazy: pulls in onnx, torch, which importing this module does not
     from drn_edge.export.torch_to_onnx import check_parity, export_onnx
 
     fp32 = artifact_path(st.out, "fp32")
@@ -179,8 +190,6 @@ def _export_fp32(st: _Export) -> None:
 
 
 def _export_fp16(st: _Export) -> None:
-    from drn_edge.export.quantize import convert_fp16
-
     if "fp16" in st.req.precisions:
         p = convert_fp16(st.onnx["fp32"], artifact_path(st.out, "fp16"))
         st.onnx["fp16"] = p
@@ -189,16 +198,7 @@ def _export_fp16(st: _Export) -> None:
 
 
 def _export_int8(st: _Export) -> None:
-    from drn_edge.export.calibration import (
-        FEW_CALIBRATION_FRAMES,
-        RANGE_SEED,
-        FrameCalibrationReader,
-        calibration_hash,
-        calibration_size,
-        load_calibration_frames,
-        rain_over,
-    )
-    from drn_edge.export.quantize import quantize_int8
+    # lazy: pulls in onnx, torch, which importing this module does not
     from drn_edge.export.torch_to_onnx import export_onnx
 
     if "int8" not in st.req.precisions:
@@ -304,7 +304,6 @@ def _build_plans(st: _Export) -> None:
         st.result.notes.append(note)
         st.log(f"note: {note}")
         return
-    from drn_edge.export.tensorrt_plan import PlanSettings, build_plan
 
     hw = (req.spec.height, req.spec.width) if req.spec.fixed else (req.plan.size or DEFAULT_PLAN_SIZE)
     for prec in req.precisions:
@@ -347,8 +346,6 @@ def _require_finite_weights(model, ckpt: Path) -> None:
 
 def _write_marker(marker: Path) -> None:
     """The in-progress marker, written without following a symlink someone planted under its name."""
-    import os
-
     if marker.is_symlink():
         marker.unlink()
     fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
@@ -359,7 +356,6 @@ def _write_marker(marker: Path) -> None:
 def _refuse_other_models_export(st: _Export) -> None:
     """An existing drn.onnx made from another checkpoint is replaced only with --overwrite (as drn-train and
     drn-derain do); re-exporting the same checkpoint is fine."""
-
     req = st.req
     existing = artifact_path(st.out, "fp32")
     if req.overwrite or not existing.is_file():

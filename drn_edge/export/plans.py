@@ -7,7 +7,10 @@ from pathlib import Path
 from drn_edge.artifacts import artifact_path
 from drn_edge.errors import ExportError
 from drn_edge.export.request import DEFAULT_PLAN_SIZE
+from drn_edge.export.tensorrt_plan import PlanSettings, build_plan, tensorrt_available
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec, io_shape
+from drn_edge.outputs import plan_outputs
+from drn_edge.sidecar import verify_artifact
 
 __all__ = ["next_commands", "run_plan_build"]
 
@@ -32,9 +35,6 @@ def next_commands(onnx: Path, precision: str, spec: ExportSpec, plan_size, max_b
 
 def run_plan_build(onnx_path: str, out_dir: str, plan, log=print) -> Path:
     """Build one plan from an ONNX written by drn-export (its sidecar gives precision and size). Needs TensorRT."""
-    from drn_edge.export.tensorrt_plan import PlanSettings, build_plan, tensorrt_available
-    from drn_edge.sidecar import verify_artifact
-
     ok, reason = tensorrt_available()
     if not ok:
         raise ExportError(f"cannot build a TensorRT plan here: {reason}")
@@ -46,7 +46,6 @@ def run_plan_build(onnx_path: str, out_dir: str, plan, log=print) -> Path:
     settings = PlanSettings(prec, hw[0], hw[1], plan.max_batch, plan.workspace_gib, plan.dla_core,
                             plan.timing_cache or str(out / "timing.cache"))
     path = artifact_path(out, prec, "plan")
-    from drn_edge.outputs import plan_outputs
 
     plan_outputs({f"--out ({path.name})": path, f"--out ({path.name}.json)": Path(f"{path}.json")}, files=[onnx_path])
     build_plan(onnx_path, path, settings, log=log)

@@ -19,6 +19,7 @@ FINETUNE_WARMUP = 20
 
 def prune_and_finetune(model, ratio: float, steps: int, frames: list, out: Path, ckpt: Path, log) -> tuple:
     """(pruned model, its source record, the prune report for the result) after `steps` fine-tune steps."""
+    # lazy: pulls in OpenCV, torch, which importing this module does not
     from drn_edge.evaluation.fidelity import evaluate, torch_derain
     from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
     from drn_edge.model.prune import prune

@@ -20,6 +20,7 @@ import numpy as np
 
 from drn_edge.errors import CalibrationError, ExportError
 from drn_edge.outputs import atomic_path
+from drn_edge.progress import progress_bar
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 class CalibrationSource(Protocol):
@@ -163,8 +164,6 @@ def _quiet_onnxruntime_quantization():
 @contextlib.contextmanager
 def _progress(reader: _StridedFeeds, desc: str):
     """Tick a progress bar (on stderr, which ORT does not write to) for each calibration frame."""
-    from drn_edge.progress import progress_bar
-
     bar = progress_bar(total=len(reader), desc=desc, leave=False)
     reader.on_frame = bar.update
     try:

@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from drn_edge.artifacts import PRECISIONS
+from drn_edge.checks import MAX_SIDE, MIN_SIDE
 from drn_edge.errors import ExportError
+from drn_edge.export.calibration import CALIB_MAX_PIXELS
 from drn_edge.export.quantize import CALIBRATION_METHODS
 from drn_edge.onnx_spec import INPUT_NAME, ExportSpec
+from drn_edge.outputs import loads_bounded
 
 __all__ = ["ModelSource", "Calibration", "PlanRequest", "ExportRequest", "Preset", "build_request", "preset_names",
            "EXPORT_BACKENDS", "DEFAULT_PLAN_SIZE"]
@@ -26,8 +29,6 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 
 def _check_size(size, flag: str) -> None:
-    from drn_edge.checks import MAX_SIDE, MIN_SIDE
-
     if size is not None and (len(size) != 2 or min(size) < MIN_SIDE or size[0] % 8 or size[1] % 8 or max(size) > MAX_SIDE):
         raise ExportError(f"{flag} must be HxW with positive multiples of 8 up to {MAX_SIDE}, got {size}")
 
@@ -62,7 +63,6 @@ class Calibration:
         if self.method not in CALIBRATION_METHODS:
             raise ExportError(f"--calib-method must be one of {CALIBRATION_METHODS}, got {self.method!r}")
         _check_size(self.size, "--calib-size")
-        from drn_edge.export.calibration import CALIB_MAX_PIXELS
 
         if self.size is not None and self.size[0] * self.size[1] > CALIB_MAX_PIXELS:
             raise ExportError(f"--calib-size {self.size[0]}x{self.size[1]} is above the calibration cap of "
@@ -157,8 +157,6 @@ class Preset:
     @classmethod
     def load(cls, name: str) -> Preset:
         """A shipped preset by name; only the names in drn_edge/export/presets/ (never a path)."""
-        from drn_edge.outputs import loads_bounded
-
         if name not in preset_names():
             raise ExportError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
         data = loads_bounded((PRESET_DIR / f"{name}.json").read_text(), f"preset {name}")

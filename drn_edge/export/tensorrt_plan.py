@@ -15,7 +15,7 @@ from pathlib import Path
 
 from drn_edge.artifacts import PRECISIONS
 from drn_edge.errors import ExportError, MissingDependencyError
-from drn_edge.onnx_spec import io_description, io_shape
+from drn_edge.onnx_spec import graph_precision, io_description, io_shape
 from drn_edge.outputs import sha256_file, write_bytes
 from drn_edge.runtime.tensorrt_env import check_tensorrt_version, current_gpu, jetson_l4t_release
 from drn_edge.sidecar import read_sidecar, write_sidecar
@@ -47,7 +47,6 @@ def tensorrt_available() -> tuple[bool, str]:
     except ImportError:
         return False, "the 'tensorrt' package is not installed (pip install 'drn-edge[tensorrt]' on a CUDA machine, or use a JetPack image)"
     try:
-        from drn_edge.runtime.tensorrt_env import current_gpu
 
         current_gpu()
     except Exception as exc:  # no driver / no GPU
@@ -99,7 +98,6 @@ def build_plan(onnx_path: str | os.PathLike, plan_path: str | os.PathLike, setti
     if not legacy_flags:
         # Strongly typed (TensorRT 11): precision comes from the ONNX alone. A request the ONNX cannot
         # express is refused, never built as FP32 and labelled otherwise.
-        from drn_edge.onnx_spec import graph_precision
 
         onnx_precision = graph_precision(onnx_path)
         if onnx_precision != settings.precision:

@@ -15,6 +15,7 @@ from drn_edge.errors import ExportError
 from drn_edge.model.drn import DRN
 from drn_edge.onnx_spec import INPUT_NAME, IO_MODES, MULTIPLE, OUTPUT_NAME, TENSORRT_OPS, ExportSpec, io_description  # noqa: F401
 from drn_edge.outputs import atomic_path
+from drn_edge.runtime.frames import hwc_to_nchw_float
 
 
 class Uint8FrameIO(nn.Module):
@@ -76,8 +77,6 @@ def unsupported_ops(graph: onnx.ModelProto) -> set[str]:
 
 def model_output(model: DRN, rgb: np.ndarray) -> np.ndarray:
     """FP32 PyTorch reference on one HxWx3 uint8 RGB frame (size a multiple of 8): float HxWx3 in [0, 1]-ish."""
-    from drn_edge.runtime.frames import hwc_to_nchw_float
-
     x = torch.from_numpy(hwc_to_nchw_float(rgb))
     with torch.no_grad():
         return model.eval()(x)[0].numpy().transpose(1, 2, 0)
@@ -117,7 +116,6 @@ def check_parity(onnx_path: str | os.PathLike, model: DRN, rgb: np.ndarray) -> P
         out = sess.run(None, {inp.name: np.ascontiguousarray(rgb[None, ..., ::-1])})[0][0][..., ::-1].astype(np.float32) / 255.0
         ref = np.round(np.clip(model_output(model, rgb), 0, 1) * 255.0) / 255.0
     else:
-        from drn_edge.runtime.frames import hwc_to_nchw_float
 
         x = hwc_to_nchw_float(rgb)
         out = sess.run(None, {inp.name: np.ascontiguousarray(x)})[0][0].transpose(1, 2, 0)

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from drn_edge.errors import ExportError
+from drn_edge.onnx_spec import io_description
 from drn_edge.outputs import atomic_path, loads_bounded, sha256_file, write_bytes, write_json
 from drn_edge.sidecar import verify_artifact
 
@@ -78,7 +79,6 @@ def refuse_other_models_repository(repo_dir: str | os.PathLike, checkpoint: Path
                                    name: str = "drn") -> None:
     """An existing repository is replaced only with --overwrite, unless it holds an export of this same checkpoint
     (its provenance names the checkpoint's sha256, directly or through the FP32 ONNX it was made from)."""
-
     provenance = Path(repo_dir) / name / "provenance.json"
     if overwrite or not (Path(repo_dir) / name).exists():
         return
@@ -103,7 +103,6 @@ def write_model_repository(artifact: str | os.PathLike, repo_dir: str | os.PathL
         raise ExportError(f"the sidecar of '{artifact}' says kind {record.get('kind')!r}, which a {artifact.suffix} "
                           "file is not; rebuild it with drn-export")
     if not is_plan:  # the graph itself, not what the sidecar claims
-        from drn_edge.onnx_spec import io_description
 
         record = {**record, "io": io_description(artifact)}
     gpu = is_plan if gpu is None else gpu

@@ -17,6 +17,8 @@ rounded to multiples of `round_to` so TensorRT kernels stay efficient.
 """
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -41,8 +43,6 @@ class PruneReport:
 def _keep_count(n: int, ratio: float, round_to: int) -> int:
     """Channels kept of n: at least (1 - ratio) * n, rounded *up* to a multiple of round_to or to n itself
     (never more removed than asked); a layer narrower than round_to keeps its share, at least one channel."""
-    import math
-
     want = (1.0 - ratio) * n
     if n < round_to or round_to <= 1:
         return int(min(n, max(1, math.ceil(want - 1e-9))))
@@ -126,8 +126,6 @@ def prune(model: DRN, ratio: float, round_to: int = 8) -> tuple[DRN, PruneReport
 
 def zero_pruned_channels(model: DRN, keep: dict[str, torch.Tensor]) -> DRN:
     """A copy of `model` with every pruned filter (weights and bias) set to zero: numerically the pruned model."""
-    import copy
-
     z = copy.deepcopy(model)
     for name, block in _blocks(z):
         convs = {f"{name}.convs.{i}": c[0] for i, c in enumerate(block.convs)} | {f"{name}.transition": block.transition[0]}

@@ -13,6 +13,7 @@ import numpy as np
 
 from drn_edge.errors import ImageError
 from drn_edge.imageio import to_float01, to_uint8
+from drn_edge.rain.family import LEVEL_INTENSITY, render, sample_spec
 
 __all__ = ["LEVELS", "RainLevel", "rain_layer", "synthesize", "apply_rain"]  # + RainClip, rain_clip (lazy)
 
@@ -109,8 +110,6 @@ def synthesize(clean_uint8_hwc: np.ndarray, level: str = "medium", seed: int | N
 
 def _synthesize_family(img: np.ndarray, level: str, seed: int | None, scale: float | None, return_layer: bool,
                        generator: str):
-    from drn_edge.rain.family import LEVEL_INTENSITY, render, sample_spec
-
     if level not in LEVEL_INTENSITY:
         raise ValueError(f"rain level must be one of {sorted(LEVEL_INTENSITY)}, got {level!r}")
     rng = np.random.default_rng(seed)

@@ -5,6 +5,8 @@ inputs never write the same output, and an existing file is replaced only when a
 """
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +17,9 @@ import numpy as np
 
 from drn_edge import imageio
 from drn_edge.errors import ImageError, OutputError
+from drn_edge.outputs import plan_outputs
+from drn_edge.progress import progress_bar
+from drn_edge.runtime.streaming import StreamRunner, frames_of
 from drn_edge.runtime.video_out import VideoFile
 
 __all__ = ["ImageJob", "plan_images", "derain_images", "derain_video", "check_video_output", "panel",
@@ -71,7 +76,6 @@ def plan_images(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                               "into separate --out folders or rename one")
         targets[key] = f
         named[key] = target
-    from drn_edge.outputs import plan_outputs
 
     planned = plan_outputs({f"--out ({named[key].name})": named[key] for key in targets}, files=files,
                            replace_existing=overwrite)
@@ -87,7 +91,6 @@ def check_video_output(out_path: str | os.PathLike, source: Path | None, overwri
         raise OutputError(f"--out '{out_path}' is the input video; choose another name")
     if out_path.is_dir():
         raise OutputError(f"--out '{out_path}' is a folder; give a video file name")
-    from drn_edge.outputs import plan_outputs
 
     return plan_outputs({"--out": out_path}, files=[source] if source is not None else [], replace_existing=overwrite)["--out"]
 
@@ -105,8 +108,6 @@ def panel(frame: np.ndarray, out: np.ndarray, show_rain: bool) -> np.ndarray:
 
 
 def _progress(total, desc, enabled: bool = True):
-    from drn_edge.progress import progress_bar
-
     return progress_bar(total=total, desc=desc, enabled=enabled)
 
 
@@ -149,11 +150,7 @@ def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain:
     (live=True) never waits: when the engine falls behind the oldest waiting frame is dropped (or,
     with policy="passthrough", written raw), and a failed frame is written raw; the progress bar shows both.
     """
-    import itertools
-
     import cv2
-
-    from drn_edge.runtime.streaming import StreamRunner, frames_of
 
     if not capture.isOpened():
         raise ImageError(f"cannot open {source}")
@@ -223,8 +220,6 @@ MAX_FPS = 1000.0
 
 def capture_rate_and_count(capture, source: str) -> tuple[float, int | None]:
     """The capture's frame rate and frame count, checked: OpenCV reports 0, NaN or inf for some streams."""
-    import math
-
     import cv2
 
     fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)

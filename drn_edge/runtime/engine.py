@@ -19,6 +19,8 @@ from drn_edge.runtime import frames as F
 from drn_edge.runtime.backend import Backend
 from drn_edge.runtime.deadline import Deadline
 from drn_edge.runtime.frame_policy import ENGINE_ON_ERROR, as_inference_error, check_choice
+from drn_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from drn_edge.runtime.tensorrt_backend import TensorRTBackend
 from drn_edge.sidecar import verify_artifact
 
 __all__ = ["DerainEngine", "EngineStats", "FrameTimeout", "open_backend", "BACKENDS"]
@@ -74,7 +76,6 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
     if suffix in (".plan", ".engine", ".trt"):
         if backend not in ("auto", "tensorrt"):
             raise EngineError(f"'{path}' is a TensorRT plan; it runs only with backend='tensorrt' (or 'auto')")
-        from drn_edge.runtime.tensorrt_backend import TensorRTBackend
 
         return TensorRTBackend(path, use_cuda_graph=use_cuda_graph)
     if suffix == ".onnx":
@@ -85,7 +86,6 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
             warnings.warn(f"'{path}' has no sidecar '{path.name}.json': nothing proves where this model came from or "
                           "that it is unmodified. Keep drn-export's sidecar beside it (strict=True makes this an error)",
                           UserWarning, stacklevel=3)
-        from drn_edge.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, backend, threads)
     raise EngineError(f"'{path}': unknown engine type '{suffix}'; expected .plan (TensorRT) or .onnx")

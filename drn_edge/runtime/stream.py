@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 import weakref
@@ -190,8 +191,6 @@ class Stream:
             return len(self._sink_items) + self._sink_busy >= self._sink_limit
 
     def _sink_loop(self) -> None:
-        import logging
-
         while True:
             with self._sink_cv:
                 while not self._sink_items and not self._sink_closed:

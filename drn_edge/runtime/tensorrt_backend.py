@@ -8,6 +8,7 @@ imported only here, so the CPU path never needs them.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -25,6 +26,7 @@ from drn_edge.runtime.tensorrt_env import (  # noqa: F401
     import_cudart,
     import_tensorrt,
 )
+from drn_edge.sidecar import read_sidecar
 
 
 def plan_compatibility_problems(record: dict, trt_version: str, gpu: dict) -> list[str]:
@@ -53,10 +55,6 @@ def verify_plan_file(path: str | os.PathLike) -> tuple[dict, bytes]:
     Returns the record and the very bytes that were hashed, so what TensorRT deserializes is what
     was checked (the file is read and hashed once).
     """
-    import hashlib
-
-    from drn_edge.sidecar import read_sidecar
-
     record = read_sidecar(path, required=True)
     try:
         data = Path(path).read_bytes()

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from drn_edge.artifacts import SHIPPED_MODELS
+from drn_edge.checks import choice, hxw, number, whole
 from drn_edge.errors import DrnEdgeError
+from drn_edge.model.drn import MODEL_FACTORIES
 from drn_edge.train.speed import PRECISIONS
 from drn_edge.train.validation import VAL_BACKENDS
 
@@ -43,9 +46,6 @@ class TrainConfig:
     faint_boost: float = 3.0         # most a faint-rain example's loss is scaled up (1: every example weighs the same)
 
     def __post_init__(self) -> None:
-        from drn_edge.checks import choice, hxw, number, whole
-        from drn_edge.model.drn import MODEL_FACTORIES
-
         choice(self.model, sorted(MODEL_FACTORIES), "--model")
         whole(self.steps, "--steps", 1)
         whole(self.batch, "--batch", 1, 4096)
@@ -76,8 +76,6 @@ def default_init(init: str | None, model: str, own_data: bool, resume: bool) -> 
     """The weights a run starts from, and a note when that was chosen for the user: bringing your own data
     (--clean/--pairs) fine-tunes the shipped model of --model, since a DRN from random weights needs far more
     steps than a user's fine-tune; 'none' asks for random weights."""
-    from drn_edge.artifacts import SHIPPED_MODELS
-
     if init is None and own_data and not resume and model in SHIPPED_MODELS:
         return model, f"fine-tuning from the shipped {model} on your data (pass --init none to start from random weights)"
     return (None if init == "none" else init), None

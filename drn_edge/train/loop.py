@@ -5,6 +5,8 @@ Resumable: OUT/last.safetensors holds weights, Adam moments and the step (no pic
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import math
 import os
 import time
@@ -14,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from drn_edge.artifacts import resolve_checkpoint
 from drn_edge.errors import CheckpointError, DataError, DrnEdgeError, OutputError
 from drn_edge.imageio import read_pairs
 from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 from drn_edge.model.drn import DRN, MODEL_FACTORIES
-from drn_edge.outputs import output_lock, plan_outputs
+from drn_edge.outputs import output_lock, plan_outputs, write_bytes
+from drn_edge.progress import progress_bar
 from drn_edge.train.config import FINETUNE_LR, TrainConfig, default_init, default_lr
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
 from drn_edge.train.speed import choose_step_plan
@@ -92,7 +96,6 @@ def _initial_model(cfg: TrainConfig) -> DRN:
     model = MODEL_FACTORIES[cfg.model]()
     if not cfg.init:
         return model
-    from drn_edge.artifacts import resolve_checkpoint
 
     loaded = load_checkpoint(resolve_checkpoint(cfg.init))[0]  # a path, or drn_base / drn_edge
     mine, theirs = model.state_dict(), loaded.state_dict()
@@ -128,7 +131,6 @@ def check_output(cfg: TrainConfig) -> None:
                           "afresh over it, or choose another --out")
     if Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise OutputError(f"--out '{cfg.out}' is a file, not a folder")
-    from drn_edge.artifacts import resolve_checkpoint
 
     # Before any training: an output that is an input (--init, a data folder), a link, or unwritable fails now.
     out = Path(cfg.out)
@@ -150,8 +152,6 @@ def describe_sources(sampler: MixedSampler) -> str:
 
 def _append_log(path: Path, step: int, loss: float | None, lr: float, val: dict) -> None:
     """OUT/log.csv: one row per validation (step, loss, lr, score, gain per set)."""
-    import csv
-
     new = not path.exists()
     with open(path, "a", newline="") as f:
         w = csv.writer(f)
@@ -220,17 +220,12 @@ def _check_resume(cfg: TrainConfig, info: dict, extra: dict, last: Path) -> None
 
 def _drop_lost_log_rows(log: Path, step: int) -> None:
     """log.csv rows after the resumed step belong to steps that were lost (not saved): they go."""
-    import csv
-
     if not log.is_file():
         return
     with open(log, newline="") as f:
         rows = list(csv.reader(f))
     kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
     if len(kept) != len(rows):
-        import io
-
-        from drn_edge.outputs import write_bytes
 
         buf = io.StringIO()
         csv.writer(buf).writerows(kept)
@@ -376,6 +371,5 @@ def _start_report(cfg: TrainConfig, sampler, val_sets, plan, start: int, progres
     print(plan.note)
     if not progress:
         return None
-    from drn_edge.progress import progress_bar
 
     return progress_bar(total=cfg.steps, initial=start, desc="train", unit="step")

@@ -7,6 +7,7 @@ the given weights and stacks float NCHW batches.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,12 @@ import numpy as np
 
 from drn_edge import imageio
 from drn_edge.errors import DataError
+from drn_edge.photos import TRAIN_PHOTOS, load_photo
 from drn_edge.rain import LEVEL_NAMES
 from drn_edge.rain.family import render, sample_spec
 from drn_edge.rain.preset import REFERENCE_SIZE, synthesize
 from drn_edge.rain.scene_negatives import add_scene_negatives
+from drn_edge.runtime.frames import hwc_to_nchw_float
 
 __all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler", "read_clean_dir",
            "default_sources"]
@@ -151,7 +154,6 @@ class MixedSampler:
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Two float32 NCHW arrays in [0, 1]: rainy and clean."""
         pairs = [self.sample() for _ in range(n)]
-        from drn_edge.runtime.frames import hwc_to_nchw_float
 
         return hwc_to_nchw_float(np.stack([p[0] for p in pairs])), hwc_to_nchw_float(np.stack([p[1] for p in pairs]))
 
@@ -191,8 +193,6 @@ class LazyImages(Sequence):
     """
 
     def __init__(self, files: list[Path], frames: list[np.ndarray] = (), cache_bytes: int = DECODED_CACHE_BYTES):
-        from collections import OrderedDict
-
         self.files, self.frames, self.cache_bytes = list(files), list(frames), cache_bytes
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._bytes = 0
@@ -246,6 +246,4 @@ def default_sources(haze: bool = False) -> tuple[list[TrainSource], list[float]]
 
     Road frames come in with --clean (the shipped models' recipe reads ../shared/data/road/permissive).
     """
-    from drn_edge.photos import TRAIN_PHOTOS, load_photo
-
     return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze)], [1.0]

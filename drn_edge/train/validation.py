@@ -20,6 +20,8 @@ from drn_edge.evaluation.eval_frames import LEVEL_NAMES, clean_dir_sources, held
 from drn_edge.evaluation.fidelity import DeRain, balanced_score, evaluate, torch_derain
 from drn_edge.imageio import to_uint8
 from drn_edge.model.drn import DRN
+from drn_edge.runtime.frames import rgb_to_nchw_float
+from drn_edge.runtime.onnxruntime_backend import session_options
 
 __all__ = ["VAL_BACKENDS", "ValidationSets", "validate", "onnxruntime_derain"]
 
@@ -54,9 +56,6 @@ class ValidationSets:
 def onnxruntime_derain(model: DRN, threads: int | None = None) -> DeRain:
     """The model's current weights as an ONNX Runtime session (float NCHW I/O, dynamic size), uint8 RGB in and out."""
     import onnxruntime as ort
-
-    from drn_edge.runtime.frames import rgb_to_nchw_float
-    from drn_edge.runtime.onnxruntime_backend import session_options
 
     snapshot = copy.deepcopy(model).float().to(memory_format=torch.contiguous_format).eval().cpu()
     buf = io.BytesIO()
