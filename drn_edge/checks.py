@@ -6,6 +6,7 @@ built in Python fail with the same words. Torch-free; the sizes' bounds live her
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 from drn_edge.errors import DrnEdgeError
@@ -13,6 +14,26 @@ from drn_edge.errors import DrnEdgeError
 __all__ = ["MIN_SIDE", "MAX_SIDE", "whole", "number", "choice", "hxw", "parse_hxw"]
 
 MIN_SIDE, MAX_SIDE = 8, 4096  # frame sides any command accepts, px
+
+
+def missing(path) -> str:
+    """Why a file is not there, for an error message: a folder given where a file is expected is not 'missing'."""
+    return "is a folder, not a file" if os.path.isdir(path) else "does not exist"
+
+
+def items(obj, name: str, flag: str, kinds: tuple = (str, os.PathLike), error: type[DrnEdgeError] = DrnEdgeError) -> tuple:
+    """Set obj.name (a frozen request's list field) to a tuple, refusing a single string (it would be iterated one
+    character at a time: TrainConfig(clean='frames') trained on folders 'f', 'r', ...) or items of the wrong type."""
+    value = getattr(obj, name)
+    if isinstance(value, (str, bytes, os.PathLike)) or not isinstance(value, (tuple, list)):
+        hint = f"; for one item write ({value!r},)" if isinstance(value, (str, os.PathLike)) else ""
+        raise error(f"{flag} takes a list of values, got {type(value).__name__} {str(value)[:80]!r}{hint}")
+    wrong = [v for v in value if not isinstance(v, kinds) or isinstance(v, bool)]
+    if wrong:
+        raise error(f"{flag}: {str(wrong[0])[:80]!r} is a {type(wrong[0]).__name__}, not a "
+                    f"{' or '.join(k.__name__ for k in kinds)}")
+    object.__setattr__(obj, name, tuple(value))
+    return tuple(value)
 
 
 def whole(value, flag: str, low: int | None = None, high: int | None = None, optional: bool = False,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from drn_edge.checks import missing
 from drn_edge.errors import DataError, ImageError
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "WRITABLE_IMAGE_SUFFIXES", "WRITABLE_VIDEO_SUFFIXES", "to_float01",
@@ -88,7 +89,7 @@ def read_rgb(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarr
 
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"image '{path}' does not exist")
+        raise ImageError(f"image '{path}' {missing(path)}")
     size = declared_size(path) if max_pixels else None
     if size and size[0] * size[1] > max_pixels:
         raise ImageError(f"image '{path}' is {size[0]}x{size[1]} (HxW, {size[0] * size[1]:,} pixels), more than "

@@ -152,12 +152,19 @@ def refuse_overwriting_inputs(outputs: dict, files=(), folders=()) -> None:
         taken[k] = flag
 
 
-def plan_outputs(outputs: dict, files=(), folders=(), replace_existing: bool = True) -> dict[str, Path]:
+def plan_outputs(outputs: dict, files=(), folders=(), replace_existing: bool = True,
+                 suffixes: dict | None = None) -> dict[str, Path]:
     """The one output planner of every command, run before any work: each output (flag -> path) may not be an
     input file or its sidecar, lie in an input folder, be another output, or be a symbolic link (drn-edge never
-    writes through a link it did not make); it must be writable; and it may exist only when replace_existing
-    (the command's --overwrite; reports are replaced by design). Returns flag -> Path of the outputs given."""
+    writes through a link it did not make); it must be writable; it must end in one of suffixes[flag] when given
+    (what that writer produces: a PNG plot is not written under .jpg); and it may exist only when
+    replace_existing (the command's --overwrite; reports are replaced by design). Returns flag -> Path."""
     refuse_overwriting_inputs(outputs, files, folders)
+    for flag, allowed in (suffixes or {}).items():
+        out = outputs.get(flag)
+        if out and Path(out).suffix.lower() not in allowed:
+            raise OutputError(f"{flag} '{out}' must end in {' or '.join(allowed)} (what it writes); "
+                              f"got '{Path(out).suffix or 'no suffix'}'")
     planned: dict[str, Path] = {}
     checked: set[Path] = set()
     for flag, out in outputs.items():

@@ -23,6 +23,16 @@ def road_dir(name: str) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _ctrl_c_raises():
+    """Tests that send SIGINT expect Ctrl-C's KeyboardInterrupt; a shell that starts the suite in the background
+    (`cmd &` without job control) leaves SIGINT ignored, and Python then never installs its handler."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _torch_threads():
     try:
         import torch

@@ -258,3 +258,63 @@ def test_resize_letterboxes_instead_of_stretching(tiny_onnx):
     assert out.shape == frame.shape
     left, right = out[:, :40].astype(int).mean(), out[:, 56:].astype(int).mean()
     assert right - left > 40  # the left/right halves stay where they were: no vertical stretch smearing them
+
+
+# ---------------------------------------------------------------- round 4, weaker findings
+def test_a_folder_given_where_a_file_is_expected_is_called_a_folder(tmp_path, capsys):
+    from drn_edge.cli.derain import main as derain
+    from drn_edge.cli.inspect import main as inspect
+    from drn_edge.detection.detector import load_class_names
+    from drn_edge.imageio import read_rgb
+    from drn_edge.model.checkpoint import load_checkpoint
+
+    folder = tmp_path / "thing.safetensors"
+    folder.mkdir()
+    for call, error in ((lambda: load_checkpoint(folder), CheckpointError), (lambda: DerainEngine(folder), EngineError),
+                        (lambda: read_rgb(folder), ImageError), (lambda: load_class_names(folder), Exception)):
+        with pytest.raises(error, match="is a folder, not a file"):
+            call()
+    video = tmp_path / "clip.mp4"
+    video.mkdir()
+    assert derain([str(video), "--out", str(tmp_path / "o.mp4")]) == 2
+    assert "video '" in (err := capsys.readouterr().err) and "is a folder, not a file" in err
+    assert inspect([str(folder)]) == 2
+    assert "is a folder, not a file" in capsys.readouterr().err
+
+
+def test_a_float_graph_that_returns_0_to_255_is_named_not_clipped_in_silence(tmp_path, bgr, caplog):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("rainy", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    y = helper.make_tensor_value_info("derained", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    scale = numpy_helper.from_array(np.array(255.0, np.float32), "scale")
+    node = helper.make_node("Mul", ["rainy", "scale"], ["derained"])
+    graph = helper.make_graph([node], "times255", [x], [y], initializer=[scale])
+    path = tmp_path / "times255.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no sidecar: a user's own graph
+        engine = DerainEngine(path)
+    with engine, caplog.at_level("WARNING", logger="drn_edge.runtime"):
+        engine(bgr)
+        engine(bgr)
+    said = [r.getMessage() for r in caplog.records if "must lie in [0, 1]" in r.getMessage()]
+    assert len(said) == 1 and "returned values up to 2" in said[0]  # once, with the value found
+
+
+def test_frozen_requests_refuse_a_single_string_where_a_list_belongs():
+    from drn_edge.bench.requests import BenchRequest
+    from drn_edge.errors import BenchError, DrnEdgeError, ExportError
+    from drn_edge.export.request import ExportRequest
+    from drn_edge.train.config import TrainConfig
+
+    with pytest.raises(DrnEdgeError, match=r"--clean takes a list of values, got str 'frames'; for one item write \('frames',\)"):
+        TrainConfig(clean="frames")  # was: trained on folders 'f', 'r', 'a', ...
+    with pytest.raises(DrnEdgeError, match="--weights: 'x' is a str"):
+        TrainConfig(weights=("x",))
+    assert TrainConfig(clean=["a", "b"]).clean == ("a", "b")  # a list is taken, stored as a tuple
+    with pytest.raises(ExportError, match="precisions takes a list"):
+        ExportRequest(precisions="int8")
+    with pytest.raises(BenchError, match="--engine takes a list"):
+        BenchRequest(engines="drn.onnx")

@@ -177,8 +177,12 @@ def compare_engines(export_dir: str, precisions: str | None, backend: str) -> li
     """drn-bench --compare fp32,fp16,int8: each precision's artifact in export_dir (its plan first where TensorRT
     runs); a missing one names the drn-export command, a stale one (made from another drn.onnx) is refused."""
     engines = []
-    for prec in (precisions.split(",") if precisions else []):
-        prec = prec.strip()
+    named = [prec.strip() for prec in precisions.split(",")] if precisions else []
+    twice = sorted({prec for prec in named if named.count(prec) > 1})
+    if twice:
+        raise DrnEdgeError(f"--compare names {', '.join(twice)} more than once; each precision is one row: "
+                           f"--compare {','.join(dict.fromkeys(named))}")
+    for prec in named:
         if prec not in PRECISIONS:
             raise DrnEdgeError(f"--compare takes {', '.join(PRECISIONS)}; got {prec!r}")
         plan = artifact_path(export_dir, prec, "plan")

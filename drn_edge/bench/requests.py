@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from drn_edge.checks import choice, hxw, number, whole
+from drn_edge.checks import choice, hxw, items, number, whole
 from drn_edge.errors import BenchError
 from drn_edge.rain import LEVEL_NAMES
 from drn_edge.runtime.frame_policy import OVERLOAD_POLICIES
@@ -22,6 +22,7 @@ def _common(req) -> None:
     from drn_edge.runtime.engine import BACKENDS
     from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS
 
+    items(req, "engines", "--engine", error=BenchError)
     choice(req.backend, BACKENDS, "--backend", BenchError)
     hxw(req.height, req.width, "--size", BenchError)
     if req.height * req.width > DEFAULT_MAX_PIXELS:  # every engine would refuse it, after minutes of set-up
@@ -59,6 +60,8 @@ class BenchRequest:
     labels: str | None = None
 
     def __post_init__(self) -> None:
+        items(self, "pairs", "--pairs", error=BenchError)
+        items(self, "detect_frames", "--detect-frames", error=BenchError)
         _common(self)
         whole(self.frames, "--frames", 1, error=BenchError)
         whole(self.warmup, "--warmup", 0, error=BenchError)

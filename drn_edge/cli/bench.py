@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -50,14 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     # lazy: keeps `--help` and argument errors instant; this loads OpenCV
     from drn_edge.rain.family import GENERATORS
 
-    p = argparse.ArgumentParser(prog="drn-bench", description=(
+    # No abbreviated options: the old-switch translation below must see every flag spelled out.
+    p = argparse.ArgumentParser(prog="drn-bench", allow_abbrev=False, description=(
         "Benchmarks of exported engines, side by side in one process. frames (the default: drn-bench --engine E is "
         "drn-bench frames --engine E): latency and fidelity drop; video: temporal stability on a clip; streams: "
         "several cameras into one engine. drn-bench SUBCOMMAND -h lists its options. "
         "Example: drn-bench --compare fp32,fp16,int8 --export-dir drn_export --markdown bench.md --plot latency.png"))
     sub = p.add_subparsers(dest="command", metavar="{frames,video,streams}")
 
-    f = sub.add_parser("frames", help="latency (end-to-end and engine-only), batch throughput and fidelity drop "
+    f = sub.add_parser("frames", allow_abbrev=False, help="latency (end-to-end and engine-only), batch throughput and fidelity drop "
                        "(the default)", description="Latency and fidelity drop of engines, side by side.")
     _engine_options(f)
     _reference_options(f)
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "given (default: none)")
     add_detection_options(f, "the --eval folder, else the held-out photos")
 
-    v = sub.add_parser("video", help="moving rain over a clean clip: per-frame PSNR/SSIM and flicker per engine",
+    v = sub.add_parser("video", allow_abbrev=False, help="moving rain over a clean clip: per-frame PSNR/SSIM and flicker per engine",
                        description="Temporal stability: the project's rain, moving, over a clean clip or live source.")
     v.add_argument("clip", help="clean video file, or a live source: camera index, /dev/videoN, rtsp:// or http(s):// "
                    "URL, GStreamer pipeline (required)")
@@ -94,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--grid", help="write the first frames rainy | engines | clean, an image (default: none)")
     v.add_argument("--side-by-side", help="write rainy | engines | clean as a video, .mp4 (default: none)")
 
-    s = sub.add_parser("streams", help="N free-running cameras into one engine through StreamRunner",
+    s = sub.add_parser("streams", allow_abbrev=False, help="N free-running cameras into one engine through StreamRunner",
                        description="Several cameras at --fps each for --seconds into one engine (StreamRunner).")
     _engine_options(s)
     s.add_argument("--cameras", type=int, default=4, help="number of camera streams (default: %(default)s)")
@@ -112,6 +114,7 @@ def translate_legacy(argv: list[str]) -> list[str]:
     (with a note on stderr), for one release."""
     if argv and argv[0] in COMMANDS + ("-h", "--help"):
         return argv
+    _refuse_late_subcommand(argv)
     rest = list(argv)
     values = {flag: _take(rest, flag) for flag in ("--video", "--streams", "--video-frames")}
     if values["--video"] is not None and values["--streams"] is not None:
@@ -125,7 +128,7 @@ def translate_legacy(argv: list[str]) -> list[str]:
         raise DrnEdgeError("--video-frames belongs to the video benchmark: drn-bench video CLIP --frames N")
     else:
         return ["frames"] + rest
-    if new[0] == "video" and "--frames" in rest:
+    if new[0] == "video" and any(a == "--frames" or a.startswith("--frames=") for a in rest):
         raise DrnEdgeError("with the old --video switch, --frames meant the frames benchmark's timed frames; "
                            "run drn-bench video CLIP --frames N (the clip's frames)")
     new += rest
@@ -133,6 +136,18 @@ def translate_legacy(argv: list[str]) -> list[str]:
     print(f"note: drn-bench {old} is deprecated and will be removed in the next release; run: drn-bench "
           f"{' '.join(new)}", file=sys.stderr)
     return new
+
+
+def _refuse_late_subcommand(argv: list[str]) -> None:
+    """`drn-bench --engine x video CLIP` would run the frames benchmark and then choke on 'video': say what to do."""
+    switches = {flag for action in build_parser()._subparsers._group_actions[0].choices["frames"]._actions
+                if action.nargs == 0 for flag in action.option_strings}
+    for i, arg in enumerate(argv[1:], start=1):
+        before = argv[i - 1]
+        takes_value = before.startswith("-") and "=" not in before and before not in switches
+        if arg in COMMANDS and not takes_value:
+            raise DrnEdgeError(f"the subcommand comes first: drn-bench {arg} {' '.join(argv[:i] + argv[i + 1:])} "
+                               f"(options follow it; see drn-bench {arg} --help)")
 
 
 def _take(argv: list[str], flag: str) -> str | None:
@@ -153,7 +168,15 @@ def _engines(args) -> list[str]:
     # lazy: keeps `--help` and argument errors instant; this loads numpy
     from drn_edge.bench.candidates import compare_engines
 
-    return list(args.engine) + compare_engines(args.export_dir, args.compare, args.backend)
+    engines = list(args.engine) + compare_engines(args.export_dir, args.compare, args.backend)
+    seen: dict[str, str] = {}
+    for engine in engines:  # two rows of one file would carry one label and look like two results
+        key = os.path.realpath(engine)
+        if key in seen:
+            raise DrnEdgeError(f"engine '{engine}' is named twice (--engine and --compare name the same file, or "
+                               "one file under two names); give each engine once")
+        seen[key] = engine
+    return engines
 
 
 def _plan_outputs(args, engines: list[str]) -> None:
@@ -163,7 +186,12 @@ def _plan_outputs(args, engines: list[str]) -> None:
     inputs = [*engines, getattr(args, "checkpoint", None), getattr(args, "clip", None), getattr(args, "detector", None),
               getattr(args, "detector_classes", None), getattr(args, "labels", None)]
     folders = [getattr(args, "eval", None), *getattr(args, "pairs", []), *getattr(args, "detect_frames", [])]
-    plan_outputs(outputs, files=inputs, folders=folders)
+    # lazy: keeps `--help` and argument errors instant; this loads numpy
+    from drn_edge.imageio import WRITABLE_IMAGE_SUFFIXES, WRITABLE_VIDEO_SUFFIXES
+
+    plan_outputs(outputs, files=inputs, folders=folders,
+                 suffixes={"--plot": (".png",), "--grid": WRITABLE_IMAGE_SUFFIXES,
+                           "--detect-grid": WRITABLE_IMAGE_SUFFIXES, "--side-by-side": WRITABLE_VIDEO_SUFFIXES})
     if getattr(args, "plot", None):
         # lazy: keeps `--help` and argument errors instant; this loads numpy
         from drn_edge.bench.report import pyplot

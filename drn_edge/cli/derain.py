@@ -5,6 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
+from drn_edge.checks import missing
 from drn_edge.cli import friendly_errors, threads_option
 from drn_edge.errors import DrnEdgeError, ImageError
 from drn_edge.outputs import output_lock
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     if live_source is None and len(args.inputs) == 1 and Path(args.inputs[0]).suffix.lower() in imageio.VIDEO_SUFFIXES:
         video = Path(args.inputs[0])
         if not video.is_file():
-            raise ImageError(f"video '{video}' does not exist")
+            raise ImageError(f"video '{video}' {missing(video)}")
     if args.policy != "drop-oldest" and live_source is None:
         raise DrnEdgeError("--policy applies to a camera or stream only (a video file loses no frame: the reader waits)")
     # Every output is planned and checked before the engine loads or any frame is written.

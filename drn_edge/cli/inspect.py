@@ -5,6 +5,7 @@ import argparse
 import json
 from pathlib import Path
 
+from drn_edge.checks import missing
 from drn_edge.cli import friendly_errors
 from drn_edge.errors import EngineError
 from drn_edge.onnx_spec import graph_precision, io_description
@@ -27,7 +28,7 @@ def main(argv=None) -> int:
 
     path = Path(args.artifact)
     if not path.is_file():
-        raise EngineError(f"'{path}' does not exist")
+        raise EngineError(f"'{path}' {missing(path)}")
     record = verify_artifact(path, required=True)  # the sha256 must match before anything else is trusted
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))

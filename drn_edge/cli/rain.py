@@ -5,6 +5,7 @@ import argparse
 import itertools
 from pathlib import Path
 
+from drn_edge.checks import missing
 from drn_edge.cli import friendly_errors
 from drn_edge.errors import DrnEdgeError, ImageError
 from drn_edge.rain import LEVEL_NAMES
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     first = Path(args.inputs[0])
     if len(args.inputs) == 1 and first.suffix.lower() in imageio.VIDEO_SUFFIXES:
         if not first.is_file():
-            raise ImageError(f"video '{first}' does not exist")
+            raise ImageError(f"video '{first}' {missing(first)}")
         out = check_video_output(args.out, first, args.overwrite)
         return _video(first, out, args)
     job = plan_images(args.inputs, args.out, "", args.overwrite)

@@ -18,6 +18,7 @@ is a detector too (``CallableDetector``), for detectors that are not ONNX.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from drn_edge.checks import missing
 from drn_edge.errors import DrnEdgeError
 from drn_edge.runtime.onnxruntime_backend import session_options
 
@@ -102,7 +104,7 @@ def load_class_names(path: str | os.PathLike) -> tuple[str, ...]:
     """One class name per line (blank lines ignored)."""
     p = Path(path)
     if not p.is_file():
-        raise DetectorError(f"class names file '{p}' does not exist (one name per line)")
+        raise DetectorError(f"class names file '{p}' {missing(p)} (one name per line)")
     names = tuple(line.strip() for line in p.read_text(errors="replace").splitlines() if line.strip())
     if not names:
         raise DetectorError(f"class names file '{p}' is empty (one name per line)")
@@ -133,6 +135,9 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float)
     return np.asarray(keep, np.int64).reshape(-1)
 
 
+MIN_DETECTOR_SIDE, MAX_DETECTOR_SIDE = 32, 4096  # a declared input outside this is a broken or hostile graph
+
+
 @dataclass
 class OnnxDetector:
     """An ONNX object detector on ONNX Runtime's CPU (or a given) provider."""
@@ -151,7 +156,7 @@ class OnnxDetector:
 
         p = Path(self.path)
         if not p.is_file():
-            raise DetectorError(f"detector '{p}' does not exist")
+            raise DetectorError(f"detector '{p}' {missing(p)}")
 
         opts = session_options(self.threads)
         try:
@@ -165,12 +170,21 @@ class OnnxDetector:
         self._input = inp[0].name
         shape = inp[0].shape
         self.input_hw = tuple(int(v) if isinstance(v, int) else 640 for v in shape[2:])
+        if not all(MIN_DETECTOR_SIDE <= v <= MAX_DETECTOR_SIDE for v in self.input_hw):
+            raise DetectorError(f"detector '{p}' declares an input of {self.input_hw[0]}x{self.input_hw[1]} (HxW); a "
+                                f"detector's input sides must lie in {MIN_DETECTOR_SIDE}..{MAX_DETECTOR_SIDE} "
+                                "(each frame is letterboxed to that size): export it at a usual size such as 640x640")
         self._outputs = [(o.name, o.shape) for o in self._session.get_outputs()]
         detected = self._detect_layout()
         if self.layout is None:
             self.layout = detected
         elif self.layout not in LAYOUTS:
             raise DetectorError(f"detector layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        elif detected is not None and detected != self.layout:
+            warnings.warn(f"--detector-layout {self.layout} was given, but the outputs of '{p.name}' "
+                          f"({', '.join(f'{n} {list(s)}' for n, s in self._outputs)}) look like the {detected} layout; "
+                          f"decoding as {self.layout}, as asked (if boxes come out wrong, drop --detector-layout)",
+                          stacklevel=2)
 
     def _detect_layout(self) -> str | None:
         h, w = self.input_hw
@@ -206,6 +220,11 @@ class OnnxDetector:
         x, r, top, left = self._preprocess(frame_rgb)
         outs = self._session.run(None, {self._input: x})
         boxes, scores, classes = getattr(self, f"_decode_{self.layout}")(outs)
+        bad = int((~np.isfinite(np.asarray(scores, np.float64))).sum())
+        if bad:  # a NaN score fails every threshold: without this the frame would read as "nothing detected"
+            raise DetectorError(f"the detector gave {bad} NaN or infinite scores of {len(scores)} on a frame: its output "
+                                f"is not usable (a broken model, or not the {self.layout!r} layout: check "
+                                "--detector-layout); no AP was computed")
         if self.layout != "nms":
             keep = scores >= self.score_threshold
             boxes, scores, classes = boxes[keep], scores[keep], classes[keep]

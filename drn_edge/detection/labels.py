@@ -21,10 +21,25 @@ def load_labels(path: str | os.PathLike, frame_sizes: dict[str, tuple[int, int]]
     """
     p = Path(path)
     if p.is_file():
-        return _coco(p, frame_sizes)
+        return _matched(p, _coco(p, frame_sizes), _coco_names(p), frame_sizes)
     if p.is_dir():
-        return _yolo(p, frame_sizes)
+        return _matched(p, _yolo(p, frame_sizes), {f.stem for f in p.glob("*.txt")}, frame_sizes)
     raise DetectorError(f"--labels '{p}' does not exist (a COCO JSON file or a folder of YOLO .txt files)")
+
+
+def _matched(p: Path, labels: dict[str, Detections], named: set[str], frame_sizes) -> dict[str, Detections]:
+    """The labels, unless they name none of the frames: then every AP would be 'n/a' with no word of why."""
+    if frame_sizes and not named & set(frame_sizes):
+        example = f" (e.g. '{sorted(named)[0]}')" if named else ""
+        raise DetectorError(f"--labels '{p}' names none of the {len(frame_sizes)} frames (e.g. '{sorted(frame_sizes)[0]}'); "
+                            f"its entries{example} are matched to frames by file name without the suffix: label "
+                            "the --detect-frames images themselves")
+    return labels
+
+
+def _coco_names(p: Path) -> set[str]:
+    data = json.loads(p.read_text())  # already read and checked by _coco
+    return {Path(im["file_name"]).stem for im in data["images"]}
 
 
 def _coco(p: Path, frame_sizes) -> dict[str, Detections]:

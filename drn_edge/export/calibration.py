@@ -265,10 +265,39 @@ def shipped_ranges(checkpoint: str | os.PathLike) -> dict | None:
     """The shipped ranges record whose checkpoint sha256 matches this file, or None."""
     digest = sha256_file(checkpoint)
     for path in sorted(RANGES_DIR.glob("*.json")) if RANGES_DIR.is_dir() else ():
-        record = json.loads(path.read_text())
-        if record.get("provenance", {}).get("checkpoint_sha256") == digest:
+        record = _read_ranges_record(path)
+        if record["provenance"]["checkpoint_sha256"] == digest:
             return record
     return None
+
+
+def _read_ranges_record(path: Path) -> dict:
+    """A shipped ranges file, checked: readable JSON, finite numbers, a provenance, and for every I/O mode a table of
+    tensor -> (lowest <= highest). A damaged one is an error that names it, never an INT8 model made from it."""
+    def damaged(why: str) -> CalibrationError:
+        return CalibrationError(f"the shipped INT8 ranges file '{path}' is damaged ({why}); reinstall drn-edge, or "
+                                "calibrate on your own frames with --calib DIR")
+
+    try:
+        record = loads_bounded(path.read_bytes(), f"ranges file '{path.name}'", finite=True)
+    except (ValueError, OSError) as exc:
+        raise damaged(str(exc)) from None
+    caches = record.get("ort_calibration_cache") if isinstance(record, dict) else None
+    if not isinstance(record.get("provenance") if isinstance(record, dict) else None, dict) \
+            or not isinstance(record["provenance"].get("checkpoint_sha256"), str) or not isinstance(caches, dict):
+        raise damaged("no provenance or no ranges")
+    for io in IO_MODES:
+        data = caches.get(io, {}).get("data") if isinstance(caches.get(io), dict) else None
+        if not isinstance(data, dict) or not data:
+            raise damaged(f"no ranges for the {io} graph")
+        for tensor, entry in data.items():
+            low = entry.get("lowest") if isinstance(entry, dict) else None
+            high = entry.get("highest") if isinstance(entry, dict) else None
+            high = high.get("data") if isinstance(high, dict) else high
+            low = low.get("data") if isinstance(low, dict) else low
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) or low > high:
+                raise damaged(f"tensor '{tensor}' of the {io} graph has no valid range (lowest {low!r}, highest {high!r})")
+    return record
 
 
 def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RANGE_METHOD,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from drn_edge.artifacts import PRECISIONS
-from drn_edge.checks import MAX_SIDE, MIN_SIDE
+from drn_edge.checks import MAX_SIDE, MIN_SIDE, items
 from drn_edge.errors import ExportError
 from drn_edge.export.calibration import CALIB_MAX_PIXELS
 from drn_edge.export.quantize import CALIBRATION_METHODS
@@ -106,6 +106,7 @@ class ExportRequest:
     allow_drop: bool = False               # keep an artifact whose fidelity drop exceeds MAX_DROP_DB (with a warning)
 
     def __post_init__(self) -> None:
+        items(self, "precisions", "precisions", kinds=(str,), error=ExportError)
         bad = set(self.precisions) - set(PRECISIONS)
         if bad:
             raise ExportError(f"unknown precision(s) {sorted(bad)}; choose from {', '.join(PRECISIONS)}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from drn_edge.artifacts import SHIPPED_CHECKPOINT, resolve_checkpoint  # noqa: E402,F401
+from drn_edge.checks import missing
 from drn_edge.errors import CheckpointError, ConfigError
 from drn_edge.model.drn import DRN, DRNConfig
 from drn_edge.outputs import atomic_path, loads_bounded
@@ -43,7 +44,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[DRNConfig, dict[str, torch
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist; pass the path of a .safetensors file written by drn-train")
+        raise CheckpointError(f"checkpoint '{path}' {missing(path)}; pass the path of a .safetensors file written by drn-train")
     if path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt", ".pickle", ".bin"):
         raise CheckpointError(
             f"'{path}' looks like a pickle checkpoint; drn-edge loads only .safetensors (pickles can run code). "

@@ -121,6 +121,16 @@ def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: 
     if bad and not skip_bad:
         more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
         raise ImageError(f"cannot decode image '{bad[0]}'{more}; nothing was written. Fix or remove them, or pass --skip-bad")
+    too_big = _over_pixel_limit(job, getattr(engine, "max_pixels", None))
+    if too_big and not skip_bad:
+        (first, (h, w)), more = too_big[0], (f" and {len(too_big) - 1} more" if len(too_big) > 1 else "")
+        raise ImageError(f"image '{first}' is {h}x{w} (HxW), more than --max-pixels {engine.max_pixels:,}{more}; nothing "
+                         "was written (checked from the file headers, before decoding). Resize them, raise --max-pixels "
+                         "if this machine has the memory, or pass --skip-bad")
+    if too_big:
+        big = {src for src, _ in too_big}
+        job.skipped.extend(str(src) for src in big)
+        job.pairs[:] = [(src, dst) for src, dst in job.pairs if src not in big]
     if job.pairs:
         job.pairs[0][1].parent.mkdir(parents=True, exist_ok=True)
     done = 0
@@ -139,6 +149,15 @@ def derain_images(engine, job: ImageJob, side_by_side: bool = False, show_rain: 
             done += 1
             bar.update(1)
     return done
+
+
+def _over_pixel_limit(job: ImageJob, max_pixels: int | None) -> list:
+    """(file, (H, W)) of each planned PNG/JPEG whose header declares more than max_pixels: refused before decoding
+    (a 195 KiB PNG of 8000x8000 decodes to 192 MB, and the engine would refuse it after that)."""
+    if not max_pixels:
+        return []
+    sizes = ((src, imageio.declared_size(src)) for src, _ in job.pairs)
+    return [(src, size) for src, size in sizes if size and size[0] * size[1] > max_pixels]
 
 
 def derain_video(engine, capture, out_path: Path, side_by_side: bool, show_rain: bool, max_frames: int | None,

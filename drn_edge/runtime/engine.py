@@ -13,6 +13,7 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
+from drn_edge.checks import missing
 from drn_edge.errors import EngineError, FrameTimeout, ImageError, InferenceError
 from drn_edge.imageio import to_uint8
 from drn_edge.runtime import frames as F
@@ -26,6 +27,8 @@ from drn_edge.sidecar import verify_artifact
 __all__ = ["DerainEngine", "EngineStats", "FrameTimeout", "open_backend", "BACKENDS"]
 log = logging.getLogger("drn_edge.runtime")
 PASSTHROUGH_LOG_INTERVAL_S = 10.0  # after the first passthrough, at most one summary line per interval
+FLOAT_OUTPUT_LIMIT = 1.5   # a float graph output above this is on the 0..255 scale, not [0, 1]
+FLOAT_RANGE_CHECKS = 8     # batches whose output range is looked at
 PROBE_SIZE = 16
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime-trt", "onnxruntime-cuda", "onnxruntime-cpu")
@@ -71,7 +74,7 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", threads: int | 
     if backend not in BACKENDS:
         raise EngineError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if not path.is_file():
-        raise EngineError(f"engine file '{path}' does not exist; build one with drn-export")
+        raise EngineError(f"engine file '{path}' {missing(path)}; build one with drn-export")
     suffix = path.suffix.lower()
     if suffix in (".plan", ".engine", ".trt"):
         if backend not in ("auto", "tensorrt"):
@@ -138,6 +141,7 @@ class DerainEngine:
         self.stats = EngineStats()
         self._stats_lock = threading.Lock()
         self._last_log = 0.0
+        self._range_checks_left = FLOAT_RANGE_CHECKS
         self._unlogged = 0
         try:
             self._probe()
@@ -349,6 +353,7 @@ class DerainEngine:
     def finish(self, out: np.ndarray, meta: FrameMeta) -> list[np.ndarray]:
         h, w, needs_resize = meta.height, meta.width, meta.needs_resize
         if not self.io.uint8_bgr:
+            self._check_float_range(out)
             out = F.nchw_rgb_to_bgr_batch(out)
         results = []
         for o, dtype in zip(out, meta.dtypes):  # each frame comes back in its own dtype
@@ -363,6 +368,19 @@ class DerainEngine:
                 o = o[..., ::-1]
             results.append(F.from_uint8(np.ascontiguousarray(o), dtype))
         return results
+
+    def _check_float_range(self, out: np.ndarray) -> None:
+        """A float graph returns [0, 1]; one that returns 0..255 would come back clipped to white in silence. The
+        first batches are looked at (a graph that does it, does it on every frame), then the check costs nothing."""
+        if self._range_checks_left <= 0:
+            return
+        self._range_checks_left -= 1
+        top = float(np.max(out)) if out.size else 0.0
+        if top > FLOAT_OUTPUT_LIMIT:
+            self._range_checks_left = 0
+            log.warning("DerainEngine('%s'): the float graph returned values up to %.1f, but its output must lie in "
+                        "[0, 1]; they are clipped, so the frames come back near white. Was it exported for 0..255 "
+                        "input? Export with drn-export (float graphs take and return [0, 1])", self.path, top)
 
     def _run_same_size(self, frames: list[np.ndarray], target: tuple[int, int, bool]) -> list[np.ndarray]:
         batch, meta = self.graph_input(frames, target)

@@ -218,6 +218,11 @@ class Stream:
                     self._sink_busy -= 1
                     self._sink_cv.notify_all()
 
+    @property
+    def sink_thread(self) -> threading.Thread | None:
+        """The thread that calls the sink (None before the first delivery)."""
+        return self._sink_thread
+
     def close_sink(self, timeout: float) -> bool:
         """Let the sink thread finish what is queued; True when it has (False: the sink is stuck)."""
         with self._sink_cv:

@@ -71,6 +71,7 @@ class StreamRunner:
         self._rr = 0
         self._cond = threading.Condition()
         self._closing = threading.Event()
+        self._joined = False  # every thread joined by a close() from outside the runner
         self._failure: BaseException | None = None
         self._infer_q: queue.Queue = queue.Queue()
         # Batches taken from the stream queues and not yet run: the one running plus `pipeline_depth` prepared ahead.
@@ -323,10 +324,14 @@ class StreamRunner:
     def close(self, drain: bool = True, timeout: float = 30.0) -> dict[str, StreamStats]:
         """Stop: sources end, queued frames are derained (drain=True) or counted dropped, every thread is joined.
 
-        Returns the final stats; raises the engine failure if on_error="stop" stopped a stream."""
-        self._finalizer.detach()  # closed properly: nothing to do when collected
+        Returns the final stats; raises the engine failure if on_error="stop" stopped a stream. Called from a
+        sink or a source (one of the runner's own threads), it only asks the runner to stop and returns the stats
+        so far: a thread cannot wait for itself, and the owner's close() still joins everything."""
+        inside = threading.current_thread() in self._own_threads()
+        if not inside:
+            self._finalizer.detach()  # closed properly: nothing to do when collected
         with self._cond:
-            already = self._closing.is_set()
+            already, self._joined = self._joined, self._joined or not inside
             for s in self._order:
                 s.ended = True
                 if not drain and s.waiting:
@@ -334,6 +339,8 @@ class StreamRunner:
                     s.waiting.clear()
             self._closing.set()
             self._cond.notify_all()
+        if inside:
+            return self.stats()
         if not already:
             deadline = now() + timeout
             for s in self._order:
@@ -361,6 +368,10 @@ class StreamRunner:
             failure, self._failure = self._failure, None
             raise InferenceError(f"a stream was stopped by an engine failure (on_error='stop'): {failure}") from failure
         return self.stats()
+
+    def _own_threads(self) -> list[threading.Thread]:
+        sinks = [s.sink_thread for s in self._order]
+        return [t for t in self._threads + [s.reader for s in self._order] + sinks if t is not None]
 
     def __enter__(self) -> StreamRunner:
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from drn_edge.artifacts import SHIPPED_MODELS
-from drn_edge.checks import choice, hxw, number, whole
+from drn_edge.checks import choice, hxw, items, number, whole
 from drn_edge.errors import DrnEdgeError
 from drn_edge.model.drn import MODEL_FACTORIES
 from drn_edge.train.speed import PRECISIONS
@@ -46,6 +46,9 @@ class TrainConfig:
     faint_boost: float = 3.0         # most a faint-rain example's loss is scaled up (1: every example weighs the same)
 
     def __post_init__(self) -> None:
+        for name in ("clean", "pairs", "val_pairs", "val_road"):
+            items(self, name, f"--{name.replace('_', '-')}")
+        items(self, "weights", "--weights", kinds=(int, float))
         choice(self.model, sorted(MODEL_FACTORIES), "--model")
         whole(self.steps, "--steps", 1)
         whole(self.batch, "--batch", 1, 4096)

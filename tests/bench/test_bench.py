@@ -164,6 +164,14 @@ def test_compare_finds_each_precision_and_refuses_stale_or_missing_ones(tiny_onn
     write_sidecar(d / "drn.int8.onnx", {**record, "source": {"file": "drn.onnx", "sha256": "0" * 64}})
     with pytest.raises(DrnEdgeError, match="stale"):
         compare_engines(str(d), "int8", "auto")
+    with pytest.raises(DrnEdgeError, match="--compare names fp32 more than once; .* --compare fp32,int8"):
+        compare_engines(str(d), "fp32,int8,fp32", "auto")
+
+
+def test_one_engine_named_twice_is_refused(tiny_onnx, tmp_path, capsys):
+    engine = str(tiny_onnx["float"])
+    assert main(["--engine", engine, "--engine", engine, "--no-progress"]) == 2
+    assert "is named twice" in capsys.readouterr().err
 
 
 def test_fidelity_columns_never_run_together():

@@ -196,3 +196,29 @@ def test_plot_without_matplotlib_names_the_extra(tiny_onnx, tmp_path, capsys, mo
                "--no-progress", "--size", "96x128", "--plot", str(tmp_path / "p.png")])
     assert rc == 2 and "pip install 'drn-edge[bench]'" in capsys.readouterr().err
     assert not (tmp_path / "p.png").exists()
+
+
+def test_old_switch_guard_sees_every_spelling_and_a_late_subcommand_is_explained(capsys):
+    # --frames=5 beside the old --video switch meant the frames benchmark's count: refused, like --frames 5.
+    assert main(["--video", "c.mp4", "--frames=5"]) == 2
+    assert "--frames meant the frames benchmark's timed frames" in capsys.readouterr().err
+    # Abbreviations are not accepted, so a shortened old switch cannot slip past the translation.
+    with pytest.raises(SystemExit):
+        main(["--vid", "c.mp4"])
+    assert "unrecognized arguments: --vid" in capsys.readouterr().err
+    # A subcommand after an option: one line that says to put it first (not "unrecognized arguments: video").
+    assert main(["--engine", "e.onnx", "video", "c.mp4"]) == 2
+    assert "the subcommand comes first: drn-bench video --engine e.onnx c.mp4" in capsys.readouterr().err
+    assert main(["--no-progress", "streams"]) == 2
+    assert "the subcommand comes first: drn-bench streams" in capsys.readouterr().err
+
+
+def test_report_suffixes_are_checked_before_any_work(tiny_onnx, tmp_path, capsys):
+    engine = str(tiny_onnx["float"])
+    assert main(["--engine", engine, "--plot", str(tmp_path / "p.jpg")]) == 2
+    assert "--plot" in (err := capsys.readouterr().err) and "must end in .png" in err
+    assert main(["--engine", engine, "--grid", str(tmp_path / "g.txt")]) == 2
+    assert "--grid" in capsys.readouterr().err
+    assert main(["video", "c.mp4", "--engine", engine, "--side-by-side", str(tmp_path / "s.png")]) == 2
+    assert "--side-by-side" in (err := capsys.readouterr().err) and ".mp4" in err
+    assert not list(tmp_path.iterdir())

@@ -186,3 +186,34 @@ def test_a_detector_that_loads_but_cannot_run_fails_before_any_work(tiny_checkpo
                       "--json", str(tmp_path / "r.json")]) == 2
     err = capsys.readouterr().err
     assert "loads but cannot run" in err and "Traceback" not in err and not (tmp_path / "r.json").exists()
+
+
+def test_nan_scores_are_an_error_not_an_empty_frame(tmp_path):
+    cells = 8 * 8 + 4 * 4 + 2 * 2
+    p = np.full((1, 4 + 3, cells), np.nan, np.float32)  # a broken graph: every score NaN
+    det = OnnxDetector(_constant_detector(tmp_path, {"output0": p}))
+    with pytest.raises(DetectorError, match="3 NaN or infinite scores|NaN or infinite scores of"):
+        det(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_a_contradicting_layout_is_used_with_a_note_and_a_huge_declared_input_is_refused(tmp_path):
+    cells = 8 * 8 + 4 * 4 + 2 * 2
+    path = _constant_detector(tmp_path, {"output0": np.zeros((1, 7, cells), np.float32)})
+    with pytest.warns(UserWarning, match="--detector-layout yolov5 was given, but .* look like the yolov8 layout"):
+        det = OnnxDetector(path, layout="yolov5")
+    assert det.layout == "yolov5"
+    huge = _constant_detector(tmp_path, {"output0": np.zeros((1, 7, 5), np.float32)}, hw=(100_000, 100_000))
+    with pytest.raises(DetectorError, match=r"declares an input of 100000x100000 .* must lie in 32..4096"):
+        OnnxDetector(huge)
+
+
+def test_labels_that_name_none_of_the_frames_are_an_error_not_na(tmp_path):
+    (tmp_path / "other.txt").write_text("2 0.5 0.5 0.25 0.5\n")
+    with pytest.raises(DetectorError, match=r"names none of the 2 frames .*'other'"):
+        load_labels(tmp_path, {"f": (100, 200), "g": (100, 200)})
+    coco = tmp_path / "c.json"
+    coco.write_text('{"images": [{"id": 1, "file_name": "x.jpg"}], "annotations": '
+                    '[{"image_id": 1, "category_id": 2, "bbox": [1, 1, 5, 5]}]}')
+    with pytest.raises(DetectorError, match="names none of the 1 frames"):
+        load_labels(coco, {"f": (100, 200)})
+    assert len(load_labels(coco, {"x": (100, 200)})["x"]) == 1

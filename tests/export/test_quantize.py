@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -185,3 +187,22 @@ def test_the_shipped_ranges_rebuild_command_runs(tmp_path, monkeypatch):
     for io in ("float", "uint8"):
         assert set(rebuilt["ort_calibration_cache"][io]) == set(shipped["ort_calibration_cache"][io])
     assert set(rebuilt["provenance"]) == set(shipped["provenance"]) and rebuilt["provenance"]["frames"] == 3
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda text: text[: len(text) // 2], ""),                                 # truncated
+    (lambda text: re.sub(r'"data": [0-9][0-9.eE+-]*', '"data": NaN', text, count=1), "non-finite"),  # a NaN range
+    (lambda text: text.replace('"uint8"', '"uint9"', 1), "no ranges for the uint8 graph"),
+    (lambda text: re.sub(r'"lowest": [0-9.eE+-]+', '"lowest": 1e9', text, count=1), "has no valid range"),
+])
+def test_a_damaged_shipped_ranges_file_is_a_clear_error(tmp_path, monkeypatch, damage, why):
+    from drn_edge.artifacts import SHIPPED_MODELS
+    from drn_edge.errors import CalibrationError
+    from drn_edge.export import calibration
+
+    original = calibration.RANGES_DIR / "drn_base.json"
+    (tmp_path / "drn_base.json").write_text(damage(original.read_text()))
+    monkeypatch.setattr(calibration, "RANGES_DIR", tmp_path)
+    with pytest.raises(CalibrationError, match=rf"ranges file '.*drn_base.json' is damaged \(.*{why}") as info:
+        calibration.shipped_ranges(SHIPPED_MODELS["drn_base"])
+    assert "--calib DIR" in str(info.value)

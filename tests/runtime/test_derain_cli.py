@@ -97,3 +97,22 @@ def test_summary_line_has_frames_and_ms_per_frame(tiny_onnx, tmp_path, capsys):
     assert main([str(src), "--engine", str(tiny_onnx["float"]), "--out", str(tmp_path / "c.mp4"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "derained 3 frame(s)" in out and "ms per frame" in out
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header_before_decoding(tiny_onnx, tmp_path, capsys,
+                                                                                   monkeypatch):
+    small, big = tmp_path / "in" / "a.png", tmp_path / "in" / "b.png"
+    small.parent.mkdir()
+    cv2.imwrite(str(small), np.full((48, 64, 3), 90, np.uint8))
+    cv2.imwrite(str(big), np.zeros((1200, 1000, 3), np.uint8))  # 1.2 MP declared, a few KiB on disk
+    decoded = []
+    real_imread = cv2.imread
+    monkeypatch.setattr(cv2, "imread", lambda path, *a: decoded.append(path) or real_imread(path, *a))
+    args = ["--engine", str(tiny_onnx["float"]), str(small.parent), "--out", str(tmp_path / "out"), "--max-pixels", "1000000"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "b.png' is 1200x1000 (HxW), more than --max-pixels 1,000,000" in err and "nothing was written" in err
+    assert decoded == [] and not (tmp_path / "out").exists()
+    assert main(args + ["--skip-bad"]) == 0  # skipped and listed, the small one derained
+    assert (tmp_path / "out" / "a.png").is_file() and not (tmp_path / "out" / "b.png").exists()
+    assert str(small) in decoded and str(big) not in decoded

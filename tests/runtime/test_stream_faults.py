@@ -226,3 +226,34 @@ def test_a_slow_sink_on_a_lossless_stream_does_not_stall_the_other_cameras(tiny_
         assert len(fast) >= 0.6 * sent, (len(fast), sent)
         assert slow == list(range(len(slow)))  # the file stream loses nothing, it is only slower
         runner.close(drain=False)
+
+
+def test_close_called_from_a_sink_asks_the_runner_to_stop_instead_of_raising_in_the_sink(tiny_onnx):
+    """runner.close() from inside a sink raised there (a thread cannot join itself); now it asks for the stop and the
+    owner's close() joins everything (round 4, weaker finding)."""
+    import itertools
+    import threading
+
+    import numpy as np
+
+    from drn_edge.runtime import DerainEngine, StreamRunner
+
+    got, errors = [], []
+    with DerainEngine(tiny_onnx["float"]) as engine:
+        runner = StreamRunner(engine)
+
+        def stop_after_two(result):
+            got.append(result.index)
+            if len(got) == 2:
+                try:
+                    runner.close()
+                except Exception as exc:  # noqa: BLE001 - the test records what the sink saw
+                    errors.append(exc)
+
+        frames = (np.zeros((32, 48, 3), np.uint8) for _ in itertools.count())  # an endless camera
+        runner.add_source("cam", frames, stop_after_two, live=False)
+        assert runner.wait(timeout=30)  # the sink's close() ended the stream
+        stats = runner.close()
+        assert errors == [] and len(got) >= 2 and stats["cam"].frames_out == len(got)
+        assert stats["cam"].frames_in == stats["cam"].frames_out + stats["cam"].dropped
+        assert not [t for t in threading.enumerate() if t.name.startswith("drn-stream-")]
