@@ -316,9 +316,17 @@ def _build_plans(st: _Export) -> None:
 
 
 def _flag_stale(st: _Export) -> None:
+    """Artifacts of an earlier export that this one did not replace: with --overwrite (replace this folder's export)
+    the old model's engines go, sidecars with them, so nothing can run them by mistake; else each is flagged."""
     current = {Path(a).name: sha256_file(a) for a in st.result.artifacts.values()}
     for name in stale_artifacts(st.out, current):
-        note = f"{st.out / name} is stale (made from another drn.onnx); delete it or re-export it"
+        path = st.out / name
+        if st.req.overwrite and path.suffix in (".onnx", ".plan"):
+            path.unlink()
+            Path(f"{path}.json").unlink(missing_ok=True)
+            st.log(f"removed {path}: made from the replaced drn.onnx (--overwrite)")
+            continue
+        note = f"{path} is stale (made from another drn.onnx); delete it or re-export it"
         st.result.notes.append(note)
         st.log(f"warning: {note}")
 

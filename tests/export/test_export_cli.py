@@ -93,6 +93,13 @@ def test_stale_artifact_from_another_run_is_flagged(exported, tiny_checkpoint, t
     assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--height", "64", "--width", "96",
                         "--no-fidelity"]) == 0
     assert "drn.int8.onnx is stale" in capsys.readouterr().out
+    assert (out / "drn.int8.onnx").is_file()  # without --overwrite a user's file is flagged, never deleted
+    # --overwrite replaces the folder's export: the old model's INT8 goes (drn-derain ran it in silence).
+    assert export_main(["--checkpoint", str(tiny_checkpoint), "--out", str(out), "--size", "64x96",
+                        "--no-fidelity", "--overwrite"]) == 0
+    assert "removed" in capsys.readouterr().out
+    assert not (out / "drn.int8.onnx").exists() and not (out / "drn.int8.onnx.json").exists()
+    assert (out / "drn.onnx").is_file()
 
 
 @pytest.mark.slow
