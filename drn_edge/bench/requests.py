@@ -22,7 +22,8 @@ def _common(req) -> None:
     from drn_edge.runtime.engine import BACKENDS
     from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS
 
-    items(req, "engines", "--engine", error=BenchError)
+    if hasattr(req, "engines"):  # the streams bench runs one engine
+        items(req, "engines", "--engine", error=BenchError)
     choice(req.backend, BACKENDS, "--backend", BenchError)
     hxw(req.height, req.width, "--size", BenchError)
     if req.height * req.width > DEFAULT_MAX_PIXELS:  # every engine would refuse it, after minutes of set-up

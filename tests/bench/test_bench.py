@@ -13,8 +13,13 @@ SCHEMA = json.loads((REPO / "drn_edge" / "bench" / "schema.json").read_text())
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, tiny_checkpoint, tiny_onnx):
+    import shutil
+
     out = tmp_path_factory.mktemp("bench")
-    rc = main(["--engine", str(tiny_onnx["float"]), "--engine", str(tiny_onnx["float"]), "--checkpoint", str(tiny_checkpoint),
+    twin = out / "twin.onnx"  # a second engine file (one file named twice is refused)
+    shutil.copy(tiny_onnx["float"], twin)
+    shutil.copy(f"{tiny_onnx['float']}.json", f"{twin}.json")
+    rc = main(["--engine", str(tiny_onnx["float"]), "--engine", str(twin), "--checkpoint", str(tiny_checkpoint),
                "--height", "64", "--width", "96", "--frames", "4", "--warmup", "1", "--warmup-seconds", "0",
                "--json", str(out / "r.json"), "--markdown", str(out / "r.md"), "--plot", str(out / "lat.png"),
                "--grid", str(out / "grid.png"), "--no-progress"])

@@ -84,7 +84,7 @@ def test_streams_bench_counts_every_frame(tiny_onnx, tmp_path, capsys):
         assert s["frames_in"] == 15 and s["frames_in"] == s["frames_out"] + s["dropped"] and s["in_flight"] == 0
         assert s["latency_ms"]["min"] <= s["latency_ms"]["median"] <= s["latency_ms"]["max"]
     assert "cam2" in capsys.readouterr().out and "| cam0 |" in md.read_text()
-    assert main(["streams", "--cameras", "2", "--engine", str(tiny_onnx["float"]), "--engine", str(tiny_onnx["float"])]) == 2
+    assert main(["streams", "--cameras", "2", "--engine", str(tiny_onnx["float"]), "--engine", str(tiny_onnx["uint8_fixed"])]) == 2
     assert "one engine at a time" in capsys.readouterr().err
 
 
