@@ -135,3 +135,17 @@ def test_training_images_are_decoded_lazily_under_a_memory_bound(tmp_path):
     for i in range(6):
         assert np.array_equal(small[i], _img(i, 64, 64)[..., ::-1])  # written as BGR, read as RGB
     assert len(small._cache) == 2 and small._bytes <= 2 * 64 * 64 * 3  # the bound holds
+
+
+def test_hazy_scenes_lower_contrast_more_at_the_top_and_stay_in_the_target():
+    import numpy as np
+
+    from drn_edge.train.sources import hazy_scene
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 120, (64, 64, 3), dtype=np.uint8)
+    hazy = hazy_scene(img, np.random.default_rng(5))
+    assert hazy.dtype == np.uint8 and hazy.shape == img.shape
+    assert hazy.std() < img.std() and hazy.mean() > img.mean()  # brighter, flatter
+    top, bottom = hazy[:8].astype(float), hazy[-8:].astype(float)
+    assert top.std() <= bottom.std() + 1.0  # at least as hazy towards the top
