@@ -1,0 +1,83 @@
+"""Quick checks of candidate checkpoints before the full evaluation (about a minute each on one core).
+
+Usage: python benchmarks/candidate_check.py CHECKPOINT [CHECKPOINT ...]   (drn_base / drn_edge name the shipped ones)
+
+Per checkpoint, one line: the lane guard of tests/evaluation/test_shipped_quality.py (mean and 10th percentile of the
+line's kept contrast; ship only above 0.9 / 0.8), clean road frames (PSNR of output vs input, mean / worst), the
+real-rain figure on nturain_rb2 (mean change in grey levels, share that is removal), and the share of added rain
+removed over a road frame: medium preset rain over the crisp frame and over the same frame behind a haze, and drizzle
+(the look of real rain). Reads ../shared; writes nothing.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from drn_edge.evaluation.eval_frames import clean_dir_sources, fit_to_size
+from drn_edge.evaluation.fidelity import torch_derain
+from drn_edge.evaluation.metrics import psnr
+from drn_edge.evaluation.real_rain import real_rain_change
+from drn_edge.imageio import read_rgb, to_float01, to_uint8
+from drn_edge.model.checkpoint import load_model
+from drn_edge.rain import family
+from drn_edge.rain.photoshop import sample_drizzle_layers
+from drn_edge.rain.preset import synthesize
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROAD = SHARED / "data" / "road" / "permissive"
+REAL = SHARED / "data" / "road" / "rainy_real" / "nturain_rb2"
+LANE_FRAME = ROAD / "evocargo" / "evocargo_seq1_1595.jpg"
+
+
+def _tophat(rgb: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (15, 15))).astype(np.float32)
+
+
+def lane(derain) -> tuple[float, float]:
+    clean = fit_to_size(read_rgb(LANE_FRAME), 360, 640)
+    before = _tophat(clean)
+    mask = np.zeros(before.shape, bool)
+    mask[170:] = before[170:] > 40
+    ratio = _tophat(derain(clean))[mask] / before[mask]
+    return float(ratio.mean()), float(np.quantile(ratio, 0.1))
+
+
+def removed_share(derain, frame: np.ndarray, how: str) -> float:
+    if how == "drizzle":
+        rng = np.random.default_rng(0)
+        spec = family.RainSpec(layers=sample_drizzle_layers(rng, 0.5, 40.0), style="photoshop")
+        rainy = to_uint8(family.render(to_float01(frame), spec, rng, frame_height=frame.shape[0]))
+    else:
+        rainy = synthesize(frame, "medium", seed=1, scale=frame.shape[0] * 16 / 9 / 640)
+    added = rainy.astype(np.float32) - frame
+    return float((rainy.astype(np.float32) - derain(rainy)).mean() / max(added.mean(), 1e-6))
+
+
+def check(name: str) -> str:
+    derain = torch_derain(load_model(name).eval())
+    lane_mean, lane_p10 = lane(derain)
+    frames = [fit_to_size(img, 360, 640) for d in ("evocargo", "comma2k19") for _, img in clean_dir_sources(ROAD / d)]
+    clean = [psnr(derain(f), f) for f in frames]
+    real = real_rain_change(derain, REAL)
+    road = fit_to_size(read_rgb(sorted((ROAD / "pandaset_seq002").rglob("*.jpg"))[10]), 360, 640)
+    hazy = (road * 0.6 + 0.4 * 200).astype(np.uint8)
+    shares = [removed_share(derain, road, "medium"), removed_share(derain, hazy, "medium"),
+              removed_share(derain, road, "drizzle")]
+    return (f"{name}: lane {lane_mean:.2f}/{lane_p10:.2f}  clean {np.mean(clean):.1f}/{min(clean):.1f} dB  "
+            f"real rain {real['mean_change']:.2f} grey levels ({100 * real['removal_share']:.0f} % removal)  "
+            f"removed: medium {shares[0]:.2f}, medium behind haze {shares[1]:.2f}, drizzle {shares[2]:.2f}")
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    for name in sys.argv[1:] or ["drn_base"]:
+        print(check(name), flush=True)
+
+
+if __name__ == "__main__":
+    main()
