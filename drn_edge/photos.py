@@ -37,7 +37,6 @@ def load_photo(name: str) -> np.ndarray:
     try:
         import skimage.data
     except ImportError:
-
         raise MissingDependencyError(
             "scikit-image", "train", "the default frames (scikit-image's bundled photos; a torch-free install such "
             "as the Jetson image has none: name your own frames instead, drn-bench --eval DIR, drn-eval --road "

@@ -145,7 +145,6 @@ def _detection(req: BenchRequest, candidates: list[Candidate], rows: list[dict],
                               None if req.labels else size, req.detect_max_frames)
     labels = None
     if req.labels:
-
         labels = load_labels(req.labels, {f.name: f.clean.shape[:2] for f in frames})
     derainers = {c.label: (lambda rgb, c=c: np.ascontiguousarray(c.derain(np.ascontiguousarray(rgb[..., ::-1]))[..., ::-1]))
                  for c in candidates}

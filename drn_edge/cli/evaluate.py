@@ -87,7 +87,6 @@ def main(argv=None) -> int:
         engine = DerainEngine(args.engine, color="rgb", threads=args.threads)
         derain, label = engine.derain_rgb, args.engine
     else:
-
         # lazy: keeps `--help` and argument errors instant; this loads OpenCV, torch
         from drn_edge.evaluation.fidelity import torch_derain
         from drn_edge.model.checkpoint import load_model

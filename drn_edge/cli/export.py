@@ -112,7 +112,6 @@ def main(argv=None) -> int:
     if args.triton and Path(args.triton).exists() and not Path(args.triton).is_dir():
         raise ExportError(f"--triton '{args.triton}' is a file; give a folder for the model repository")
     if args.triton:
-
         source = Path(args.onnx) if args.onnx else resolve_checkpoint(args.checkpoint)
         plan_outputs(repository_files(args.triton), files=[source])
         refuse_other_models_repository(args.triton, source, args.overwrite)
@@ -130,7 +129,6 @@ def main(argv=None) -> int:
     else:
         artifacts = run_export(req).artifacts
     if args.triton:
-
         source = Path(args.onnx) if args.onnx else resolve_checkpoint(args.checkpoint)
         repo = write_model_repository(best_artifact(artifacts), args.triton, max_batch=req.plan.max_batch,
                                       checkpoint_sha256=sha256_file(source))

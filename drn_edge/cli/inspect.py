@@ -35,7 +35,6 @@ def main(argv=None) -> int:
         return 0
     io = _dict(record.get("io"))
     if path.suffix.lower() == ".onnx":
-
         try:
             io = io_description(path)
             record = {**record, "graph_precision": graph_precision(path)}

@@ -47,7 +47,6 @@ def tensorrt_available() -> tuple[bool, str]:
     except ImportError:
         return False, "the 'tensorrt' package is not installed (pip install 'drn-edge[tensorrt]' on a CUDA machine, or use a JetPack image)"
     try:
-
         current_gpu()
     except Exception as exc:  # no driver / no GPU
         return False, f"TensorRT {trt.__version__} is installed but no CUDA GPU is usable ({exc})"

@@ -116,7 +116,6 @@ def check_parity(onnx_path: str | os.PathLike, model: DRN, rgb: np.ndarray) -> P
         out = sess.run(None, {inp.name: np.ascontiguousarray(rgb[None, ..., ::-1])})[0][0][..., ::-1].astype(np.float32) / 255.0
         ref = np.round(np.clip(model_output(model, rgb), 0, 1) * 255.0) / 255.0
     else:
-
         x = hwc_to_nchw_float(rgb)
         out = sess.run(None, {inp.name: np.ascontiguousarray(x)})[0][0].transpose(1, 2, 0)
         ref = model_output(model, rgb)

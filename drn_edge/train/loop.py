@@ -226,7 +226,6 @@ def _drop_lost_log_rows(log: Path, step: int) -> None:
         rows = list(csv.reader(f))
     kept = rows[:1] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
     if len(kept) != len(rows):
-
         buf = io.StringIO()
         csv.writer(buf).writerows(kept)
         write_bytes(log, buf.getvalue().encode())
