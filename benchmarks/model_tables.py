@@ -116,9 +116,9 @@ def real(r: dict) -> str:
     return "\n".join(lines)
 
 
-def detection(folder: Path) -> str:
-    """From each model's detection markdown: a 'rainy' row, then the derained row of the same level."""
-    lines = ["| model | rain | rainy AP@0.5 | derained AP@0.5 | change |", "|---|---|---:|---:|---:|"]
+def detection_rows(folder: Path) -> dict[str, dict[str, tuple[str, str, str]]]:
+    """model -> level -> (rainy AP@0.5, derained AP@0.5, change), from each model's detection markdown."""
+    out: dict[str, dict[str, tuple[str, str, str]]] = {}
     for m in MODELS:
         f = folder / f"detection-{m}.md"
         rainy = {}
@@ -129,7 +129,14 @@ def detection(folder: Path) -> str:
             if cells[2] == "rainy":
                 rainy[cells[0]] = cells[3]
             elif cells[0] in rainy:
-                lines.append(f"| {m} | {cells[0]} | {rainy[cells[0]]} | {cells[3]} | {cells[5]} |")
+                out.setdefault(m, {})[cells[0]] = (rainy[cells[0]], cells[3], cells[5])
+    return out
+
+
+def detection(folder: Path) -> str:
+    lines = ["| model | rain | rainy AP@0.5 | derained AP@0.5 | change |", "|---|---|---:|---:|---:|"]
+    for m, levels in detection_rows(folder).items():
+        lines += [f"| {m} | {lv} | {a} | {b} | {c} |" for lv, (a, b, c) in levels.items()]
     return "\n".join(lines)
 
 
@@ -157,7 +164,9 @@ def targets(r: dict) -> str:
     return "\n".join(lines)
 
 
-def readme(r: dict) -> str:
+def readme(r: dict, folder: Path) -> str:
+    detect = detection_rows(folder)
+
     def cell(fn) -> str:
         return " | ".join(fn(r[m]) for m in MODELS)
 
@@ -173,7 +182,10 @@ def readme(r: dict) -> str:
              + cell(lambda t: f"{t.get('real rain', {}).get('mean_change', float('nan')):.2f}") + " |",
              "| clean frames of 8 conditions: PSNR of output vs input, lowest / highest folder mean | "
              + cell(lambda t: "{:.0f}-{:.0f} dB".format(min(x["psnr"] for x in t["clean 1280x720"].values()),
-                                                        max(x["psnr"] for x in t["clean 1280x720"].values()))) + " |"]
+                                                        max(x["psnr"] for x in t["clean 1280x720"].values()))) + " |",
+             "| YOLOX-nano AP@0.5 on 12 CamVid frames, rainy -> derained (medium rain) | "
+             + " | ".join("{} -> {}".format(*detect[m]["medium"][:2]) if "medium" in detect.get(m, {}) else ""
+                          for m in MODELS) + " |"]
     return "\n".join(lines)
 
 
@@ -191,7 +203,7 @@ def main() -> None:
     folder = Path(args[0]) if args else REPO / "benchmarks" / "results" / "eval"
     r = load(folder)
     blocks = {"summary": summary(r), "sets": sets(r), "clean": clean(r), "int8": int8(r), "real": real(r),
-              "detection": detection(folder), "targets": targets(r), "readme": readme(r)}
+              "detection": detection(folder), "targets": targets(r), "readme": readme(r, folder)}
     for name, table in blocks.items():
         print(f"<!-- tables:{name} -->\n{table}\n")
     if "--write" in sys.argv:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The background CPU training run of this release (run 8), resumable: bash benchmarks/train_cpu.sh base|edge [THREADS]
-# base: drn_base fine-tuned from run 7's best drn_base (benchmarks/checkpoints/run7/) with the denser, wider, brighter
-# drizzle of this release; edge: drn_edge (the shipped pruned model) fine-tuned the same way. Each writes
+# base: drn_base fine-tuned from run 7's best drn_base (benchmarks/checkpoints/run7/) with this release's rain (soft
+# drizzle measured against real streaks, hazy scenes); edge: drn_edge (the shipped pruned model) fine-tuned the same way. Each writes
 # runs/<model>8/ (last.safetensors with Adam state, best.safetensors by the balanced score, log.csv).
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8/ when there is one (so a new
 # session continues where the last stopped), else starts from the run-7 best (or the shipped weights); later calls
