@@ -31,7 +31,7 @@ def removed(rainy: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "images" / "removal.jpg"
     models = {name: torch_derain(load_model(name).eval()) for name in ("drn_base", "drn_edge")}
     rows = []
@@ -44,7 +44,7 @@ def main() -> None:
         rows.append([(rainy, f"{generator}, medium"), *((d, name) for name, d in derained.items()),
                      *((removed(rainy, d), f"{name} removed (x3)") for name, d in derained.items())])
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_image(out, labelled_grid(rows, tile_height=180), jpeg_quality=80)
+    write_image(out, labelled_grid(rows, tile_height=180), jpeg_quality=75)
     print(f"wrote {out}")
 
 
