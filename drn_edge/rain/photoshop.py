@@ -78,12 +78,11 @@ def sample_photoshop_layers(rng: np.random.Generator, t: float, angle: float) ->
 
 
 def sample_drizzle_layers(rng: np.random.Generator, t: float, angle: float) -> tuple:
-    """Real rain as a camera sees it: faint short streaks at one angle, sparse to dense, soft (motion, defocus and
-    compression blur them by 1-3 px at 720p: crisp streaks are what the models learned, and real ones were left),
-    with fine drizzle (tiny faint dots) between them, and sometimes a few near drops."""
+    """Real rain as a camera sees it: dense faint short soft streaks at one angle (10-35 grey levels), with fine
+    drizzle (tiny faint dots) between them, and sometimes a few near drops."""
     layers = [StreakLayer(depth=0.3, width=float(rng.uniform(2.0, 4.0)), length=float(rng.uniform(0.03, 0.1)),
-                          angle=angle + float(rng.uniform(-3, 3)), coverage=float(rng.uniform(0.05, 0.45) * (0.5 + t)),
-                          brightness=float(rng.uniform(0.25, 0.6) * (0.6 + 1.0 * t)), blur=float(rng.uniform(0.6, 3.0)))
+                          angle=angle + float(rng.uniform(-3, 3)), coverage=float(rng.uniform(0.15, 0.45) * (0.5 + t)),
+                          brightness=float(rng.uniform(0.25, 0.6) * (0.6 + 1.0 * t)), blur=float(rng.uniform(0.4, 1.2)))
               for _ in range(int(rng.integers(1, 3)))]
     layers.append(StreakLayer(depth=0.0, width=float(rng.uniform(0.8, 1.5)), length=float(rng.uniform(0.005, 0.02)),
                               angle=angle, coverage=float(rng.uniform(0.05, 0.2)),
