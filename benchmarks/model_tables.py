@@ -25,10 +25,9 @@ NEVER_TRAINED = ("particles", "dof")
 def load(folder: Path) -> dict:
     out = {m: json.loads((folder / f"{m}.json").read_text())["tables"] for m in MODELS}
     for m in MODELS:
-        for artifact in ("drn.onnx", "drn.int8.onnx"):
-            f = folder / f"{m}-{artifact}.json"
-            if f.is_file():
-                out[f"{m}/{artifact}"] = json.loads(f.read_text())["tables"]
+        f = folder / f"{m}-drn.int8.onnx.json"  # the main tables are the FP32 graph's
+        if f.is_file():
+            out[f"{m}/drn.int8.onnx"] = json.loads(f.read_text())["tables"]
     return out
 
 
@@ -90,7 +89,7 @@ def int8_drops(r: dict) -> dict:
     """(model, size) -> {level: FP32 PSNR - INT8 PSNR}."""
     out = {}
     for m in MODELS:
-        fp32, int8 = r.get(f"{m}/drn.onnx", r[m]), r.get(f"{m}/drn.int8.onnx")  # the main tables are the FP32 graph
+        fp32, int8 = r[m], r.get(f"{m}/drn.int8.onnx")
         if not (fp32 and int8):
             continue
         for size in ("640x360", "1280x720"):
