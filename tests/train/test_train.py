@@ -81,4 +81,7 @@ def test_gpu_training_script_runs_for_fixed_minutes_and_resumes(tmp_path):
     model, info, _ = load_checkpoint(tmp_path / "gpu" / "last.safetensors")
     assert info["step"] == 1 and model.cfg.bottleneck.dilation == (2, 4, 8)
     res = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0 and load_checkpoint(tmp_path / "gpu" / "last.safetensors")[1]["step"] == 2
+    # Resumed from step 1 and stopped by the clock: after the first step, or later when a step takes under the
+    # 0.06 s budget (an idle machine does the resumed run's steps that fast: it has no starting validation).
+    step = load_checkpoint(tmp_path / "gpu" / "last.safetensors")[1]["step"]
+    assert res.returncode == 0 and step >= 2 and f"stopped after 0.001 minutes at step {step}" in res.stdout
