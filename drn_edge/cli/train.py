@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-road", action="append", default=[], metavar="DIR",
                    help="validate on these held-out clean frames at 1280x720 under low/medium/high rain, instead of "
                         "the held-out photos; repeatable (default: none)")
+    p.add_argument("--val-real", metavar="DIR",
+                   help="real rainy frames without ground truth: each validation logs how much the model changes "
+                        "them (grey levels, the 'real rain change' column), beside the score and not part of it "
+                        "(default: none)")
     p.add_argument("--haze", action="store_true",
                    help="draw the haze veil in some rain examples (off: a veil remover darkens bright scenes) "
                         "(default: off)")
@@ -92,7 +96,7 @@ def main(argv=None) -> int:
                       overwrite=args.overwrite, init=init, warmup=args.warmup, val_side=args.val_side,
                       clean=tuple(args.clean), pairs=tuple(args.pairs),
                       weights=weights, no_default_data=args.no_default_data, val_pairs=tuple(args.val_pairs),
-                      val_road=tuple(args.val_road), haze=args.haze,
+                      val_road=tuple(args.val_road), val_real=args.val_real, haze=args.haze,
                       max_minutes=args.minutes, precision=args.precision, compile=args.compile,
                       val_backend=args.val_backend, faint_boost=args.faint_boost)
     # lazy: keeps `--help` and argument errors instant; this loads torch

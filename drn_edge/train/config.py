@@ -37,6 +37,7 @@ class TrainConfig:
     val_pairs: tuple[str, ...] = ()  # paired sets to validate on (each one set of the balanced score)
     val_road: tuple[str, ...] = ()   # clean held-out frames validated at val_road_size x low/medium/high
     val_road_size: tuple[int, int] = (720, 1280)
+    val_real: str | None = None      # real rainy frames (no ground truth): their mean change is logged, not scored
     val_side: int = 320              # held-out photos are validated shrunk to this longest side (speed)
     haze: bool = False               # draw the haze veil in some rain examples (see drn_edge.rain.family)
     max_minutes: float | None = None  # stop (and save) after this much wall time

@@ -150,15 +150,24 @@ def describe_sources(sampler: MixedSampler) -> str:
     return "; ".join(parts)
 
 
+REAL_COLUMN = "real rain change"  # mean |input - output| on --val-real frames, grey levels (not part of the score)
+
+
 def _append_log(path: Path, step: int, loss: float | None, lr: float, val: dict) -> None:
     """OUT/log.csv: one row per validation (step, loss, lr, score, gain per set)."""
+    real = val.get("real_change")
     new = not path.exists()
+    if new:
+        header = ["step", "loss", "lr", "score"] + [f"gain {g}" for g in val["gains"]] + ([REAL_COLUMN] if real is not None else [])
+    else:  # a resumed run keeps the columns its log began with
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), [])
     with open(path, "a", newline="") as f:
         w = csv.writer(f)
         if new:
-            w.writerow(["step", "loss", "lr", "score"] + [f"gain {g}" for g in val["gains"]])
+            w.writerow(header)
         w.writerow([step, "" if loss is None else f"{loss:.5f}", f"{lr:.3e}", f"{val['score']:.3f}"]
-                   + [f"{v:.3f}" for v in val["gains"].values()])
+                   + [f"{v:.3f}" for v in val["gains"].values()] + ([f"{real:.3f}"] if REAL_COLUMN in header else []))
 
 
 FAINT_RAIN_LEVEL = 0.03  # mean |rainy - clean| (about 8 grey levels) below which an example counts as faint rain
@@ -256,13 +265,17 @@ class _Run:
 
     def validate(self, done: int, loss_ema: float | None, lr: float, say) -> bool:
         val = validate(self.model, self.val_sets, self.cfg.val_backend)
-        self.history.append({"step": done, "loss": loss_ema, "score": val["score"], "gains": val["gains"]})
+        entry = {"step": done, "loss": loss_ema, "score": val["score"], "gains": val["gains"]}
+        if val["real_change"] is not None:
+            entry["real_change"] = val["real_change"]
+        self.history.append(entry)
         new_best = val["score"] > self.best
         self.best = max(self.best, val["score"])
         gains = "  ".join(f"{g} {v:+.2f}" for g, v in val["gains"].items())
         loss_text = "n/a" if loss_ema is None else f"{loss_ema:.4f}"
+        real = "" if val["real_change"] is None else f"  real rain change {val['real_change']:.2f} grey levels"
         say(f"step {done}: loss {loss_text}  score {val['score']:+.2f} dB{' (best)' if new_best else ''}  "
-            f"gains: {gains}")
+            f"gains: {gains}{real}")
         _append_log(self.out / "log.csv", done, loss_ema, lr, val)
         return new_best
 

@@ -16,16 +16,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drn_edge.evaluation.eval_frames import LEVEL_NAMES, clean_dir_sources, heldout_sources, pair_frames, rain_frames
+from drn_edge.evaluation.eval_frames import LEVEL_NAMES, clean_dir_sources, evenly_spaced, heldout_sources, pair_frames, rain_frames
 from drn_edge.evaluation.fidelity import DeRain, balanced_score, evaluate, torch_derain
-from drn_edge.imageio import to_uint8
+from drn_edge.imageio import list_images, read_rgb, to_uint8
 from drn_edge.model.drn import DRN
-from drn_edge.runtime.frames import rgb_to_nchw_float
+from drn_edge.runtime.frames import DEFAULT_MAX_PIXELS, rgb_to_nchw_float
 from drn_edge.runtime.onnxruntime_backend import session_options
 
 __all__ = ["VAL_BACKENDS", "ValidationSets", "validate", "onnxruntime_derain"]
 
 VAL_BACKENDS = ("onnxruntime", "torch")
+MAX_REAL = 8  # real rainy frames looked at per validation (evenly spaced through --val-real)
 
 
 class ValidationSets:
@@ -45,12 +46,16 @@ class ValidationSets:
             self.frames = [replace(f, group=f"photos {cfg.val_side}px {f.group}") for f in frames]
         for d in cfg.val_pairs:
             self.frames += pair_frames(d, group=f"pairs {Path(d).name}")
+        # Real rainy frames have no clean frame: how much the model changes them is watched, never scored.
+        self.real = [read_rgb(f, max_pixels=DEFAULT_MAX_PIXELS) for f in evenly_spaced(list_images(cfg.val_real), MAX_REAL)] \
+            if cfg.val_real else []
 
     def describe(self) -> str:
         groups: dict[str, int] = {}
         for f in self.frames:
             groups[f.group] = groups.get(f.group, 0) + 1
-        return ", ".join(f"{g} ({n})" for g, n in groups.items())
+        real = f"; real rain, logged only ({len(self.real)})" if self.real else ""
+        return ", ".join(f"{g} ({n})" for g, n in groups.items()) + real
 
 
 def onnxruntime_derain(model: DRN, threads: int | None = None) -> DeRain:
@@ -84,9 +89,11 @@ def validate(model: DRN, sets: ValidationSets, backend: str = "onnxruntime") -> 
         else:
             derain = torch_derain(model, next(model.parameters()).device)
         table = evaluate(derain, sets.frames)[0]
+        real = [float(np.abs(rgb.astype(np.float32) - derain(rgb)).mean()) for rgb in sets.real]
     finally:
         model.train(was_training)
     gains = {g: row["gain_db"] for g, row in table.items()}
     return {"gains": gains, "score": balanced_score(gains),
             "psnr": {g: row["psnr"] for g, row in table.items()},
-            "rainy_psnr": {g: row["rainy_psnr"] for g, row in table.items()}}
+            "rainy_psnr": {g: row["rainy_psnr"] for g, row in table.items()},
+            "real_change": float(np.mean(real)) if real else None}

@@ -85,3 +85,24 @@ def test_gpu_training_script_runs_for_fixed_minutes_and_resumes(tmp_path):
     # 0.06 s budget (an idle machine does the resumed run's steps that fast: it has no starting validation).
     step = load_checkpoint(tmp_path / "gpu" / "last.safetensors")[1]["step"]
     assert res.returncode == 0 and step >= 2 and f"stopped after 0.001 minutes at step {step}" in res.stdout
+
+
+def test_val_real_logs_the_change_on_real_frames_beside_the_score(tmp_path):
+    import csv
+
+    import cv2
+    import numpy as np
+
+    real = tmp_path / "real"
+    real.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(real / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    cfg = TrainConfig(out=str(tmp_path / "run"), model="drn_tiny", steps=2, batch=2, crop=32, val_every=2, save_every=2,
+                      warmup=1, val_real=str(real))
+    info = load_checkpoint(train(cfg, progress=False))[1]
+    last = info["history"][-1]
+    assert last["real_change"] >= 0 and last["score"] == pytest.approx(balanced_score(last["gains"]))  # not scored
+    with open(tmp_path / "run" / "log.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][-1] == "real rain change" and all(len(r) == len(rows[0]) for r in rows)
+    assert float(rows[-1][-1]) == pytest.approx(last["real_change"], abs=1e-3)
