@@ -30,5 +30,6 @@ start=(--init "$init"); [[ -f "$out/last.safetensors" ]] && start=(--resume)
 exec drn-train --out "$out" --model drn_base "${start[@]}" \
   --clean "$R/lanelines_p1" --clean "$R/udacity_ch2_hmb3" --clean "$R/pandaset_seq002" --weights 0.2,0.2,0.3,0.3 \
   --val-road "$R/evocargo" --val-road "$R/comma2k19" --val-pairs "$E/rain100l" --val-pairs "$E/rain200h" \
+  --val-real ../shared/data/road/rainy_real/nturain_rb2 \
   --steps 20000 --batch 6 --crop 160 --lr 3e-4 --warmup 100 --val-every 500 --save-every 200 \
   --threads "$threads" --seed "$seed" --precision auto --compile --faint-boost 5 --no-progress
