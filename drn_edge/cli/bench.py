@@ -140,6 +140,8 @@ def translate_legacy(argv: list[str]) -> list[str]:
 
 def _refuse_late_subcommand(argv: list[str]) -> None:
     """`drn-bench --engine x video CLIP` would run the frames benchmark and then choke on 'video': say what to do."""
+    if not any(arg in COMMANDS for arg in argv[1:]):
+        return
     switches = {flag for action in build_parser()._subparsers._group_actions[0].choices["frames"]._actions
                 if action.nargs == 0 for flag in action.option_strings}
     for i, arg in enumerate(argv[1:], start=1):

@@ -220,7 +220,7 @@ class OnnxDetector:
         x, r, top, left = self._preprocess(frame_rgb)
         outs = self._session.run(None, {self._input: x})
         boxes, scores, classes = getattr(self, f"_decode_{self.layout}")(outs)
-        bad = int((~np.isfinite(np.asarray(scores, np.float64))).sum())
+        bad = len(scores) - int(np.count_nonzero(np.isfinite(scores)))
         if bad:  # a NaN score fails every threshold: without this the frame would read as "nothing detected"
             raise DetectorError(f"the detector gave {bad} NaN or infinite scores of {len(scores)} on a frame: its output "
                                 f"is not usable (a broken model, or not the {self.layout!r} layout: check "

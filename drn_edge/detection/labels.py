@@ -21,7 +21,8 @@ def load_labels(path: str | os.PathLike, frame_sizes: dict[str, tuple[int, int]]
     """
     p = Path(path)
     if p.is_file():
-        return _matched(p, _coco(p, frame_sizes), _coco_names(p), frame_sizes)
+        labels, named = _coco(p, frame_sizes)
+        return _matched(p, labels, named, frame_sizes)
     if p.is_dir():
         return _matched(p, _yolo(p, frame_sizes), {f.stem for f in p.glob("*.txt")}, frame_sizes)
     raise DetectorError(f"--labels '{p}' does not exist (a COCO JSON file or a folder of YOLO .txt files)")
@@ -37,12 +38,8 @@ def _matched(p: Path, labels: dict[str, Detections], named: set[str], frame_size
     return labels
 
 
-def _coco_names(p: Path) -> set[str]:
-    data = json.loads(p.read_text())  # already read and checked by _coco
-    return {Path(im["file_name"]).stem for im in data["images"]}
-
-
-def _coco(p: Path, frame_sizes) -> dict[str, Detections]:
+def _coco(p: Path, frame_sizes) -> tuple[dict[str, Detections], set[str]]:
+    """The frames' Detections, and every image name the file holds (to tell labels of other frames apart)."""
     try:
         data = json.loads(p.read_text())
         images = {int(im["id"]): Path(im["file_name"]).stem for im in data["images"]}
@@ -55,7 +52,7 @@ def _coco(p: Path, frame_sizes) -> dict[str, Detections]:
         if name in per:
             x, y, w, h = (float(v) for v in a["bbox"])
             per[name].append((x, y, x + w, y + h, int(a["category_id"])))
-    return {n: _dets(v).checked(f"--labels '{p}', image {n}") for n, v in per.items()}
+    return {n: _dets(v).checked(f"--labels '{p}', image {n}") for n, v in per.items()}, set(images.values())
 
 
 def _yolo(folder: Path, frame_sizes) -> dict[str, Detections]:
