@@ -183,8 +183,27 @@ def sample_weights(rainy: np.ndarray, clean: np.ndarray, boost: float) -> np.nda
     return np.clip(w, 1.0, boost).astype(np.float32)
 
 
-def _weighted_l1(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    per_example = (out.float() - clean).abs().mean(dim=(1, 2, 3))
+# Where rain lies in an example, its pixels count up to RAIN_PIXEL_WEIGHT times (full weight from RAIN_PIXEL_LEVEL of
+# |rainy - clean|, about 5 grey levels): a faint streak covers few pixels, so leaving it costs the plain L1 little
+# beside the scene around it. 1 weighs every pixel the same.
+RAIN_PIXEL_WEIGHT, RAIN_PIXEL_LEVEL = 1.0, 0.02
+
+
+def pixel_weights(rainy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor | None:
+    """Nx1xHxW loss weights: 1 on the scene, up to RAIN_PIXEL_WEIGHT where rain was drawn."""
+    if RAIN_PIXEL_WEIGHT <= 1:
+        return None
+    rain = (rainy.float() - clean).abs().mean(dim=1, keepdim=True)
+    return 1 + (RAIN_PIXEL_WEIGHT - 1) * (rain / RAIN_PIXEL_LEVEL).clamp(max=1)
+
+
+def _weighted_l1(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None,
+                 pixels: torch.Tensor | None = None) -> torch.Tensor:
+    error = (out.float() - clean).abs()
+    if pixels is None:
+        per_example = error.mean(dim=(1, 2, 3))
+    else:
+        per_example = (error * pixels).sum(dim=(1, 2, 3)) / (pixels.sum(dim=(1, 2, 3)) * error.shape[1])
     if weights is None:
         return per_example.mean()
     return (per_example * weights).sum() / weights.sum()
@@ -302,7 +321,8 @@ def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run,
         g["lr"] = _lr(cfg, step)
     with plan.autocast(device):
         out = net(rainy)
-    loss = _weighted_l1(out, clean, None if weights is None else torch.from_numpy(weights).to(device))
+    loss = _weighted_l1(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
+                        pixel_weights(rainy, clean))
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
                                f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "
