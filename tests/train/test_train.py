@@ -106,3 +106,19 @@ def test_val_real_logs_the_change_on_real_frames_beside_the_score(tmp_path):
         rows = list(csv.reader(f))
     assert rows[0][-1] == "real rain change" and all(len(r) == len(rows[0]) for r in rows)
     assert float(rows[-1][-1]) == pytest.approx(last["real_change"], abs=1e-3)
+
+
+def test_rain_pixels_weigh_more_in_the_loss(monkeypatch):
+    import drn_edge.train.loop as loop
+
+    clean = torch.full((1, 3, 8, 8), 0.5)
+    rainy = clean.clone()
+    rainy[..., :2, :] += 0.2  # rain on the top two rows
+    assert loop.pixel_weights(rainy, clean) is None or loop.RAIN_PIXEL_WEIGHT > 1  # 1: every pixel the same
+    monkeypatch.setattr(loop, "RAIN_PIXEL_WEIGHT", 4.0)
+    pixels = loop.pixel_weights(rainy, clean)
+    assert pixels.shape == (1, 1, 8, 8) and float(pixels[..., :2, :].min()) == 4.0 and float(pixels[..., 2:, :].max()) == 1.0
+    left_rain, damaged_scene = rainy.clone(), clean.clone()
+    damaged_scene[..., 2:4, :] += 0.2  # the same amount of error, on scene pixels
+    assert loop._weighted_l1(left_rain, clean, None, pixels) > 2 * loop._weighted_l1(damaged_scene, clean, None, pixels)
+    assert torch.isclose(loop._weighted_l1(left_rain, clean, None, None), loop._weighted_l1(damaged_scene, clean, None, None))
