@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faint-boost", type=float, default=d.faint_boost,
                    help="most a faint-rain example's loss is scaled up (its L1 signal is small); 1 weighs every "
                         "example the same (default: %(default)s)")
+    p.add_argument("--rain-weight", type=float, default=d.rain_weight,
+                   help="how much more a pixel where rain was drawn counts in the loss than a scene pixel (a faint "
+                        "streak covers few pixels, so leaving it costs the plain L1 little); 1 is the plain L1 "
+                        "(default: %(default)s)")
     threads_option(p, "torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
     return p
@@ -98,7 +102,8 @@ def main(argv=None) -> int:
                       weights=weights, no_default_data=args.no_default_data, val_pairs=tuple(args.val_pairs),
                       val_road=tuple(args.val_road), val_real=args.val_real, haze=args.haze,
                       max_minutes=args.minutes, precision=args.precision, compile=args.compile,
-                      val_backend=args.val_backend, faint_boost=args.faint_boost)
+                      val_backend=args.val_backend, faint_boost=args.faint_boost,
+                      rain_weight=args.rain_weight)
     # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.drn import set_torch_threads
 

@@ -183,18 +183,18 @@ def sample_weights(rainy: np.ndarray, clean: np.ndarray, boost: float) -> np.nda
     return np.clip(w, 1.0, boost).astype(np.float32)
 
 
-# Where rain lies in an example, its pixels count up to RAIN_PIXEL_WEIGHT times (full weight from RAIN_PIXEL_LEVEL of
-# |rainy - clean|, about 5 grey levels): a faint streak covers few pixels, so leaving it costs the plain L1 little
-# beside the scene around it. 1 weighs every pixel the same.
-RAIN_PIXEL_WEIGHT, RAIN_PIXEL_LEVEL = 1.0, 0.02
+# A pixel counts the full --rain-weight from this much |rainy - clean| (about 5 grey levels), proportionally below.
+RAIN_PIXEL_LEVEL = 0.02
 
 
-def pixel_weights(rainy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor | None:
-    """Nx1xHxW loss weights: 1 on the scene, up to RAIN_PIXEL_WEIGHT where rain was drawn."""
-    if RAIN_PIXEL_WEIGHT <= 1:
+def pixel_weights(rainy: torch.Tensor, clean: torch.Tensor, rain_weight: float) -> torch.Tensor | None:
+    """Nx1xHxW loss weights: 1 on the scene, up to `rain_weight` where rain was drawn. A faint streak covers few
+    pixels, so leaving it costs the plain L1 little beside the scene around it; each example keeps its own weight
+    (the loss is normalized per example)."""
+    if rain_weight <= 1:
         return None
     rain = (rainy.float() - clean).abs().mean(dim=1, keepdim=True)
-    return 1 + (RAIN_PIXEL_WEIGHT - 1) * (rain / RAIN_PIXEL_LEVEL).clamp(max=1)
+    return 1 + (rain_weight - 1) * (rain / RAIN_PIXEL_LEVEL).clamp(max=1)
 
 
 def _weighted_l1(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None,
@@ -322,7 +322,7 @@ def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run,
     with plan.autocast(device):
         out = net(rainy)
     loss = _weighted_l1(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
-                        pixel_weights(rainy, clean))
+                        pixel_weights(rainy, clean, cfg.rain_weight))
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
                                f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "

@@ -42,11 +42,6 @@ JPEG_SHARE, JPEG_QUALITY = 0.3, (50, 95)
 # haze; benchmarks/candidate_check.py) and nothing on the real frames. In this share of examples the clean scene itself
 # is hazy (input and target alike: the haze is scene, kept; only the rain drawn over it is removed).
 HAZY_SCENE_SHARE, HAZE_OPACITY = 0.3, (0.15, 0.6)
-# Real rainy scenes are nearly colourless (overcast light, wet grey asphalt), and a model that learned rain as a grey
-# increment over a coloured scene removes less of it where the scene is grey too (shipped drn_base, medium rain over a
-# road frame: 55 % removed in colour, 31 % in greyscale; benchmarks/candidate_check.py). In this share of examples the
-# clean scene keeps only GREY_SCENE_CHROMA of its colour (input and target alike), so rain must be told by its shape.
-GREY_SCENE_SHARE, GREY_SCENE_CHROMA = 0.0, (0.0, 0.4)
 
 
 class TrainSource(Protocol):
@@ -98,8 +93,6 @@ class SyntheticRainSource:
             clean = add_scene_negatives(clean, rng, frame_h)
         if rng.random() < HAZY_SCENE_SHARE:
             clean = hazy_scene(clean, rng)
-        if rng.random() < GREY_SCENE_SHARE:
-            clean = grey_scene(clean, rng)
         draw = rng.random()
         if draw < NO_RAIN_SHARE:
             rainy = clean.copy()
@@ -124,14 +117,6 @@ def hazy_scene(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     a = opacity * (1.0 - towards_top * np.linspace(0.0, 1.0, h, dtype=np.float32))[:, None, None]
     airlight = rng.uniform(150, 235) + rng.uniform(-8, 8, 3)
     return np.clip(rgb.astype(np.float32) * (1 - a) + a * airlight, 0, 255).round().astype(np.uint8)
-
-
-def grey_scene(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The scene under overcast light: most of its colour gone (a random part of GREY_SCENE_CHROMA kept)."""
-    keep = rng.uniform(*GREY_SCENE_CHROMA)
-    x = rgb.astype(np.float32)
-    luma = x @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.clip(luma[..., None] + keep * (x - luma[..., None]), 0, 255).round().astype(np.uint8)
 
 
 def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:

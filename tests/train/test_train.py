@@ -58,6 +58,14 @@ def test_cli_rejects_bad_crop(tmp_path):
     assert out.returncode == 2 and "multiple of 8" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("value", ["0.5", "60", "nan"])
+def test_cli_rejects_bad_rain_weight(tmp_path, value):
+    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", "--rain-weight", value, "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--rain-weight" in out.stderr and "Traceback" not in out.stderr
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 @pytest.mark.slow
 def test_ddp_two_processes_gloo(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -108,15 +116,14 @@ def test_val_real_logs_the_change_on_real_frames_beside_the_score(tmp_path):
     assert float(rows[-1][-1]) == pytest.approx(last["real_change"], abs=1e-3)
 
 
-def test_rain_pixels_weigh_more_in_the_loss(monkeypatch):
+def test_rain_pixels_weigh_more_in_the_loss():
     import drn_edge.train.loop as loop
 
     clean = torch.full((1, 3, 8, 8), 0.5)
     rainy = clean.clone()
     rainy[..., :2, :] += 0.2  # rain on the top two rows
-    assert loop.pixel_weights(rainy, clean) is None or loop.RAIN_PIXEL_WEIGHT > 1  # 1: every pixel the same
-    monkeypatch.setattr(loop, "RAIN_PIXEL_WEIGHT", 4.0)
-    pixels = loop.pixel_weights(rainy, clean)
+    assert loop.pixel_weights(rainy, clean, 1.0) is None  # 1: every pixel the same
+    pixels = loop.pixel_weights(rainy, clean, 4.0)
     assert pixels.shape == (1, 1, 8, 8) and float(pixels[..., :2, :].min()) == 4.0 and float(pixels[..., 2:, :].max()) == 1.0
     left_rain, damaged_scene = rainy.clone(), clean.clone()
     damaged_scene[..., 2:4, :] += 0.2  # the same amount of error, on scene pixels
