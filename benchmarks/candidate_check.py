@@ -74,7 +74,8 @@ def check(name: str) -> str:
               removed_share(derain, grey, "medium"), removed_share(derain, real_frame, "medium"),
               removed_share(derain, road, "drizzle"), removed_share(derain, real_frame, "drizzle")]
     return (f"{name}: lane {lane_mean:.2f}/{lane_p10:.2f}  clean {np.mean(clean):.1f}/{min(clean):.1f} dB  "
-            f"real rain {real['mean_change']:.2f} grey levels ({100 * real['removal_share']:.0f} % removal)  "
+            f"real rain {real['mean_change']:.2f} grey levels ({100 * real['removal_share']:.0f} % removal, streak-like "
+            f"pixels {real['streak_selectivity']:.1f}x the rest)  "
             f"removed: medium {shares[0]:.2f}, behind haze {shares[1]:.2f}, greyscale {shares[2]:.2f}, over a real "
             f"rainy frame {shares[3]:.2f}; drizzle {shares[4]:.2f}, over a real rainy frame {shares[5]:.2f}")
 

@@ -105,13 +105,14 @@ def int8(r: dict) -> str:
 
 
 def real(r: dict) -> str:
-    lines = ["| model | frames | mean change (grey levels) | share that is removal | most changed frame |",
-             "|---|---:|---:|---:|---:|"]
+    lines = ["| model | frames | mean change (grey levels) | share that is removal | most changed frame | "
+             "streak-like pixels lose (x the rest) |", "|---|---:|---:|---:|---:|---:|"]
     for m in MODELS:
         x = r[m].get("real rain")
         if x:
             lines.append(f"| {m} | {x['n']} | {x['mean_change']:.2f} | {100 * x['removal_share']:.0f} % | "
-                         f"{x['most_changed_frame']:.2f} |")
+                         f"{x['most_changed_frame']:.2f} | "
+                         + (f"{x['streak_selectivity']:.1f}" if "streak_selectivity" in x else "n/a") + " |")
     return "\n".join(lines)
 
 
@@ -189,12 +190,18 @@ def readme(r: dict, folder: Path) -> str:
 
 
 def write(blocks: dict[str, str]) -> None:
+    """Fill every block between its markers (an empty block too: the earlier pattern needed a line between the
+    markers, so blocks once left empty were never filled again, in silence). A block named nowhere is an error."""
+    placed = set()
     for doc in (REPO / "README.md", REPO / "docs" / "models.md"):
         text = doc.read_text()
         for name, table in blocks.items():
-            pattern = re.compile(rf"(<!-- tables:{name} -->\n).*?(\n<!-- /tables:{name} -->)", re.S)
-            text = pattern.sub(lambda m, t=table: m.group(1) + t + m.group(2), text)
+            pattern = re.compile(rf"(<!-- tables:{name} -->\n)(?:.*?\n)?(<!-- /tables:{name} -->)", re.S)
+            text, n = pattern.subn(lambda m, t=table: m.group(1) + t + "\n" + m.group(2), text)
+            placed |= {name} if n else set()
         doc.write_text(text)
+    if set(blocks) - placed:
+        sys.exit(f"no <!-- tables:NAME --> markers for: {', '.join(sorted(set(blocks) - placed))}")
 
 
 def main() -> None:

@@ -30,6 +30,18 @@ def test_darkening_is_removal_and_brightening_is_not(rainy_folder):
     assert "3 frames, mean change 4.00 grey levels" in format_real_rain("d", darker)
 
 
+def test_streak_selectivity_tells_streak_removal_from_a_darkening(tmp_path):
+    frame = np.full((40, 60, 3), 90, np.uint8)
+    frame[:, 10::12] = 130  # bright one-pixel streaks
+    write_image(tmp_path / "f.png", frame)
+    uniform = real_rain_change(lambda x: (x.astype(np.int16) - 3).clip(0, 255).astype(np.uint8), tmp_path)
+    assert uniform["streak_selectivity"] == pytest.approx(1.0)
+    streaks_only = real_rain_change(lambda x: np.minimum(x, 92).astype(np.uint8), tmp_path)
+    assert streaks_only["streak_selectivity"] == float("inf") and streaks_only["removal_share"] == 1.0
+    assert np.isnan(real_rain_change(lambda x: x, tmp_path)["streak_selectivity"])
+    assert "1.0x as much light" in format_real_rain("d", uniform)
+
+
 def test_only_the_frames_kept_are_decoded(tmp_path):
     """--clean-frames / --detect-frames decoded a whole folder to keep a few (+870 MB to keep 2 of 300)."""
     from drn_edge.evaluation.eval_frames import clean_dir_sources
