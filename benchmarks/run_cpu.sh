@@ -3,7 +3,8 @@
 # FP32 / FP16 / INT8 on ONNX Runtime's CPU provider plus PyTorch eager, at 360x640 and 720x1280, with fidelity on
 # the bundled held-out frames and the Rain200H pairs in ../shared. About 20 minutes on the 2-core development
 # machine. No image grid is committed: it would show the Rain200H pairs, which may not be redistributed
-# (add --grid FILE to look at one locally). Usage: bash benchmarks/run_cpu.sh [OUT_DIR]   (FRAMES_360 / FRAMES_720 set the timed frames)
+# (add --grid FILE to look at one locally). Usage: bash benchmarks/run_cpu.sh [OUT_DIR]   (FRAMES_360 / FRAMES_720 set the timed
+# frames; MODELS=drn_edge measures one model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-benchmarks/results/cpu}"
@@ -12,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 for size in 360x640 720x1280; do
   frames="${FRAMES_360:-20}"; [[ "$size" == 720x1280 ]] && frames="${FRAMES_720:-8}"
-  for model in drn_base drn_edge; do
+  for model in ${MODELS:-drn_base drn_edge}; do  # MODELS=drn_edge re-measures one model
     d="$work/$model-$size"
     drn-export --checkpoint "$model" --out "$d" --size "$size" --io uint8 --fp16 --int8 --no-fidelity --backend onnx
     drn-bench --engine "$d/drn.onnx" --engine "$d/drn.fp16.onnx" --engine "$d/drn.int8.onnx" \

@@ -2,7 +2,7 @@
 # The background CPU training runs of this release, resumable: bash benchmarks/train_cpu.sh base|edge [THREADS]
 # base (run 8): drn_base fine-tuned from run 7's best drn_base (benchmarks/checkpoints/run7/) with this release's rain;
 # writes runs/base8/.
-# edge (run 9): drn_edge re-pruned from the shipped drn_base (drn-prune --ratio 0.5 --round-to 2: 43,743 parameters,
+# edge (run 9): drn_edge re-pruned from run 8's step-4,000 drn_base (drn-prune --ratio 0.5 --round-to 2: 43,743 parameters,
 # 8.1 GMAC per 1280x720 frame) and fine-tuned the same way; writes runs/edge9/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
@@ -26,7 +26,7 @@ if [[ ! -f "$out/last.safetensors" && -f "$committed" ]]; then
   [[ -f "benchmarks/checkpoints/$run/${name}-log.csv" ]] && cp "benchmarks/checkpoints/$run/${name}-log.csv" "$out/log.csv"
 fi
 if [[ "$which" == edge && ! -f "$out/last.safetensors" && ! -f "$init" ]]; then
-  drn-prune --checkpoint drn_base --ratio 0.5 --round-to 2 --out "$init"
+  drn-prune --checkpoint benchmarks/checkpoints/run8/drn_base-step4000.safetensors --ratio 0.5 --round-to 2 --out "$init"
 fi
 start=(--init "$init"); [[ -f "$out/last.safetensors" ]] && start=(--resume)
 exec drn-train --out "$out" --model drn_base "${start[@]}" \
