@@ -149,4 +149,3 @@ def test_hazy_scenes_lower_contrast_more_at_the_top_and_stay_in_the_target():
     assert hazy.std() < img.std() and hazy.mean() > img.mean()  # brighter, flatter
     top, bottom = hazy[:8].astype(float), hazy[-8:].astype(float)
     assert top.std() <= bottom.std() + 1.0  # at least as hazy towards the top
-
