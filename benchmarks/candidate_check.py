@@ -49,6 +49,10 @@ def lane(derain) -> tuple[float, float]:
     return float(ratio.mean()), float(np.quantile(ratio, 0.1))
 
 
+def greyscale(rgb: np.ndarray) -> np.ndarray:
+    return rgb.mean(axis=2, keepdims=True).repeat(3, axis=2).astype(np.uint8)
+
+
 def removed_share(derain, frame: np.ndarray, how: str) -> float:
     if how == "drizzle":
         rng = np.random.default_rng(0)
@@ -68,7 +72,7 @@ def check(name: str) -> str:
     real = real_rain_change(derain, REAL)
     road = fit_to_size(read_rgb(sorted((ROAD / "pandaset_seq002").rglob("*.jpg"))[10]), 360, 640)
     hazy = (road * 0.6 + 0.4 * 200).astype(np.uint8)
-    grey = road.mean(axis=2, keepdims=True).repeat(3, axis=2).astype(np.uint8)
+    grey = greyscale(road)
     real_frame = fit_to_size(read_rgb(sorted(REAL.glob("*.jpg"))[7]), 360, 640)
     shares = [removed_share(derain, road, "medium"), removed_share(derain, hazy, "medium"),
               removed_share(derain, grey, "medium"), removed_share(derain, real_frame, "medium"),

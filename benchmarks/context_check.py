@@ -15,7 +15,7 @@ import sys
 import cv2
 import numpy as np
 import torch
-from candidate_check import REAL, ROAD, removed_share
+from candidate_check import REAL, ROAD, greyscale, removed_share
 
 from drn_edge.evaluation.eval_frames import fit_to_size
 from drn_edge.evaluation.fidelity import torch_derain
@@ -27,10 +27,6 @@ from drn_edge.rain.preset import synthesize
 
 def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
     return cv2.imdecode(cv2.imencode(".jpg", rgb, [cv2.IMWRITE_JPEG_QUALITY, quality])[1], cv2.IMREAD_UNCHANGED)
-
-
-def _grey(rgb: np.ndarray) -> np.ndarray:
-    return rgb.mean(axis=2, keepdims=True).repeat(3, axis=2).astype(np.uint8)
 
 
 def _negative(rgb: np.ndarray, kind: str) -> np.ndarray:
@@ -45,10 +41,10 @@ def scenes() -> dict[str, np.ndarray]:
     noisy = np.clip(road + np.random.default_rng(0).normal(0, 5, road.shape), 0, 255).astype(np.uint8)
     return {"road frame": road, "blurred (sigma 2 px)": cv2.GaussianBlur(road, (0, 0), 2.0),
             "JPEG quality 30": _jpeg(road, 30), "noise (sigma 5)": noisy, "half as bright": (road * 0.5).astype(np.uint8),
-            "flat (half contrast, brighter)": (road * 0.5 + 60).astype(np.uint8), "greyscale": _grey(road),
+            "flat (half contrast, brighter)": (road * 0.5 + 60).astype(np.uint8), "greyscale": greyscale(road),
             "snow negative": _negative(road, "snow"), "overcast negative": _negative(road, "light"),
             **{f"real rainy frame {i}": r for i, r in enumerate(real)},
-            "real frame 0, greyscale": _grey(real[0]),
+            "real frame 0, greyscale": greyscale(real[0]),
             "real frame 0, low-passed (sigma 8 px)": cv2.GaussianBlur(real[0], (0, 0), 8.0)}
 
 

@@ -45,8 +45,9 @@ def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int 
         rainy = read_rgb(f)
         diff = rainy.astype(np.float32) - derain(rainy).astype(np.float32)  # > 0: the model took light away
         changes.append(float(np.abs(diff).mean()))
-        removal = np.clip(diff, 0, None).mean(axis=2)
-        removed += float(removal.sum()) * 3
+        taken = np.clip(diff, 0, None)
+        removed += float(taken.sum())
+        removal = taken.mean(axis=2)  # per pixel, for the streak-like / other split
         total += float(np.abs(diff).sum())
         mask = streak_like(rainy)
         on_streaks += (removal[mask].sum(), mask.sum())
