@@ -39,13 +39,21 @@ def _plain_warnings() -> None:
     warnings.showwarning = show
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception: every `except KeyboardInterrupt` cleanup runs for it too.
+
+    A subclass, not KeyboardInterrupt itself: CPython marks an exact KeyboardInterrupt that passes through an
+    exec() of a string (scipy runs one at import) as uncaught, and then exits by SIGINT (-2) even after
+    friendly_errors has caught it and returned 130."""
+
+
 def _exit_cleanly_on_sigterm() -> None:
     """SIGTERM (docker stop, kill) unwinds like Ctrl-C, so temp files are removed and no .partial is left behind."""
     if threading.current_thread() is not threading.main_thread():
         return
 
     def stop(signum, frame):
-        raise KeyboardInterrupt
+        raise Terminated
 
     signal.signal(signal.SIGTERM, stop)
 
