@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how much more a pixel where rain was drawn counts in the loss than a scene pixel (a faint "
                         "streak covers few pixels, so leaving it costs the plain L1 little); 1 is the plain L1 "
                         "(default: %(default)s)")
+    p.add_argument("--darken-weight", type=float, default=d.darken_weight,
+                   help="how much more a pixel counts where the output is darker than the clean frame: the "
+                        "counterweight to --rain-weight, which alone teaches the model to darken the scene under "
+                        "rain; 1 is the plain L1 (default: %(default)s)")
     threads_option(p, "torch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: shown)")
     return p
@@ -103,7 +107,7 @@ def main(argv=None) -> int:
                       val_road=tuple(args.val_road), val_real=args.val_real, haze=args.haze,
                       max_minutes=args.minutes, precision=args.precision, compile=args.compile,
                       val_backend=args.val_backend, faint_boost=args.faint_boost,
-                      rain_weight=args.rain_weight)
+                      rain_weight=args.rain_weight, darken_weight=args.darken_weight)
     # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.drn import set_torch_threads
 

@@ -46,6 +46,7 @@ class TrainConfig:
     val_backend: str = "onnxruntime"  # how validation runs the current weights (drn_edge.train.validation)
     faint_boost: float = 3.0         # most a faint-rain example's loss is scaled up (1: every example weighs the same)
     rain_weight: float = 1.0         # how much more a pixel where rain was drawn counts in the loss (1: plain L1)
+    darken_weight: float = 1.0       # how much more a pixel the output made darker than the clean frame counts
 
     def __post_init__(self) -> None:
         for name in ("clean", "pairs", "val_pairs", "val_road"):
@@ -70,6 +71,8 @@ class TrainConfig:
             raise DrnEdgeError(f"--faint-boost must be from 1 to 10, got {self.faint_boost}")
         if number(self.rain_weight, "--rain-weight", low=1) > 50:
             raise DrnEdgeError(f"--rain-weight must be from 1 to 50, got {self.rain_weight}")
+        if number(self.darken_weight, "--darken-weight", low=1) > 50:
+            raise DrnEdgeError(f"--darken-weight must be from 1 to 50, got {self.darken_weight}")
         if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0 for w in self.weights) or \
                 (self.weights and not sum(self.weights) > 0):
             raise DrnEdgeError(f"--weights must be numbers >= 0, not all 0; got {','.join(map(str, self.weights))}")

@@ -187,14 +187,21 @@ def sample_weights(rainy: np.ndarray, clean: np.ndarray, boost: float) -> np.nda
 RAIN_PIXEL_LEVEL = 0.02
 
 
-def pixel_weights(rainy: torch.Tensor, clean: torch.Tensor, rain_weight: float) -> torch.Tensor | None:
+def pixel_weights(rainy: torch.Tensor, clean: torch.Tensor, rain_weight: float,
+                  out: torch.Tensor | None = None, darken_weight: float = 1.0) -> torch.Tensor | None:
     """Nx1xHxW loss weights: 1 on the scene, up to `rain_weight` where rain was drawn. A faint streak covers few
     pixels, so leaving it costs the plain L1 little beside the scene around it; each example keeps its own weight
-    (the loss is normalized per example)."""
-    if rain_weight <= 1:
+    (the loss is normalized per example). Where `out` is darker than the clean frame a pixel counts at least
+    `darken_weight`: the rain weight alone taught the model to take more light than the rain added (the scene
+    under it darkened), and this makes over-removal cost as much as leaving rain."""
+    if rain_weight <= 1 and darken_weight <= 1:
         return None
     rain = (rainy.float() - clean).abs().mean(dim=1, keepdim=True)
-    return 1 + (rain_weight - 1) * (rain / RAIN_PIXEL_LEVEL).clamp(max=1)
+    weights = 1 + (rain_weight - 1) * (rain / RAIN_PIXEL_LEVEL).clamp(max=1)
+    if darken_weight > 1 and out is not None:
+        darker = (out.detach().float() < clean).any(dim=1, keepdim=True)
+        weights = torch.where(darker, weights.clamp(min=darken_weight), weights)
+    return weights
 
 
 def _weighted_l1(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None,
@@ -322,7 +329,7 @@ def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run,
     with plan.autocast(device):
         out = net(rainy)
     loss = _weighted_l1(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
-                        pixel_weights(rainy, clean, cfg.rain_weight))
+                        pixel_weights(rainy, clean, cfg.rain_weight, out, cfg.darken_weight))
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
                                f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "

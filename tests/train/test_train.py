@@ -58,11 +58,12 @@ def test_cli_rejects_bad_crop(tmp_path):
     assert out.returncode == 2 and "multiple of 8" in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("flag", ["--rain-weight", "--darken-weight"])
 @pytest.mark.parametrize("value", ["0.5", "60", "nan"])
-def test_cli_rejects_bad_rain_weight(tmp_path, value):
-    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", "--rain-weight", value, "--out", str(tmp_path)],
+def test_cli_rejects_bad_loss_weights(tmp_path, flag, value):
+    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", flag, value, "--out", str(tmp_path)],
                          capture_output=True, text=True)
-    assert out.returncode == 2 and "--rain-weight" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and flag in out.stderr and "Traceback" not in out.stderr
     assert not any(tmp_path.iterdir())  # nothing written
 
 
@@ -129,3 +130,21 @@ def test_rain_pixels_weigh_more_in_the_loss():
     damaged_scene[..., 2:4, :] += 0.2  # the same amount of error, on scene pixels
     assert loop._weighted_l1(left_rain, clean, None, pixels) > 2 * loop._weighted_l1(damaged_scene, clean, None, pixels)
     assert torch.isclose(loop._weighted_l1(left_rain, clean, None, None), loop._weighted_l1(damaged_scene, clean, None, None))
+
+
+def test_darkening_counts_as_much_as_leaving_rain_with_the_counterweight():
+    import drn_edge.train.loop as loop
+
+    clean = torch.full((1, 3, 8, 8), 0.5)
+    rainy = clean.clone()
+    rainy[..., :2, :] += 0.2  # rain on the top two rows
+    darkened = clean.clone()
+    darkened[..., 4:, :] -= 0.1  # the scene under no rain made darker
+    assert loop.pixel_weights(clean, clean, 1.0, darkened, 1.0) is None
+    plain = loop.pixel_weights(rainy, clean, 4.0, darkened)  # no counterweight: the darkened scene counts 1
+    assert float(plain[..., 4:, :].max()) == 1.0
+    weights = loop.pixel_weights(rainy, clean, 4.0, darkened, 4.0)
+    assert float(weights[..., 4:, :].min()) == 4.0 and float(weights[..., 2:4, :].max()) == 1.0
+    assert float(weights[..., :2, :].min()) == 4.0  # rain pixels keep their weight
+    brighter = clean + 0.1  # the same error upward is not darkening
+    assert float(loop.pixel_weights(rainy, clean, 4.0, brighter, 4.0)[..., 2:, :].max()) == 1.0
