@@ -330,7 +330,8 @@ def build_ranges(model_name: str, road_root: str | os.PathLike, method: str = RA
     record = {
         "provenance": {
             "model": model_name, "checkpoint": ckpt.name, "checkpoint_sha256": sha256_file(ckpt),
-            "method": method, "percentile": DEFAULT_PERCENTILE if method == "percentile" else None, "frames": count, "size": list(size), "seed": RANGE_SEED,
+            "method": method, "percentile": DEFAULT_PERCENTILE if method == "percentile" else None,
+            "frames": count, "size": list(size), "seed": RANGE_SEED,
             "sources": folders, "rain": "drn_edge.rain.family, a third each low/medium/high intensity",
             "made_by": f"python -m drn_edge.export.calibration --road ../shared/data/road/permissive --model {model_name}",
         },
