@@ -24,9 +24,11 @@ from drn_edge.progress import progress_bar
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # The percentile method clips activations above this percentile of what calibration saw. At 99.99 heavy rain's large
-# activations were clipped: the shipped drn_edge lost 1.61 dB at 1280x720 high rain in INT8; at 99.999 0.63 dB (0.26
-# with ranges from 360x640 frames), drn_base 0.44 instead of 0.50, light rain within 0.1 dB (2026-12-03, AMD EPYC).
+# activations were clipped: the shipped drn_edge lost 1.60 dB at 1280x720 high rain in INT8; at 99.999 0.63 dB (0.25
+# with ranges from 360x640 frames), drn_base 0.44 instead of 0.49; light rain within 0.1 dB (docs/models.md, INT8).
 DEFAULT_PERCENTILE = 99.999
+
+
 class CalibrationSource(Protocol):
     """Anything with get_next() -> {input_name: array} | None (onnxruntime's CalibrationDataReader shape)."""
 
