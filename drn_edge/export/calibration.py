@@ -50,8 +50,7 @@ CALIBRATION_FOLDERS = {
     "pandaset_seq002": "CC BY 4.0, PandaSet by Hesai and Scale AI",
 }
 # The shipped ranges come from 360x640 frames, above the cap users calibrate under (CALIB_MAX_PIXELS; built once, on a
-# 24 GB machine): more pixels give the heavy-rain tail its due (drn_edge's INT8 drop at 1280x720 high rain: 0.63 dB
-# from 240x320 frames, 0.26 from 360x640).
+# 24 GB machine): more pixels give the heavy-rain tail its due (the measured drops: docs/models.md, INT8).
 RANGE_COUNT, RANGE_SIZE, RANGE_SEED, RANGE_METHOD = 36, (360, 640), 77, "percentile"
 RAIN_BANDS = {"low": (0.0, 0.33), "medium": (0.33, 0.67), "high": (0.67, 1.0)}
 
