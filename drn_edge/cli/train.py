@@ -11,6 +11,7 @@ from drn_edge.errors import DrnEdgeError
 def build_parser() -> argparse.ArgumentParser:
     # lazy: keeps `--help` and argument errors instant; this loads OpenCV, torch
     from drn_edge.model.drn import MODEL_FACTORIES
+    from drn_edge.train.config import LOSSES
     from drn_edge.train.loop import FINETUNE_LR, TrainConfig
     from drn_edge.train.speed import PRECISIONS
     from drn_edge.train.validation import VAL_BACKENDS
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how much more a pixel where rain was drawn counts in the loss than a scene pixel (a faint "
                         "streak covers few pixels, so leaving it costs the plain L1 little); 1 is the plain L1 "
                         "(default: %(default)s)")
+    p.add_argument("--loss", default=d.loss, choices=LOSSES,
+                   help="per-pixel error: l1 leaves a faint streak whole wherever the model cannot tell it from "
+                        "scene texture with better than even odds (the median); mse removes part of it (the mean), "
+                        "which is what moves real rain (docs/models.md) (default: %(default)s)")
     p.add_argument("--darken-weight", type=float, default=d.darken_weight,
                    help="how much more a pixel counts where the output is darker than the clean frame: the "
                         "counterweight to --rain-weight, which alone teaches the model to darken the scene under "
@@ -107,7 +112,8 @@ def main(argv=None) -> int:
                       val_road=tuple(args.val_road), val_real=args.val_real, haze=args.haze,
                       max_minutes=args.minutes, precision=args.precision, compile=args.compile,
                       val_backend=args.val_backend, faint_boost=args.faint_boost,
-                      rain_weight=args.rain_weight, darken_weight=args.darken_weight)
+                      rain_weight=args.rain_weight, darken_weight=args.darken_weight,
+                      loss=args.loss)
     # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.drn import set_torch_threads
 

@@ -10,7 +10,12 @@ from drn_edge.model.drn import MODEL_FACTORIES
 from drn_edge.train.speed import PRECISIONS
 from drn_edge.train.validation import VAL_BACKENDS
 
-__all__ = ["TrainConfig", "FINETUNE_LR", "default_init", "default_lr"]
+__all__ = ["TrainConfig", "FINETUNE_LR", "LOSSES", "default_init", "default_lr"]
+
+# The per-pixel error of the loss. L1 (the design's) is minimized by the median: where a model cannot tell a faint
+# streak from scene texture with better than even odds, L1 teaches it to leave the streak whole, so faint real
+# streaks are left entirely. Squared error is minimized by the mean: the same doubt removes part of the streak.
+LOSSES = ("l1", "mse")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class TrainConfig:
     faint_boost: float = 3.0         # most a faint-rain example's loss is scaled up (1: every example weighs the same)
     rain_weight: float = 1.0         # how much more a pixel where rain was drawn counts in the loss (1: plain L1)
     darken_weight: float = 1.0       # how much more a pixel the output made darker than the clean frame counts
+    loss: str = "l1"                 # l1 | mse: the per-pixel error (LOSSES)
 
     def __post_init__(self) -> None:
         for name in ("clean", "pairs", "val_pairs", "val_road"):
@@ -67,6 +73,7 @@ class TrainConfig:
         number(self.max_minutes, "--minutes", above=0, optional=True)
         choice(self.precision, PRECISIONS, "--precision")
         choice(self.val_backend, VAL_BACKENDS, "--val-backend")
+        choice(self.loss, LOSSES, "--loss")
         if number(self.faint_boost, "--faint-boost", low=1) > 10:
             raise DrnEdgeError(f"--faint-boost must be from 1 to 10, got {self.faint_boost}")
         if number(self.rain_weight, "--rain-weight", low=1) > 50:

@@ -204,9 +204,11 @@ def pixel_weights(rainy: torch.Tensor, clean: torch.Tensor, rain_weight: float,
     return weights
 
 
-def _weighted_l1(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None,
-                 pixels: torch.Tensor | None = None) -> torch.Tensor:
+def _weighted_loss(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None,
+                   pixels: torch.Tensor | None = None, loss: str = "l1") -> torch.Tensor:
     error = (out.float() - clean).abs()
+    if loss == "mse":
+        error = error * error
     if pixels is None:
         per_example = error.mean(dim=(1, 2, 3))
     else:
@@ -328,8 +330,8 @@ def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run,
         g["lr"] = _lr(cfg, step)
     with plan.autocast(device):
         out = net(rainy)
-    loss = _weighted_l1(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
-                        pixel_weights(rainy, clean, cfg.rain_weight, out, cfg.darken_weight))
+    loss = _weighted_loss(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
+                          pixel_weights(rainy, clean, cfg.rain_weight, out, cfg.darken_weight), cfg.loss)
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
                                f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "

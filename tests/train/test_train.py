@@ -107,8 +107,9 @@ def test_val_real_logs_the_change_on_real_frames_beside_the_score(tmp_path):
     for i in range(3):
         cv2.imwrite(str(real / f"{i}.png"), np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8))
     cfg = TrainConfig(out=str(tmp_path / "run"), model="drn_tiny", steps=2, batch=2, crop=32, val_every=2, save_every=2,
-                      warmup=1, val_real=str(real))
+                      warmup=1, val_real=str(real), loss="mse")
     info = load_checkpoint(train(cfg, progress=False))[1]
+    assert info["train_config"]["loss"] == "mse"  # real steps under the squared error, recorded with the run
     last = info["history"][-1]
     assert last["real_change"] >= 0 and last["score"] == pytest.approx(balanced_score(last["gains"]))  # not scored
     with open(tmp_path / "run" / "log.csv", newline="") as f:
@@ -128,8 +129,8 @@ def test_rain_pixels_weigh_more_in_the_loss():
     assert pixels.shape == (1, 1, 8, 8) and float(pixels[..., :2, :].min()) == 4.0 and float(pixels[..., 2:, :].max()) == 1.0
     left_rain, damaged_scene = rainy.clone(), clean.clone()
     damaged_scene[..., 2:4, :] += 0.2  # the same amount of error, on scene pixels
-    assert loop._weighted_l1(left_rain, clean, None, pixels) > 2 * loop._weighted_l1(damaged_scene, clean, None, pixels)
-    assert torch.isclose(loop._weighted_l1(left_rain, clean, None, None), loop._weighted_l1(damaged_scene, clean, None, None))
+    assert loop._weighted_loss(left_rain, clean, None, pixels) > 2 * loop._weighted_loss(damaged_scene, clean, None, pixels)
+    assert torch.isclose(loop._weighted_loss(left_rain, clean, None, None), loop._weighted_loss(damaged_scene, clean, None, None))
 
 
 def test_darkening_counts_as_much_as_leaving_rain_with_the_counterweight():
@@ -148,3 +149,26 @@ def test_darkening_counts_as_much_as_leaving_rain_with_the_counterweight():
     assert float(weights[..., :2, :].min()) == 4.0  # rain pixels keep their weight
     brighter = clean + 0.1  # the same error upward is not darkening
     assert float(loop.pixel_weights(rainy, clean, 4.0, brighter, 4.0)[..., 2:, :].max()) == 1.0
+
+
+def test_mse_loss_takes_part_of_a_streak_the_model_is_unsure_of_where_l1_leaves_it_whole():
+    import drn_edge.train.loop as loop
+
+    # The same faint streak pixel is rain in 2 examples of 5 and scene in 3: the best single output under L1 is the
+    # median (keep it whole), under squared error the mean (take 40 % of it away).
+    rainy = torch.full((5, 3, 1, 1), 0.6)
+    clean = torch.tensor([0.5, 0.5, 0.6, 0.6, 0.6]).view(5, 1, 1, 1).expand(5, 3, 1, 1)
+    candidates = torch.linspace(0.5, 0.6, 101)
+
+    def best(loss):
+        return float(candidates[torch.stack([loop._weighted_loss(torch.full_like(rainy, c), clean, None, None, loss)
+                                             for c in candidates]).argmin()])
+
+    assert best("l1") == pytest.approx(0.6, abs=1e-6) and best("mse") == pytest.approx(0.56, abs=1e-3)
+
+
+def test_cli_rejects_an_unknown_loss(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", "--loss", "l3", "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--loss" in out.stderr and "Traceback" not in out.stderr
+    assert not any(tmp_path.iterdir())
