@@ -3,7 +3,8 @@
 Usage: python benchmarks/candidate_check.py CHECKPOINT [CHECKPOINT ...]   (drn_base / drn_edge name the shipped ones)
 
 Per checkpoint, one line: the lane guard of tests/evaluation/test_shipped_quality.py (mean and 10th percentile of the
-line's kept contrast; ship only above 0.9 / 0.8), clean road frames (PSNR of output vs input, mean / worst), the
+line's kept contrast; ship only above 0.9 / 0.8), clean road frames (PSNR of output vs input, mean / worst, and the
+median signed change per frame: > 0, the model darkens the whole frame), the
 real-rain figure on nturain_rb2 (mean change in grey levels, share that is removal), and the share of added rain
 removed: medium preset rain over a road frame, the same frame behind a haze and in greyscale, and over a real rainy
 frame of nturain_rb2 (our own rain, so the share is known; the shipped models remove far less of it there than over
@@ -68,7 +69,10 @@ def check(name: str) -> str:
     derain = torch_derain(load_model(name).eval())
     lane_mean, lane_p10 = lane(derain)
     frames = [fit_to_size(img, 360, 640) for d in ("evocargo", "comma2k19") for _, img in clean_dir_sources(ROAD / d)]
-    clean = [psnr(derain(f), f) for f in frames]
+    outputs = [derain(f) for f in frames]
+    clean = [psnr(out, f) for out, f in zip(outputs, frames)]
+    clean_shift = np.mean([np.median(f.astype(np.float32).mean(axis=2) - out.astype(np.float32).mean(axis=2))
+                           for out, f in zip(outputs, frames)])
     real = real_rain_change(derain, REAL)
     road = fit_to_size(read_rgb(sorted((ROAD / "pandaset_seq002").rglob("*.jpg"))[10]), 360, 640)
     hazy = (road * 0.6 + 0.4 * 200).astype(np.uint8)
@@ -77,9 +81,10 @@ def check(name: str) -> str:
     shares = [removed_share(derain, road, "medium"), removed_share(derain, hazy, "medium"),
               removed_share(derain, grey, "medium"), removed_share(derain, real_frame, "medium"),
               removed_share(derain, road, "drizzle"), removed_share(derain, real_frame, "drizzle")]
-    return (f"{name}: lane {lane_mean:.2f}/{lane_p10:.2f}  clean {np.mean(clean):.1f}/{min(clean):.1f} dB  "
+    return (f"{name}: lane {lane_mean:.2f}/{lane_p10:.2f}  clean {np.mean(clean):.1f}/{min(clean):.1f} dB (whole-frame "
+            f"shift {clean_shift:+.2f})  "
             f"real rain {real['mean_change']:.2f} grey levels ({100 * real['removal_share']:.0f} % removal, streak-like "
-            f"pixels {real['streak_selectivity']:.1f}x the rest)  "
+            f"pixels {real['streak_selectivity']:.1f}x the rest, whole-frame shift {real['uniform_shift']:+.2f})  "
             f"removed: medium {shares[0]:.2f}, behind haze {shares[1]:.2f}, greyscale {shares[2]:.2f}, over a real "
             f"rainy frame {shares[3]:.2f}; drizzle {shares[4]:.2f}, over a real rainy frame {shares[5]:.2f}")
 

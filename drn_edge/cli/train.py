@@ -78,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "streak covers few pixels, so leaving it costs the plain L1 little); 1 is the plain L1 "
                         "(default: %(default)s)")
     p.add_argument("--loss", default=d.loss, choices=LOSSES,
-                   help="per-pixel error: l1 leaves a faint streak whole wherever the model cannot tell it from "
-                        "scene texture with better than even odds (the median); mse removes part of it (the mean), "
-                        "which is what moves real rain (docs/models.md) (default: %(default)s)")
+                   help="per-pixel error: l1 (the design's) leaves a faint streak whole wherever the model cannot "
+                        "tell it from scene texture with better than even odds (the median); mse takes part of it (the "
+                        "mean), and measured here that became a darkening of every frame, clean ones too "
+                        "(docs/models.md) (default: %(default)s)")
     p.add_argument("--darken-weight", type=float, default=d.darken_weight,
                    help="how much more a pixel counts where the output is darker than the clean frame: the "
                         "counterweight to --rain-weight, which alone teaches the model to darken the scene under "

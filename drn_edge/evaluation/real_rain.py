@@ -7,7 +7,10 @@ whether and how a model acts on real rain, not a quality score: a model that dar
 100 % removal, so it is read beside the clean-frame table (clean frames must come back unchanged) and beside
 ``streak_selectivity``: how much more the model takes from streak-like pixels (a thin bright line or speck: the white
 top-hat of the frame's luma at least STREAK_CONTRAST above its 9x9 surroundings) than from the rest, per pixel. A
-uniform darkening scores 1; a model that removes streaks and keeps the scene scores well above 1.
+uniform darkening scores 1; a model that removes streaks and keeps the scene scores well above 1. ``uniform_shift``
+is the part of the change that is one offset over the whole frame (each frame's median signed change): a model trained
+with a squared-error loss darkened real and clean frames alike by about 0.6 grey levels (docs/models.md), which the
+mean change alone would count as acting on rain.
 """
 from __future__ import annotations
 
@@ -33,18 +36,20 @@ def streak_like(rgb: np.ndarray) -> np.ndarray:
 
 
 def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int | None = None) -> dict:
-    """{'n', 'mean_change', 'removal_share', 'most_changed_frame', 'streak_selectivity'} over the rainy frames of
-    `folder` (selectivity: removal per streak-like pixel / removal per other pixel; nan when nothing is removed)."""
+    """{'n', 'mean_change', 'removal_share', 'most_changed_frame', 'streak_selectivity', 'uniform_shift'} over the
+    rainy frames of `folder` (selectivity: removal per streak-like pixel / removal per other pixel; nan when nothing
+    is removed; uniform shift: the mean over frames of the median signed change, > 0 darker)."""
     files = list_images(folder)
     if max_frames:
         files = evenly_spaced(files, max_frames)
-    changes, removed, total = [], 0.0, 0.0
+    changes, shifts, removed, total = [], [], 0.0, 0.0
     on_streaks = np.zeros(2)  # removal summed, pixels: streak-like
     elsewhere = np.zeros(2)
     for f in files:
         rainy = read_rgb(f)
         diff = rainy.astype(np.float32) - derain(rainy).astype(np.float32)  # > 0: the model took light away
         changes.append(float(np.abs(diff).mean()))
+        shifts.append(float(np.median(diff.mean(axis=2))))
         taken = np.clip(diff, 0, None)
         removed += float(taken.sum())
         removal = taken.mean(axis=2)  # per pixel, for the streak-like / other split
@@ -57,14 +62,15 @@ def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int 
     selectivity = per_streak / per_other if per_other > 0 else (float("inf") if per_streak > 0 else float("nan"))
     return {"n": len(files), "mean_change": float(np.mean(changes)),
             "removal_share": removed / total if total > 0 else 0.0, "most_changed_frame": float(max(changes)),
-            "streak_selectivity": float(selectivity)}
+            "streak_selectivity": float(selectivity), "uniform_shift": float(np.mean(shifts))}
 
 
 def format_real_rain(folder: str, row: dict) -> str:
     return (f"real rain {folder}: {row['n']} frames, mean change {row['mean_change']:.2f} grey levels (0-255), "
             f"{100 * row['removal_share']:.0f} % of it removal (output darker than input); most changed frame "
             f"{row['most_changed_frame']:.2f}; streak-like pixels lose {row['streak_selectivity']:.1f}x as much light as "
-            "the rest (1: a uniform darkening) (no ground truth: a diagnostic of whether the model acts, not a score)")
+            f"the rest (1: a uniform darkening); {row['uniform_shift']:+.2f} grey levels of it is one shift of the whole frame "
+            "(> 0 darker: not rain removal) (no ground truth: a diagnostic of whether the model acts, not a score)")
 
 
 def real_rain_grid(derain: DeRain, folder: str | os.PathLike, path: str | os.PathLike, max_frames: int = 6,

@@ -40,6 +40,9 @@ def test_streak_selectivity_tells_streak_removal_from_a_darkening(tmp_path):
     assert streaks_only["streak_selectivity"] == float("inf") and streaks_only["removal_share"] == 1.0
     assert np.isnan(real_rain_change(lambda x: x, tmp_path)["streak_selectivity"])
     assert "1.0x as much light" in format_real_rain("d", uniform)
+    # a darkening of the whole frame is one shift; taking the streaks away is not
+    assert uniform["uniform_shift"] == pytest.approx(3.0) and streaks_only["uniform_shift"] == 0.0
+    assert "+3.00 grey levels of it is one shift of the whole frame" in format_real_rain("d", uniform)
 
 
 def test_only_the_frames_kept_are_decoded(tmp_path):
