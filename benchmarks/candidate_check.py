@@ -23,7 +23,7 @@ import torch
 from drn_edge.evaluation.eval_frames import clean_dir_sources, fit_to_size
 from drn_edge.evaluation.fidelity import torch_derain
 from drn_edge.evaluation.metrics import psnr
-from drn_edge.evaluation.real_rain import real_rain_change
+from drn_edge.evaluation.real_rain import real_rain_change, whole_frame_shift
 from drn_edge.imageio import read_rgb, to_float01, to_uint8
 from drn_edge.model.checkpoint import load_model
 from drn_edge.rain import family
@@ -71,8 +71,7 @@ def check(name: str) -> str:
     frames = [fit_to_size(img, 360, 640) for d in ("evocargo", "comma2k19") for _, img in clean_dir_sources(ROAD / d)]
     outputs = [derain(f) for f in frames]
     clean = [psnr(out, f) for out, f in zip(outputs, frames)]
-    clean_shift = np.mean([np.median(f.astype(np.float32).mean(axis=2) - out.astype(np.float32).mean(axis=2))
-                           for out, f in zip(outputs, frames)])
+    clean_shift = np.mean([whole_frame_shift(f, out) for out, f in zip(outputs, frames)])
     real = real_rain_change(derain, REAL)
     road = fit_to_size(read_rgb(sorted((ROAD / "pandaset_seq002").rglob("*.jpg"))[10]), 360, 640)
     hazy = (road * 0.6 + 0.4 * 200).astype(np.uint8)

@@ -23,7 +23,7 @@ from drn_edge.evaluation.eval_frames import evenly_spaced
 from drn_edge.evaluation.fidelity import DeRain
 from drn_edge.imageio import labelled_grid, list_images, read_rgb, write_image
 
-__all__ = ["real_rain_change", "real_rain_grid", "format_real_rain", "streak_like"]
+__all__ = ["real_rain_change", "real_rain_grid", "format_real_rain", "streak_like", "whole_frame_shift"]
 
 STREAK_CONTRAST = 8.0  # grey levels above the 9x9 surroundings (real streaks: about 10-30)
 
@@ -33,6 +33,11 @@ def streak_like(rgb: np.ndarray) -> np.ndarray:
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     tophat = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9)))
     return tophat >= STREAK_CONTRAST
+
+
+def whole_frame_shift(before: np.ndarray, after: np.ndarray) -> float:
+    """The part of a change that is one offset over the whole frame: the median signed change (> 0 darker)."""
+    return float(np.median(before.astype(np.float32).mean(axis=2) - after.astype(np.float32).mean(axis=2)))
 
 
 def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int | None = None) -> dict:
@@ -47,9 +52,10 @@ def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int 
     elsewhere = np.zeros(2)
     for f in files:
         rainy = read_rgb(f)
-        diff = rainy.astype(np.float32) - derain(rainy).astype(np.float32)  # > 0: the model took light away
+        derained = derain(rainy)
+        diff = rainy.astype(np.float32) - derained.astype(np.float32)  # > 0: the model took light away
         changes.append(float(np.abs(diff).mean()))
-        shifts.append(float(np.median(diff.mean(axis=2))))
+        shifts.append(whole_frame_shift(rainy, derained))
         taken = np.clip(diff, 0, None)
         removed += float(taken.sum())
         removal = taken.mean(axis=2)  # per pixel, for the streak-like / other split
