@@ -1,6 +1,7 @@
 """Quick checks of candidate checkpoints before the full evaluation (about a minute each on one core).
 
-Usage: python benchmarks/candidate_check.py CHECKPOINT [CHECKPOINT ...]   (drn_base / drn_edge name the shipped ones)
+Usage: python benchmarks/candidate_check.py [--detail-gain K] CHECKPOINT [CHECKPOINT ...]   (drn_base / drn_edge name the
+shipped ones; --detail-gain: the probe of benchmarks/faint_check.py)
 
 Per checkpoint, one line: the lane guard of tests/evaluation/test_shipped_quality.py (mean and 10th percentile of the
 line's kept contrast; ship only above 0.9 / 0.8), clean road frames (PSNR of output vs input, mean / worst, and the
@@ -13,7 +14,7 @@ writes nothing.
 """
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 ROAD = SHARED / "data" / "road" / "permissive"
 REAL = SHARED / "data" / "road" / "rainy_real" / "nturain_rb2"
 LANE_FRAME = ROAD / "evocargo" / "evocargo_seq1_1595.jpg"
+DETAIL_SIGMA = 4.0  # px at 640x360: the base the --detail-gain probe measures detail from (wider than any streak)
 
 
 def _tophat(rgb: np.ndarray) -> np.ndarray:
@@ -65,8 +67,43 @@ def removed_share(derain, frame: np.ndarray, how: str) -> float:
     return float((rainy.astype(np.float32) - derain(rainy)).mean() / max(added.mean(), 1e-6))
 
 
-def check(name: str) -> str:
-    derain = torch_derain(load_model(name).eval())
+def detail_gain_derain(model, gain: float):
+    """uint8 RGB -> uint8 RGB: the model run on the frame with its detail (the frame minus its Gaussian blur) amplified
+    `gain` times, the rain layer it finds divided by `gain`. A probe, not a runtime option: every line reaches the model
+    `gain` times brighter, which asks whether the weights can tell a faint line from the scene at all."""
+    def run(rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        x = rgb.astype(np.float32) / 255
+        base = cv2.GaussianBlur(x, (0, 0), DETAIL_SIGMA)
+        amplified = np.pad(base + gain * (x - base), ((0, -h % 8), (0, -w % 8), (0, 0)), mode="reflect")
+        t = torch.from_numpy(np.ascontiguousarray(amplified.transpose(2, 0, 1)[None]))
+        with torch.no_grad():
+            rain = (t - model(t))[0].numpy().transpose(1, 2, 0)[:h, :w] / gain
+        return np.clip((x - rain) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+    return run
+
+
+def derainer(name: str, detail_gain: float = 1.0):
+    """The checkpoint as a uint8 RGB -> uint8 RGB function, through the --detail-gain probe when it is not 1."""
+    model = load_model(name).eval()
+    return torch_derain(model) if detail_gain == 1 else detail_gain_derain(model, detail_gain)
+
+
+def _gain(text: str) -> float:
+    value = float(text)
+    if not value >= 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def detail_gain_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--detail-gain", type=_gain, default=1.0, help="probe: the frame's detail this many times "
+                        "brighter before the model, its rain layer divided by it (1: the model as it is)")
+
+
+def check(name: str, detail_gain: float = 1.0) -> str:
+    derain = derainer(name, detail_gain)
     lane_mean, lane_p10 = lane(derain)
     frames = [fit_to_size(img, 360, 640) for d in ("evocargo", "comma2k19") for _, img in clean_dir_sources(ROAD / d)]
     outputs = [derain(f) for f in frames]
@@ -89,9 +126,14 @@ def check(name: str) -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoints", nargs="*", default=["drn_base"])
+    detail_gain_argument(parser)
+    args = parser.parse_args()
     torch.set_num_threads(1)
-    for name in sys.argv[1:] or ["drn_base"]:
-        print(check(name), flush=True)
+    for name in args.checkpoints:
+        probe = f" (detail x{args.detail_gain:g})" if args.detail_gain != 1 else ""
+        print(check(name, args.detail_gain).replace(":", probe + ":", 1), flush=True)
 
 
 if __name__ == "__main__":

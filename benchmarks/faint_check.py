@@ -1,26 +1,27 @@
 """Which streaks does a model remove? The share of a streak layer's added light taken away, by its contrast and width.
 
-Usage: python benchmarks/faint_check.py [CHECKPOINT ...]   (default drn_base drn_edge; about a minute each on one core)
+Usage: python benchmarks/faint_check.py [--detail-gain K] [CHECKPOINT ...]   (default drn_base drn_edge; about a minute
+each on one core)
 
 Real streaks (nturain_rb2) are 10-30 grey levels above their surroundings and 2-4 px wide at 640x360. Here plain
 anti-aliased lines at one angle (-35 degrees from vertical, 40-80 px long at 640x360, blurred) of a known brightness
 are drawn over permissive road frames and over real rainy frames, at 640x360; each cell is the share of the light
 they added that the model takes away (the model's change to the frame without them subtracted). The lines are ours,
 not a training generator's, so the share is known over a real frame too. Reads ../shared; writes nothing.
+
+--detail-gain K: every line reaches the model K times brighter (a probe: candidate_check.detail_gain_derain).
 """
 from __future__ import annotations
 
-import sys
+import argparse
 
 import cv2
 import numpy as np
 import torch
-from candidate_check import REAL, ROAD
+from candidate_check import REAL, ROAD, derainer, detail_gain_argument
 
 from drn_edge.evaluation.eval_frames import fit_to_size
-from drn_edge.evaluation.fidelity import torch_derain
 from drn_edge.imageio import list_images, read_rgb
-from drn_edge.model.checkpoint import load_model
 
 AMPLITUDES = (25, 45, 90)  # grey levels of a line before its blur (the script prints its contrast after it)
 SHAPES = ((1, 0.7), (2, 0.7), (3, 1.0), (4, 1.5))  # width px, Gaussian blur sigma px, at 640x360
@@ -52,12 +53,17 @@ def removed(derain, frames: list[np.ndarray], width: int, blur: float, amplitude
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkpoints", nargs="*", default=["drn_base", "drn_edge"])
+    detail_gain_argument(parser)
+    args = parser.parse_args()
     torch.set_num_threads(1)
     road = [fit_to_size(read_rgb(f), 360, 640) for f in sorted((ROAD / "pandaset_seq002").rglob("*.jpg"))[::27]]
     real = [fit_to_size(read_rgb(f), 360, 640) for f in list_images(REAL)[::7]]
-    for name in sys.argv[1:] or ["drn_base", "drn_edge"]:
-        derain = torch_derain(load_model(name).eval())
-        print(f"{name}: share of our lines' light removed (road frames | real rainy frames), by line brightness")
+    for name in args.checkpoints:
+        derain = derainer(name, args.detail_gain)
+        probe = f", detail x{args.detail_gain:g}" if args.detail_gain != 1 else ""
+        print(f"{name}{probe}: share of our lines' light removed (road frames | real rainy frames), by line brightness")
         for width, blur in SHAPES:
             cells = []
             for amplitude in AMPLITUDES:
