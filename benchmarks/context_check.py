@@ -4,7 +4,8 @@ Usage: python benchmarks/context_check.py [CHECKPOINT]   (default drn_base; abou
 
 Our own medium preset rain (and drizzle, the look of real rain) is drawn over a permissive road frame changed one way
 at a time (blur, JPEG, noise, darker, flatter, greyscale, a scene negative) and over real rainy frames of
-nturain_rb2 (as they are, low-passed, greyscale, and a composite: left half road, right half real); each line is the
+nturain_rb2 (as they are, low-passed, greyscale, the look of one with the fine detail of the other, and a composite:
+left half road, right half real); each line is the
 share of the added light the model takes away. The rain is ours, so the share is known even over a real frame.
 Reads ../shared; writes nothing.
 """
@@ -45,7 +46,17 @@ def scenes() -> dict[str, np.ndarray]:
             "snow negative": _negative(road, "snow"), "overcast negative": _negative(road, "light"),
             **{f"real rainy frame {i}": r for i, r in enumerate(real)},
             "real frame 0, greyscale": greyscale(real[0]),
-            "real frame 0, low-passed (sigma 8 px)": cv2.GaussianBlur(real[0], (0, 0), 8.0)}
+            "real frame 0, low-passed (sigma 2 px)": cv2.GaussianBlur(real[0], (0, 0), 2.0),
+            "real frame 0, low-passed (sigma 8 px)": cv2.GaussianBlur(real[0], (0, 0), 8.0),
+            "road frame's look, real frame 0's detail": _swap_detail(road, real[0]),
+            "real frame 0's look, road frame's detail": _swap_detail(real[0], road)}
+
+
+def _swap_detail(look: np.ndarray, detail: np.ndarray) -> np.ndarray:
+    """`look` low-passed (4 px) plus `detail`'s fine detail (it minus its own 4 px blur): which of the two holds back?"""
+    a, b = look.astype(np.float32), detail.astype(np.float32)
+    mixed = cv2.GaussianBlur(a, (0, 0), 4.0) + b - cv2.GaussianBlur(b, (0, 0), 4.0)
+    return np.clip(mixed, 0, 255).round().astype(np.uint8)
 
 
 def composite(derain, road: np.ndarray, real: np.ndarray) -> tuple[float, float]:
