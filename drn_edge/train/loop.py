@@ -352,7 +352,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     torch.manual_seed(cfg.seed + rank)
     model = model.to(device).train()
     plan = choose_step_plan(cfg.precision, cfg.compile, device)
-    net = plan.prepare(model)
+    net = plan.prepare(model, device)
     opt = _optimizer(model, cfg, extra, last)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -5,6 +5,14 @@ where the CPU has bf16 instructions (AMX on Intel Xeon, AVX512-BF16 on AMD EPYC)
 and ``torch.compile`` on top of both 2.3x in all (compiling takes 40-90 s once). Without bf16 instructions
 autocast emulates bf16 and is slower, so 'auto' keeps fp32 there. The loss and the optimizer stay in fp32:
 only the convolutions run in bf16 (bf16 inference matched fp32 to 56 dB PSNR).
+
+One exception to channels_last: on CPU, a bf16 *dilated* convolution in channels_last returns NaN weight gradients
+or crashes the process once its feature map is about 32 px or more (PyTorch 2.13's oneDNN; measured on the AMD
+EPYC development machine: every dilation 2-8, side 28 fine, 31-32 and up broken; fp32, or the contiguous layout, are
+fine). drn_base's dilated bottleneck is at 1/8 of the crop, so `drn-train --crop 256` diverged at step 2. Those
+convolutions run in the contiguous layout (and torch.compile is told to keep the layouts it is given); at 1/8
+resolution that costs nothing measurable (drn_base, crop 160, compiled: 0.70 s a step before, 0.73 s after, one
+thread beside two training runs).
 """
 from __future__ import annotations
 
@@ -55,11 +63,31 @@ class StepPlan:
     def layout(self, t: torch.Tensor) -> torch.Tensor:
         return t.contiguous(memory_format=torch.channels_last) if self.channels_last else t
 
-    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+    def prepare(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         """The model in the chosen layout, and the callable a step runs (compiled or not)."""
+        cpu_bf16 = self.precision == "bf16" and device.type == "cpu"
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
+            if cpu_bf16:
+                _dilated_convs_contiguous(model)
+        if self.compile and cpu_bf16:
+            import torch._inductor.config as inductor_config
+
+            inductor_config.layout_optimization = False  # else it puts the dilated convolutions back in channels_last
         return torch.compile(model) if self.compile else model
+
+
+def _dilated_convs_contiguous(model: torch.nn.Module) -> None:
+    """Run every dilated convolution in the contiguous layout (its weight and its input): the bf16 channels_last
+    oneDNN bug of the module docstring. A convolution takes channels_last if its weight or its input has it."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d) and max(module.dilation) > 1:
+            module.weight.data = module.weight.data.contiguous()
+            module.register_forward_pre_hook(_contiguous_input)
+
+
+def _contiguous_input(_module: torch.nn.Module, args: tuple) -> tuple:
+    return (args[0].contiguous(), *args[1:])
 
 
 def choose_step_plan(precision: str, compile: bool, device: torch.device) -> StepPlan:
@@ -73,7 +101,8 @@ def choose_step_plan(precision: str, compile: bool, device: torch.device) -> Ste
     else:
         chosen = precision
         why = "asked for" + ("" if chosen == "fp32" or hw else "; no bf16 instructions found: expect it to be slow")
-    note = (f"training step: {chosen} autocast ({why}), channels_last, "
+    layout = "channels_last" + (" (dilated convolutions contiguous)" if chosen == "bf16" and device.type == "cpu" else "")
+    note = (f"training step: {chosen} autocast ({why}), {layout}, "
             f"{'torch.compile (the first steps compile, ~1 min)' if compile else 'eager (--compile for ~1.4x more)'}")
     if chosen == "fp32":
         note = note.replace("fp32 autocast", "fp32")

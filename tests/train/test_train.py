@@ -172,3 +172,26 @@ def test_cli_rejects_an_unknown_loss(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--loss" in out.stderr and "Traceback" not in out.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_bf16_step_keeps_dilated_conv_gradients_finite_at_large_crops():
+    # On CPU, PyTorch's bf16 dilated convolutions in channels_last return NaN weight gradients (or crash) from a
+    # 32 px feature map: `drn-train --crop 256` diverged at step 2. The step plan runs them in the contiguous layout.
+    # The gradient check bites on CPUs with bf16 instructions (the bug is oneDNN's); the layout check everywhere.
+    from drn_edge.model.checkpoint import load_model
+    from drn_edge.train.speed import choose_step_plan
+
+    device = torch.device("cpu")
+    plan = choose_step_plan("bf16", False, device)
+    model = load_model("drn_edge").train()
+    net = plan.prepare(model, device)
+    dilated = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and max(m.dilation) > 1]
+    plain = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and max(m.dilation) == 1]
+    assert dilated and all(m.weight.is_contiguous() for m in dilated)
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in plain if m.kernel_size != (1, 1))
+    torch.manual_seed(0)
+    x = plan.layout(torch.rand(2, 3, 256, 256))
+    with plan.autocast(device):
+        out = net(x)
+    (out.float() - x).abs().mean().backward()
+    assert [n for n, p in model.named_parameters() if not torch.isfinite(p.grad).all()] == []
