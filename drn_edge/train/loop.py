@@ -335,7 +335,9 @@ def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run,
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
                                f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "
-                               f"(now {cfg.lr:g}) and --resume or start again")
+                               f"(now {cfg.lr:g}) and --resume or start again"
+                               + (f"; within the first steps, try --precision fp32 (this run: {plan.precision})"
+                                  if step - start < 10 and plan.precision != "fp32" else ""))
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
