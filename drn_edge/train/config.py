@@ -54,6 +54,7 @@ class TrainConfig:
     rain_weight: float = 1.0         # how much more a pixel where rain was drawn counts in the loss (1: plain L1)
     darken_weight: float = 1.0       # how much more a pixel the output made darker than the clean frame counts
     loss: str = "l1"                 # l1 | mse: the per-pixel error (LOSSES)
+    video_look: float = 0.0          # share of synthetic-rain examples seen through a video camera (sources.video_camera)
 
     def __post_init__(self) -> None:
         for name in ("clean", "pairs", "val_pairs", "val_road"):
@@ -81,6 +82,8 @@ class TrainConfig:
             raise DrnEdgeError(f"--rain-weight must be from 1 to 50, got {self.rain_weight}")
         if number(self.darken_weight, "--darken-weight", low=1) > 50:
             raise DrnEdgeError(f"--darken-weight must be from 1 to 50, got {self.darken_weight}")
+        if number(self.video_look, "--video-look", low=0) > 1:
+            raise DrnEdgeError(f"--video-look is a share of examples, from 0 to 1, got {self.video_look}")
         if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0 for w in self.weights) or \
                 (self.weights and not sum(self.weights) > 0):
             raise DrnEdgeError(f"--weights must be numbers >= 0, not all 0; got {','.join(map(str, self.weights))}")

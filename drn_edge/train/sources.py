@@ -42,6 +42,9 @@ JPEG_SHARE, JPEG_QUALITY = 0.3, (50, 95)
 # haze; benchmarks/candidate_check.py) and nothing on the real frames. In this share of examples the clean scene itself
 # is hazy (input and target alike: the haze is scene, kept; only the rain drawn over it is removed).
 HAZY_SCENE_SHARE, HAZE_OPACITY = 0.3, (0.15, 0.6)
+# The look of a cheap or streamed video camera (--video-look): real rainy frames are upscaled, sharpened and
+# block-coded, their streaks with them; over that fine detail the shipped models hold back (benchmarks/context_check.py).
+VIDEO_SHRINK, VIDEO_SHARPEN, VIDEO_SHARPEN_SIGMA, VIDEO_QUALITY = (1.3, 2.5), (0.5, 1.5), (0.8, 2.0), (15, 50)
 
 
 class TrainSource(Protocol):
@@ -67,12 +70,15 @@ class SyntheticRainSource:
     the crop, so one model learns the streaks of 360p to 1080p cameras. In NEGATIVE_SHARE of the
     examples the clean crop first gets bright structures that are scene, not rain (lane markings,
     glitter, glare, snow, a change of light: drn_edge.rain.scene_negatives). `haze` adds the atmospheric
-    veil to some rain draws (off by default: see drn_edge.rain.family).
+    veil to some rain draws (off by default: see drn_edge.rain.family). In `video_look` of the examples the rainy
+    frame and its clean target go through one video camera's pipeline together (video_camera); the JPEG step
+    of the others is skipped there.
     """
 
     images: Sequence[np.ndarray]
     name: str = "clean"
     haze: bool = False
+    video_look: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -102,10 +108,31 @@ class SyntheticRainSource:
         else:
             spec = sample_spec(rng, haze=self.haze)
             rainy = imageio.to_uint8(render(imageio.to_float01(clean), spec, rng, frame_height=frame_h))
-        if rng.random() < JPEG_SHARE:
+        if rng.random() < self.video_look:
+            camera = video_camera(rng)
+            rainy, clean = camera(rainy), camera(clean)
+        elif rng.random() < JPEG_SHARE:
             quality = int(rng.integers(JPEG_QUALITY[0], JPEG_QUALITY[1] + 1))
             rainy, clean = _jpeg(rainy, quality), _jpeg(clean, quality)
         return rainy, clean
+
+
+def video_camera(rng: np.random.Generator):
+    """One random low-bitrate video camera, as a uint8 RGB -> uint8 RGB function (the same for the rainy frame and
+    its target): shrunk and upscaled (soft, thick edges), sharpened (halos around every edge), JPEG-coded (blocks)."""
+    import cv2
+
+    shrink, amount = rng.uniform(*VIDEO_SHRINK), rng.uniform(*VIDEO_SHARPEN)
+    sigma, quality = rng.uniform(*VIDEO_SHARPEN_SIGMA), int(rng.integers(VIDEO_QUALITY[0], VIDEO_QUALITY[1] + 1))
+
+    def camera(rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        small = cv2.resize(rgb, (max(8, round(w / shrink)), max(8, round(h / shrink))), interpolation=cv2.INTER_AREA)
+        x = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+        x = np.clip(x + amount * (x - cv2.GaussianBlur(x, (0, 0), sigma)) + 0.5, 0, 255).astype(np.uint8)
+        return _jpeg(x, quality)
+
+    return camera
 
 
 def hazy_scene(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -259,9 +286,9 @@ def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> LazyImages:
     return LazyImages(images, frames)
 
 
-def default_sources(haze: bool = False) -> tuple[list[TrainSource], list[float]]:
+def default_sources(haze: bool = False, video_look: float = 0.0) -> tuple[list[TrainSource], list[float]]:
     """The bundled training data: scikit-image's photos (installed with the package; no third-party frames ship).
 
     Road frames come in with --clean (the shipped models' recipe reads ../shared/data/road/permissive).
     """
-    return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze)], [1.0]
+    return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze, video_look)], [1.0]

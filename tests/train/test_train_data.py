@@ -149,3 +149,33 @@ def test_hazy_scenes_lower_contrast_more_at_the_top_and_stay_in_the_target():
     assert hazy.std() < img.std() and hazy.mean() > img.mean()  # brighter, flatter
     top, bottom = hazy[:8].astype(float), hazy[-8:].astype(float)
     assert top.std() <= bottom.std() + 1.0  # at least as hazy towards the top
+
+
+def test_video_camera_softens_sharpens_and_blocks_rainy_frame_and_target_alike():
+    from drn_edge.train.sources import SyntheticRainSource, video_camera
+
+    camera = video_camera(np.random.default_rng(1))
+    fine = np.indices((64, 64)).sum(axis=0) % 2 * 200  # 1 px checkerboard: shrinking loses it
+    fine = np.repeat(fine[..., None], 3, axis=2).astype(np.uint8)
+    assert camera(fine).std() < 0.5 * fine.std()
+    edge = np.full((64, 64, 3), 60, np.uint8)
+    edge[:, 32:] = 180
+    out = camera(edge).astype(int)
+    assert out[:, 33:40].max() > 185 or out[:, 24:31].min() < 55  # a sharpening halo beside the edge
+    assert np.array_equal(camera(edge), camera(edge))  # one camera: the same for the rainy frame and its target
+
+    # every example through a camera: the target is no longer the clean crop's pixels (JPEG alone would keep a flat
+    # frame flat; the camera's shrink keeps it flat too, so a textured frame is used)
+    texture = np.random.default_rng(2).integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    plain = SyntheticRainSource([texture], video_look=0.0)
+    seen = SyntheticRainSource([texture], video_look=1.0)
+    assert np.mean([seen.sample(rng, 64)[1].std() for _ in range(6)]) < \
+        0.8 * np.mean([plain.sample(rng, 64)[1].std() for _ in range(6)])
+
+
+def test_cli_rejects_a_video_look_share_outside_0_to_1(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", "--video-look", "1.5", "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--video-look" in out.stderr and "Traceback" not in out.stderr
+    assert not any(tmp_path.iterdir())
