@@ -70,9 +70,8 @@ class SyntheticRainSource:
     the crop, so one model learns the streaks of 360p to 1080p cameras. In NEGATIVE_SHARE of the
     examples the clean crop first gets bright structures that are scene, not rain (lane markings,
     glitter, glare, snow, a change of light: drn_edge.rain.scene_negatives). `haze` adds the atmospheric
-    veil to some rain draws (off by default: see drn_edge.rain.family). In `video_look` of the examples the rainy
-    frame and its clean target go through one video camera's pipeline together (video_camera); the JPEG step
-    of the others is skipped there.
+    veil to some rain draws (off by default: see drn_edge.rain.family). In a `video_look` share of the examples the
+    rainy frame and its clean target go through one video camera together (video_camera), instead of the JPEG step.
     """
 
     images: Sequence[np.ndarray]
