@@ -4,20 +4,25 @@
 # writes runs/base8/.
 # edge (run 9): drn_edge re-pruned from run 8's step-4,000 drn_base (drn-prune --ratio 0.5 --round-to 2: 43,743 parameters,
 # 8.1 GMAC per 1280x720 frame) and fine-tuned the same way; writes runs/edge9/.
+# edge-video (run 10): drn_edge continued from the --video-look 0.9 lever run (benchmarks/checkpoints/run9/
+# edge-video-look-0.9.safetensors, docs/models.md) with --video-look 0.9, 6,000 steps; writes runs/edge-video10/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which="${1:?usage: train_cpu.sh base|edge [THREADS]}"
+which="${1:?usage: train_cpu.sh base|edge|edge-video [THREADS]}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
 E=../shared/eval
+steps=20000; extra=()
 case "$which" in
   base) name=drn_base; run=run8; seed=31; lr=3e-4; init=benchmarks/checkpoints/run7/drn_base-best.safetensors ;;
   edge) name=drn_edge; run=run9; seed=32; lr=5e-4; init=runs/edge9/pruned.safetensors ;;
-  *) echo "usage: train_cpu.sh base|edge [THREADS]" >&2; exit 2 ;;
+  edge-video) name=drn_edge; run=run10; seed=43; lr=3e-4; steps=6000; extra=(--video-look 0.9)
+    init=benchmarks/checkpoints/run9/edge-video-look-0.9.safetensors ;;
+  *) echo "usage: train_cpu.sh base|edge|edge-video [THREADS]" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
 committed="benchmarks/checkpoints/$run/${name}-last.safetensors"
@@ -33,5 +38,5 @@ exec drn-train --out "$out" --model drn_base "${start[@]}" \
   --clean "$R/lanelines_p1" --clean "$R/udacity_ch2_hmb3" --clean "$R/pandaset_seq002" --weights 0.2,0.2,0.3,0.3 \
   --val-road "$R/evocargo" --val-road "$R/comma2k19" --val-pairs "$E/rain100l" --val-pairs "$E/rain200h" \
   --val-real ../shared/data/road/rainy_real/nturain_rb2 \
-  --steps 20000 --batch 6 --crop 160 --lr "$lr" --warmup 100 --val-every 500 --save-every 200 \
-  --threads "$threads" --seed "$seed" --precision auto --compile --faint-boost 5 --no-progress
+  --steps "$steps" --batch 6 --crop 160 --lr "$lr" --warmup 100 --val-every 500 --save-every 200 \
+  --threads "$threads" --seed "$seed" --precision auto --compile --faint-boost 5 "${extra[@]}" --no-progress
