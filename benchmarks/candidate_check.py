@@ -30,6 +30,7 @@ from drn_edge.model.checkpoint import load_model
 from drn_edge.rain import family
 from drn_edge.rain.photoshop import sample_drizzle_layers
 from drn_edge.rain.preset import synthesize
+from drn_edge.runtime.frames import pad_to, padded_size
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 ROAD = SHARED / "data" / "road" / "permissive"
@@ -73,13 +74,13 @@ def detail_gain_derain(model, gain: float):
     `gain` times brighter, which asks whether the weights can tell a faint line from the scene at all."""
     def run(rgb: np.ndarray) -> np.ndarray:
         h, w = rgb.shape[:2]
-        x = rgb.astype(np.float32) / 255
+        x = to_float01(rgb)
         base = cv2.GaussianBlur(x, (0, 0), DETAIL_SIGMA)
-        amplified = np.pad(base + gain * (x - base), ((0, -h % 8), (0, -w % 8), (0, 0)), mode="reflect")
+        amplified = pad_to(base + gain * (x - base), *padded_size(h, w))
         t = torch.from_numpy(np.ascontiguousarray(amplified.transpose(2, 0, 1)[None]))
         with torch.no_grad():
             rain = (t - model(t))[0].numpy().transpose(1, 2, 0)[:h, :w] / gain
-        return np.clip((x - rain) * 255 + 0.5, 0, 255).astype(np.uint8)
+        return to_uint8(x - rain)
 
     return run
 
