@@ -6,23 +6,29 @@
 # 8.1 GMAC per 1280x720 frame) and fine-tuned the same way; writes runs/edge9/.
 # edge-video (run 10): drn_edge continued from the --video-look 0.9 lever run (benchmarks/checkpoints/run9/
 # edge-video-look-0.9.safetensors, docs/models.md) with --video-look 0.9, 6,000 steps; writes runs/edge-video10/.
+# base-look / edge-look (run 11): the shipped drn_base / drn_edge continued with both levers that lifted the balanced
+# score (--crop 256 --video-look 0.9, docs/models.md), lr 3e-4, 4,000 / 5,000 steps; write runs/base-look11/, edge-look11/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which="${1:?usage: train_cpu.sh base|edge|edge-video [THREADS]}"
+which="${1:?usage: train_cpu.sh base|edge|edge-video|base-look|edge-look [THREADS]}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
 E=../shared/eval
-steps=20000; extra=()
+steps=20000; crop=160; extra=()
 case "$which" in
   base) name=drn_base; run=run8; seed=31; lr=3e-4; init=benchmarks/checkpoints/run7/drn_base-best.safetensors ;;
   edge) name=drn_edge; run=run9; seed=32; lr=5e-4; init=runs/edge9/pruned.safetensors ;;
   edge-video) name=drn_edge; run=run10; seed=43; lr=3e-4; steps=6000; extra=(--video-look 0.9)
     init=benchmarks/checkpoints/run9/edge-video-look-0.9.safetensors ;;
-  *) echo "usage: train_cpu.sh base|edge|edge-video [THREADS]" >&2; exit 2 ;;
+  base-look) name=drn_base; run=run11; seed=51; lr=3e-4; steps=4000; crop=256; extra=(--video-look 0.9)
+    init=drn_edge/weights/drn_base.safetensors ;;
+  edge-look) name=drn_edge; run=run11; seed=52; lr=3e-4; steps=5000; crop=256; extra=(--video-look 0.9)
+    init=drn_edge/weights/drn_edge.safetensors ;;
+  *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look [THREADS]" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
 committed="benchmarks/checkpoints/$run/${name}-last.safetensors"
@@ -38,5 +44,5 @@ exec drn-train --out "$out" --model drn_base "${start[@]}" \
   --clean "$R/lanelines_p1" --clean "$R/udacity_ch2_hmb3" --clean "$R/pandaset_seq002" --weights 0.2,0.2,0.3,0.3 \
   --val-road "$R/evocargo" --val-road "$R/comma2k19" --val-pairs "$E/rain100l" --val-pairs "$E/rain200h" \
   --val-real ../shared/data/road/rainy_real/nturain_rb2 \
-  --steps "$steps" --batch 6 --crop 160 --lr "$lr" --warmup 100 --val-every 500 --save-every 200 \
+  --steps "$steps" --batch 6 --crop "$crop" --lr "$lr" --warmup 100 --val-every 500 --save-every 200 \
   --threads "$threads" --seed "$seed" --precision auto --compile --faint-boost 5 "${extra[@]}" --no-progress
