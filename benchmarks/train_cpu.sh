@@ -8,13 +8,14 @@
 # edge-video-look-0.9.safetensors, docs/models.md) with --video-look 0.9, 6,000 steps; writes runs/edge-video10/.
 # base-look / edge-look (run 11): the shipped drn_base / drn_edge continued with both levers that lifted the balanced
 # score (--crop 256 --video-look 0.9, docs/models.md), lr 3e-4, 4,000 / 5,000 steps; write runs/base-look11/, edge-look11/.
+# edge-ssim (run 11): edge-look with one change, --loss ssim-l1 (the loss lever, docs/models.md); writes runs/edge-ssim11/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which="${1:?usage: train_cpu.sh base|edge|edge-video|base-look|edge-look [THREADS]}"
+which="${1:?usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim [THREADS]}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
 E=../shared/eval
@@ -28,7 +29,9 @@ case "$which" in
     init=drn_edge/weights/drn_base.safetensors ;;
   edge-look) name=drn_edge; run=run11; seed=52; lr=3e-4; steps=5000; crop=256; extra=(--video-look 0.9)
     init=drn_edge/weights/drn_edge.safetensors ;;
-  *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look [THREADS]" >&2; exit 2 ;;
+  edge-ssim) name=drn_edge; run=run11; seed=52; lr=3e-4; steps=5000; crop=256; extra=(--video-look 0.9 --loss ssim-l1)
+    init=drn_edge/weights/drn_edge.safetensors ;;
+  *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim [THREADS]" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
 committed="benchmarks/checkpoints/$run/${name}-last.safetensors"

@@ -12,6 +12,7 @@ from drn_edge.errors import ImageError
 
 __all__ = ["psnr", "capped_psnr", "PSNR_CAP_DB", "ssim", "uqi"]
 
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K1, SSIM_K2 = 11, 1.5, 0.01, 0.03  # Wang et al. 2004; also the training loss's SSIM
 PSNR_CAP_DB = 100.0  # identical images: PSNR is infinite; every table caps it here (one rule everywhere)
 
 
@@ -48,12 +49,12 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     use_sample_covariance=False, data_range=255), which also ignores a 5 px border.
     """
     a, b = _pair(a, b)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    if min(a.shape[:2]) < 11:
-        raise ImageError(f"SSIM needs images of at least 11x11 pixels, got {a.shape[:2]}")
+    c1, c2 = (SSIM_K1 * 255) ** 2, (SSIM_K2 * 255) ** 2
+    if min(a.shape[:2]) < SSIM_WINDOW:
+        raise ImageError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, got {a.shape[:2]}")
 
     def blur(x: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(x, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+        return cv2.GaussianBlur(x, (SSIM_WINDOW, SSIM_WINDOW), SSIM_SIGMA, borderType=cv2.BORDER_REFLECT)
 
     scores = []
     for ch in range(a.shape[2]):
@@ -63,7 +64,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
         vy = blur(y * y) - my * my
         cxy = blur(x * y) - mx * my
         s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-        scores.append(s[5:-5, 5:-5].mean())
+        border = SSIM_WINDOW // 2
+        scores.append(s[border:-border, border:-border].mean())
     return float(np.mean(scores))
 
 

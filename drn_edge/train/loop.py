@@ -1,4 +1,4 @@
-"""Training loop: L1 between I - DRN(I) and the clean image, Adam, cosine LR; single process or torchrun DDP.
+"""Training loop: L1 (drn_edge.train.losses) between I - DRN(I) and the clean image, Adam, cosine LR; single process or torchrun DDP.
 
 Resumable: OUT/last.safetensors holds weights, Adam moments and the step (no pickles).
 """
@@ -13,7 +13,6 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from drn_edge.artifacts import resolve_checkpoint
@@ -24,6 +23,7 @@ from drn_edge.model.drn import DRN, MODEL_FACTORIES
 from drn_edge.outputs import output_lock, plan_outputs, write_bytes
 from drn_edge.progress import progress_bar
 from drn_edge.train.config import FINETUNE_LR, TrainConfig, default_init, default_lr
+from drn_edge.train.losses import pixel_weights, sample_weights, weighted_loss
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
 from drn_edge.train.speed import choose_step_plan
 from drn_edge.train.validation import ValidationSets, validate
@@ -170,54 +170,6 @@ def _append_log(path: Path, step: int, loss: float | None, lr: float, val: dict)
                    + [f"{v:.3f}" for v in val["gains"].values()] + ([f"{real:.3f}"] if REAL_COLUMN in header else []))
 
 
-FAINT_RAIN_LEVEL = 0.03  # mean |rainy - clean| (about 8 grey levels) below which an example counts as faint rain
-
-
-def sample_weights(rainy: np.ndarray, clean: np.ndarray, boost: float) -> np.ndarray | None:
-    """Per-example loss weights: faint rain carries little L1 signal, so a model learns it last; its examples
-    weigh up to `boost` times more (as much as they are fainter than FAINT_RAIN_LEVEL). Rain-free examples weigh 1."""
-    if boost <= 1:
-        return None
-    amount = np.abs(rainy - clean).mean(axis=(1, 2, 3))
-    w = np.where(amount > 1e-4, FAINT_RAIN_LEVEL / np.maximum(amount, 1e-6), 1.0)
-    return np.clip(w, 1.0, boost).astype(np.float32)
-
-
-# A pixel counts the full --rain-weight from this much |rainy - clean| (about 5 grey levels), proportionally below.
-RAIN_PIXEL_LEVEL = 0.02
-
-
-def pixel_weights(rainy: torch.Tensor, clean: torch.Tensor, rain_weight: float,
-                  out: torch.Tensor | None = None, darken_weight: float = 1.0) -> torch.Tensor | None:
-    """Nx1xHxW loss weights: 1 on the scene, up to `rain_weight` where rain was drawn. A faint streak covers few
-    pixels, so leaving it costs the plain L1 little beside the scene around it; each example keeps its own weight
-    (the loss is normalized per example). Where `out` is darker than the clean frame a pixel counts at least
-    `darken_weight`: the rain weight alone taught the model to take more light than the rain added (the scene
-    under it darkened), and this makes over-removal cost as much as leaving rain."""
-    if rain_weight <= 1 and darken_weight <= 1:
-        return None
-    rain = (rainy.float() - clean).abs().mean(dim=1, keepdim=True)
-    weights = 1 + (rain_weight - 1) * (rain / RAIN_PIXEL_LEVEL).clamp(max=1)
-    if darken_weight > 1 and out is not None:
-        darker = (out.detach().float() < clean).any(dim=1, keepdim=True)
-        weights = torch.where(darker, weights.clamp(min=darken_weight), weights)
-    return weights
-
-
-def _weighted_loss(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None,
-                   pixels: torch.Tensor | None = None, loss: str = "l1") -> torch.Tensor:
-    error = (out.float() - clean).abs()
-    if loss == "mse":
-        error = error * error
-    if pixels is None:
-        per_example = error.mean(dim=(1, 2, 3))
-    else:
-        per_example = (error * pixels).sum(dim=(1, 2, 3)) / (pixels.sum(dim=(1, 2, 3)) * error.shape[1])
-    if weights is None:
-        return per_example.mean()
-    return (per_example * weights).sum() / weights.sum()
-
-
 def _setup_distributed() -> tuple[int, int, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -330,7 +282,7 @@ def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run,
         g["lr"] = _lr(cfg, step)
     with plan.autocast(device):
         out = net(rainy)
-    loss = _weighted_loss(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
+    loss = weighted_loss(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
                           pixel_weights(rainy, clean, cfg.rain_weight, out, cfg.darken_weight), cfg.loss)
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "

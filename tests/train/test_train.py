@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -119,40 +120,40 @@ def test_val_real_logs_the_change_on_real_frames_beside_the_score(tmp_path):
 
 
 def test_rain_pixels_weigh_more_in_the_loss():
-    import drn_edge.train.loop as loop
+    from drn_edge.train import losses
 
     clean = torch.full((1, 3, 8, 8), 0.5)
     rainy = clean.clone()
     rainy[..., :2, :] += 0.2  # rain on the top two rows
-    assert loop.pixel_weights(rainy, clean, 1.0) is None  # 1: every pixel the same
-    pixels = loop.pixel_weights(rainy, clean, 4.0)
+    assert losses.pixel_weights(rainy, clean, 1.0) is None  # 1: every pixel the same
+    pixels = losses.pixel_weights(rainy, clean, 4.0)
     assert pixels.shape == (1, 1, 8, 8) and float(pixels[..., :2, :].min()) == 4.0 and float(pixels[..., 2:, :].max()) == 1.0
     left_rain, damaged_scene = rainy.clone(), clean.clone()
     damaged_scene[..., 2:4, :] += 0.2  # the same amount of error, on scene pixels
-    assert loop._weighted_loss(left_rain, clean, None, pixels) > 2 * loop._weighted_loss(damaged_scene, clean, None, pixels)
-    assert torch.isclose(loop._weighted_loss(left_rain, clean, None, None), loop._weighted_loss(damaged_scene, clean, None, None))
+    assert losses.weighted_loss(left_rain, clean, None, pixels) > 2 * losses.weighted_loss(damaged_scene, clean, None, pixels)
+    assert torch.isclose(losses.weighted_loss(left_rain, clean, None, None), losses.weighted_loss(damaged_scene, clean, None, None))
 
 
 def test_darkening_counts_as_much_as_leaving_rain_with_the_counterweight():
-    import drn_edge.train.loop as loop
+    from drn_edge.train import losses
 
     clean = torch.full((1, 3, 8, 8), 0.5)
     rainy = clean.clone()
     rainy[..., :2, :] += 0.2  # rain on the top two rows
     darkened = clean.clone()
     darkened[..., 4:, :] -= 0.1  # the scene under no rain made darker
-    assert loop.pixel_weights(clean, clean, 1.0, darkened, 1.0) is None
-    plain = loop.pixel_weights(rainy, clean, 4.0, darkened)  # no counterweight: the darkened scene counts 1
+    assert losses.pixel_weights(clean, clean, 1.0, darkened, 1.0) is None
+    plain = losses.pixel_weights(rainy, clean, 4.0, darkened)  # no counterweight: the darkened scene counts 1
     assert float(plain[..., 4:, :].max()) == 1.0
-    weights = loop.pixel_weights(rainy, clean, 4.0, darkened, 4.0)
+    weights = losses.pixel_weights(rainy, clean, 4.0, darkened, 4.0)
     assert float(weights[..., 4:, :].min()) == 4.0 and float(weights[..., 2:4, :].max()) == 1.0
     assert float(weights[..., :2, :].min()) == 4.0  # rain pixels keep their weight
     brighter = clean + 0.1  # the same error upward is not darkening
-    assert float(loop.pixel_weights(rainy, clean, 4.0, brighter, 4.0)[..., 2:, :].max()) == 1.0
+    assert float(losses.pixel_weights(rainy, clean, 4.0, brighter, 4.0)[..., 2:, :].max()) == 1.0
 
 
 def test_mse_loss_takes_part_of_a_streak_the_model_is_unsure_of_where_l1_leaves_it_whole():
-    import drn_edge.train.loop as loop
+    from drn_edge.train import losses
 
     # The same faint streak pixel is rain in 2 examples of 5 and scene in 3: the best single output under L1 is the
     # median (keep it whole), under squared error the mean (take 40 % of it away).
@@ -161,10 +162,41 @@ def test_mse_loss_takes_part_of_a_streak_the_model_is_unsure_of_where_l1_leaves_
     candidates = torch.linspace(0.5, 0.6, 101)
 
     def best(loss):
-        return float(candidates[torch.stack([loop._weighted_loss(torch.full_like(rainy, c), clean, None, None, loss)
+        return float(candidates[torch.stack([losses.weighted_loss(torch.full_like(rainy, c), clean, None, None, loss)
                                              for c in candidates]).argmin()])
 
     assert best("l1") == pytest.approx(0.6, abs=1e-6) and best("mse") == pytest.approx(0.56, abs=1e-3)
+
+
+def test_training_ssim_is_the_metric_ssim():
+    from drn_edge.evaluation.metrics import ssim
+    from drn_edge.train import losses
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-30, 31, a.shape), 0, 255).astype(np.uint8)
+
+    def tensor(x):
+        return torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+
+    assert float(losses.ssim_map(tensor(a), tensor(b)).mean()) == pytest.approx(ssim(a, b), abs=1e-4)
+
+
+def test_ssim_l1_loss_counts_a_faint_streak_over_a_flat_scene_more_than_the_same_error_over_texture():
+    from drn_edge.train import losses
+
+    # The same faint streak (+0.06, one column) left in the output, over a flat grey scene and over a textured one:
+    # L1 counts both alike; SSIM judges the error against the local contrast, so the flat scene's costs more.
+    flat = torch.full((1, 3, 32, 32), 0.5)
+    textured = flat + 0.2 * (torch.arange(32) % 2).float().view(1, 1, 1, 32)
+    streak = torch.zeros_like(flat)
+    streak[..., 15] = 0.06
+
+    def cost(clean, loss):
+        return float(losses.weighted_loss(clean + streak, clean, None, None, loss))
+
+    assert cost(flat, "l1") == pytest.approx(cost(textured, "l1"))
+    assert cost(flat, "ssim-l1") > 3 * cost(textured, "ssim-l1")
 
 
 def test_cli_rejects_an_unknown_loss(tmp_path):
