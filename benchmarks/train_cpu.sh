@@ -9,13 +9,15 @@
 # base-look / edge-look (run 11): the shipped drn_base / drn_edge continued with both levers that lifted the balanced
 # score (--crop 256 --video-look 0.9, docs/models.md), lr 3e-4, 4,000 / 5,000 steps; write runs/base-look11/, edge-look11/.
 # edge-ssim (run 11): edge-look with one change, --loss ssim-l1 (the loss lever, docs/models.md); writes runs/edge-ssim11/.
+# base-ssim (run 11): the shipped drn_base with --loss ssim-l1 --video-look 0.9 at crop 160 (crop 256 costs drn_base
+# ~2.5 s a step on one thread), lr 3e-4, 2,500 steps; writes runs/base-ssim11/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which="${1:?usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim [THREADS]}"
+which="${1:?usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim [THREADS]}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
 E=../shared/eval
@@ -29,9 +31,11 @@ case "$which" in
     init=drn_edge/weights/drn_base.safetensors ;;
   edge-look) name=drn_edge; run=run11; seed=52; lr=3e-4; steps=5000; crop=256; extra=(--video-look 0.9)
     init=drn_edge/weights/drn_edge.safetensors ;;
+  base-ssim) name=drn_base; run=run11; seed=51; lr=3e-4; steps=2500; extra=(--video-look 0.9 --loss ssim-l1)
+    init=drn_edge/weights/drn_base.safetensors ;;
   edge-ssim) name=drn_edge; run=run11; seed=52; lr=3e-4; steps=5000; crop=256; extra=(--video-look 0.9 --loss ssim-l1)
     init=drn_edge/weights/drn_edge.safetensors ;;
-  *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim [THREADS]" >&2; exit 2 ;;
+  *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim [THREADS]" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
 committed="benchmarks/checkpoints/$run/${name}-last.safetensors"
