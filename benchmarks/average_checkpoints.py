@@ -1,4 +1,5 @@
-"""Average the weights of checkpoints from one run (stochastic weight averaging, done after the run).
+"""Average the weights of checkpoints from one run (stochastic weight averaging, done after the run), or of runs
+fine-tuned from one start (a "model soup", Wortsman et al. 2022: the shipped drn_edge of run 11 is one).
 
 Usage: python benchmarks/average_checkpoints.py OUT.safetensors CHECKPOINT [CHECKPOINT ...]
 
