@@ -6,10 +6,11 @@
 # 8.1 GMAC per 1280x720 frame) and fine-tuned the same way; writes runs/edge9/.
 # edge-video (run 10): drn_edge continued from the --video-look 0.9 lever run (benchmarks/checkpoints/run9/
 # edge-video-look-0.9.safetensors, docs/models.md) with --video-look 0.9, 6,000 steps; writes runs/edge-video10/.
-# base-look / edge-look (run 11): the shipped drn_base / drn_edge continued with both levers that lifted the balanced
-# score (--crop 256 --video-look 0.9, docs/models.md), lr 3e-4, 4,000 / 5,000 steps; write runs/base-look11/, edge-look11/.
+# base-look / edge-look (run 11): the drn_base / drn_edge shipped before run 11 (run 8 step 4,000 / run 9 step 10,500)
+# continued with both levers that lifted the balanced score (--crop 256 --video-look 0.9, docs/models.md), lr 3e-4,
+# 4,000 / 5,000 steps; write runs/base-look11/ (stopped at step 188: 2.5 s a step), runs/edge-look11/.
 # edge-ssim (run 11): edge-look with one change, --loss ssim-l1 (the loss lever, docs/models.md); writes runs/edge-ssim11/.
-# base-ssim (run 11): the shipped drn_base with --loss ssim-l1 --video-look 0.9 at crop 160 (crop 256 costs drn_base
+# base-ssim (run 11): run 8's step-4,000 drn_base with --loss ssim-l1 --video-look 0.9 at crop 160 (crop 256 costs drn_base
 # ~2.5 s a step on one thread), lr 3e-4, 2,500 steps; writes runs/base-ssim11/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
@@ -28,13 +29,13 @@ case "$which" in
   edge-video) name=drn_edge; run=run10; seed=43; lr=3e-4; steps=6000; extra=(--video-look 0.9)
     init=benchmarks/checkpoints/run9/edge-video-look-0.9.safetensors ;;
   base-look) name=drn_base; run=run11; seed=51; lr=3e-4; steps=4000; crop=256; extra=(--video-look 0.9)
-    init=drn_edge/weights/drn_base.safetensors ;;
+    init=benchmarks/checkpoints/run8/drn_base-step4000.safetensors ;;
   edge-look) name=drn_edge; run=run11; seed=52; lr=3e-4; steps=5000; crop=256; extra=(--video-look 0.9)
-    init=drn_edge/weights/drn_edge.safetensors ;;
+    init=benchmarks/checkpoints/run9/drn_edge-best.safetensors ;;
   base-ssim) name=drn_base; run=run11; seed=51; lr=3e-4; steps=2500; extra=(--video-look 0.9 --loss ssim-l1)
-    init=drn_edge/weights/drn_base.safetensors ;;
+    init=benchmarks/checkpoints/run8/drn_base-step4000.safetensors ;;
   edge-ssim) name=drn_edge; run=run11; seed=52; lr=3e-4; steps=5000; crop=256; extra=(--video-look 0.9 --loss ssim-l1)
-    init=drn_edge/weights/drn_edge.safetensors ;;
+    init=benchmarks/checkpoints/run9/drn_edge-best.safetensors ;;
   *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim [THREADS]" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
