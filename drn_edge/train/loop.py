@@ -283,7 +283,7 @@ def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run,
     with plan.autocast(device):
         out = net(rainy)
     loss = weighted_loss(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
-                          pixel_weights(rainy, clean, cfg.rain_weight, out, cfg.darken_weight), cfg.loss)
+                         pixel_weights(rainy, clean, cfg.rain_weight, out, cfg.darken_weight), cfg.loss)
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
                                f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "

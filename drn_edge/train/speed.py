@@ -65,7 +65,7 @@ class StepPlan:
 
     def prepare(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
         """The model in the chosen layout, and the callable a step runs (compiled or not)."""
-        cpu_bf16 = self.precision == "bf16" and device.type == "cpu"
+        cpu_bf16 = _dilated_convs_need_contiguous(self.precision, device)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
             if cpu_bf16:
@@ -75,6 +75,11 @@ class StepPlan:
 
             inductor_config.layout_optimization = False  # else it puts the dilated convolutions back in channels_last
         return torch.compile(model) if self.compile else model
+
+
+def _dilated_convs_need_contiguous(precision: str, device: torch.device) -> bool:
+    """bf16 on CPU: where oneDNN's channels_last dilated convolution breaks (the module docstring)."""
+    return precision == "bf16" and device.type == "cpu"
 
 
 def _dilated_convs_contiguous(model: torch.nn.Module) -> None:
@@ -101,7 +106,7 @@ def choose_step_plan(precision: str, compile: bool, device: torch.device) -> Ste
     else:
         chosen = precision
         why = "asked for" + ("" if chosen == "fp32" or hw else "; no bf16 instructions found: expect it to be slow")
-    layout = "channels_last" + (" (dilated convolutions contiguous)" if chosen == "bf16" and device.type == "cpu" else "")
+    layout = "channels_last" + (" (dilated convolutions contiguous)" if _dilated_convs_need_contiguous(chosen, device) else "")
     note = (f"training step: {chosen} autocast ({why}), {layout}, "
             f"{'torch.compile (the first steps compile, ~1 min)' if compile else 'eager (--compile for ~1.4x more)'}")
     if chosen == "fp32":
