@@ -12,13 +12,16 @@
 # edge-ssim (run 11): edge-look with one change, --loss ssim-l1 (the loss lever, docs/models.md); writes runs/edge-ssim11/.
 # base-ssim (run 11): run 8's step-4,000 drn_base with --loss ssim-l1 --video-look 0.9 at crop 160 (crop 256 costs drn_base
 # ~2.5 s a step on one thread), lr 3e-4, 2,500 steps; writes runs/base-ssim11/.
+# base-leaves / edge-leaves (run 12): the run-11 drn_base / drn_edge (shipped in run 11, kept as
+# benchmarks/checkpoints/run11/*-shipped) continued with --loss ssim-l1 --dead-leaves 0.3 (rain over generated
+# dead-leaves scenes: the lever of docs/models.md), lr 3e-4, 3,000 / 6,000 steps; write runs/base-leaves12/, runs/edge-leaves12/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which="${1:?usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim [THREADS]}"
+which="${1:?usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves [THREADS]}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
 E=../shared/eval
@@ -36,7 +39,11 @@ case "$which" in
     init=benchmarks/checkpoints/run8/drn_base-step4000.safetensors ;;
   edge-ssim) name=drn_edge; run=run11; seed=52; lr=3e-4; steps=5000; crop=256; extra=(--video-look 0.9 --loss ssim-l1)
     init=benchmarks/checkpoints/run9/drn_edge-best.safetensors ;;
-  *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim [THREADS]" >&2; exit 2 ;;
+  base-leaves) name=drn_base; run=run12; seed=61; lr=3e-4; steps=3000; extra=(--loss ssim-l1 --dead-leaves 0.3)
+    init=benchmarks/checkpoints/run11/drn_base-shipped.safetensors ;;
+  edge-leaves) name=drn_edge; run=run12; seed=62; lr=3e-4; steps=6000; extra=(--loss ssim-l1 --dead-leaves 0.3)
+    init=benchmarks/checkpoints/run11/drn_edge-shipped.safetensors ;;
+  *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves [THREADS]" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
 committed="benchmarks/checkpoints/$run/${name}-last.safetensors"

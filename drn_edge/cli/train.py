@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of synthetic-rain examples whose rainy frame and clean target go through one random "
                         "low-bitrate video camera together (shrunk and upscaled, sharpened, JPEG 15-50): the look "
                         "of real rainy frames, their streaks included (default: %(default)s)")
+    p.add_argument("--dead-leaves", type=float, default=d.dead_leaves, metavar="SHARE",
+                   help="share of synthetic-rain examples drawn over a generated dead-leaves scene (textured shapes "
+                        "of every size) instead of a training frame: rain over more kinds of texture than road "
+                        "frames show (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear learning-rate warm-up steps (default: %(default)s)")
     p.add_argument("--val-side", type=int, default=d.val_side,
                    help="held-out photos are validated shrunk to this longest side, px (default: %(default)s)")
@@ -119,7 +123,7 @@ def main(argv=None) -> int:
                       max_minutes=args.minutes, precision=args.precision, compile=args.compile,
                       val_backend=args.val_backend, faint_boost=args.faint_boost,
                       rain_weight=args.rain_weight, darken_weight=args.darken_weight,
-                      loss=args.loss, video_look=args.video_look)
+                      loss=args.loss, video_look=args.video_look, dead_leaves=args.dead_leaves)
     # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.drn import set_torch_threads
 

@@ -55,6 +55,7 @@ class TrainConfig:
     darken_weight: float = 1.0       # how much more a pixel the output made darker than the clean frame counts
     loss: str = "l1"                 # l1 | mse | ssim-l1: the error (LOSSES, drn_edge.train.losses)
     video_look: float = 0.0          # share of synthetic-rain examples seen through a video camera (sources.video_camera)
+    dead_leaves: float = 0.0         # share of synthetic-rain examples drawn over a generated scene (train.scenes)
 
     def __post_init__(self) -> None:
         for name in ("clean", "pairs", "val_pairs", "val_road"):
@@ -84,6 +85,8 @@ class TrainConfig:
             raise DrnEdgeError(f"--darken-weight must be from 1 to 50, got {self.darken_weight}")
         if number(self.video_look, "--video-look", low=0) > 1:
             raise DrnEdgeError(f"--video-look is a share of examples, from 0 to 1, got {self.video_look}")
+        if number(self.dead_leaves, "--dead-leaves", low=0) > 1:
+            raise DrnEdgeError(f"--dead-leaves is a share of examples, from 0 to 1, got {self.dead_leaves}")
         if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0 for w in self.weights) or \
                 (self.weights and not sum(self.weights) > 0):
             raise DrnEdgeError(f"--weights must be numbers >= 0, not all 0; got {','.join(map(str, self.weights))}")

@@ -23,6 +23,7 @@ from drn_edge.rain.family import render, sample_spec
 from drn_edge.rain.preset import REFERENCE_SIZE, synthesize
 from drn_edge.rain.scene_negatives import add_scene_negatives
 from drn_edge.runtime.frames import hwc_to_nchw_float
+from drn_edge.train.scenes import dead_leaves
 
 __all__ = ["TrainSource", "SyntheticRainSource", "PairedSource", "MixedSampler", "read_clean_dir",
            "default_sources"]
@@ -71,13 +72,15 @@ class SyntheticRainSource:
     examples the clean crop first gets bright structures that are scene, not rain (lane markings,
     glitter, glare, snow, a change of light: drn_edge.rain.scene_negatives). `haze` adds the atmospheric
     veil to some rain draws (off by default: see drn_edge.rain.family). In a `video_look` share of the examples the
-    rainy frame and its clean target go through one video camera together (video_camera), instead of the JPEG step.
+    rainy frame and its clean target go through one video camera together (video_camera), instead of the JPEG step;
+    in a `dead_leaves` share the clean frame is a generated dead-leaves scene (drn_edge.train.scenes), not an image.
     """
 
     images: Sequence[np.ndarray]
     name: str = "clean"
     haze: bool = False
     video_look: float = 0.0
+    dead_leaves: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -86,7 +89,10 @@ class SyntheticRainSource:
     def sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]:
         import cv2
 
-        img = self.images[int(rng.integers(len(self.images)))]
+        if self.dead_leaves and rng.random() < self.dead_leaves:  # no draw at 0: old runs' random streams stay
+            img = dead_leaves(rng, crop)
+        else:
+            img = self.images[int(rng.integers(len(self.images)))]
         h, w = img.shape[:2]
         least = crop / min(h, w)
         f = rng.uniform(max(0.25, least), max(1.0, least))
@@ -285,9 +291,11 @@ def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> LazyImages:
     return LazyImages(images, frames)
 
 
-def default_sources(haze: bool = False, video_look: float = 0.0) -> tuple[list[TrainSource], list[float]]:
+def default_sources(haze: bool = False, video_look: float = 0.0,
+                    dead_leaves: float = 0.0) -> tuple[list[TrainSource], list[float]]:
     """The bundled training data: scikit-image's photos (installed with the package; no third-party frames ship).
 
     Road frames come in with --clean (the shipped models' recipe reads ../shared/data/road/permissive).
     """
-    return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze, video_look)], [1.0]
+    return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze, video_look,
+                                 dead_leaves)], [1.0]

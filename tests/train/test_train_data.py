@@ -8,6 +8,7 @@ import pytest
 
 from drn_edge.errors import DataError
 from drn_edge.imageio import find_pairs, read_pairs
+from drn_edge.train.scenes import dead_leaves
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, read_clean_dir
 
 
@@ -174,8 +175,31 @@ def test_video_camera_softens_sharpens_and_blocks_rainy_frame_and_target_alike()
         0.8 * np.mean([plain.sample(rng, 64)[1].std() for _ in range(6)])
 
 
-def test_cli_rejects_a_video_look_share_outside_0_to_1(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", "--video-look", "1.5", "--out", str(tmp_path)],
+@pytest.mark.parametrize("option", ["--video-look", "--dead-leaves"])
+def test_cli_rejects_a_share_outside_0_to_1(tmp_path, option):
+    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", option, "1.5", "--out", str(tmp_path)],
                          capture_output=True, text=True)
-    assert out.returncode == 2 and "--video-look" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and option in out.stderr and "Traceback" not in out.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_dead_leaves_scenes_have_structure_at_every_scale_and_many_shapes():
+    scene = dead_leaves(np.random.default_rng(4), 160)
+    assert scene.shape == (160, 160, 3) and scene.dtype == np.uint8
+    assert np.array_equal(scene, dead_leaves(np.random.default_rng(4), 160))  # a seed is a scene
+    grey = cv2.cvtColor(scene, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    fine = grey - cv2.GaussianBlur(grey, (0, 0), 1.5)
+    coarse = cv2.GaussianBlur(grey, (0, 0), 8.0)
+    assert fine.std() > 3 and coarse.std() > 3  # edges and texture, and large shapes of their own shade
+    colours, counts = np.unique(scene.reshape(-1, 3) // 16, axis=0, return_counts=True)
+    assert len(colours) > 50 and counts.max() < 0.5 * counts.sum()  # many shapes, none covering the scene
+
+
+def test_dead_leaves_share_replaces_the_training_frame():
+    grey = np.full((96, 96, 3), 128, np.uint8)
+    rng = np.random.default_rng(0)
+    frames = SyntheticRainSource([grey], dead_leaves=0.0)
+    leaves = SyntheticRainSource([grey], dead_leaves=1.0)
+    # a flat frame stays mostly flat under the scene negatives and haze; a dead-leaves scene never is
+    assert np.median([frames.sample(rng, 64)[1].std() for _ in range(8)]) < 3
+    assert min(leaves.sample(rng, 64)[1].std() for _ in range(8)) > 10
