@@ -21,7 +21,8 @@
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which="${1:?usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves [THREADS]}"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves [THREADS]"
+which="${1:?$usage}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
 E=../shared/eval
@@ -43,7 +44,7 @@ case "$which" in
     init=benchmarks/checkpoints/run11/drn_base-shipped.safetensors ;;
   edge-leaves) name=drn_edge; run=run12; seed=62; lr=3e-4; steps=6000; extra=(--loss ssim-l1 --dead-leaves 0.3)
     init=benchmarks/checkpoints/run11/drn_edge-shipped.safetensors ;;
-  *) echo "usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves [THREADS]" >&2; exit 2 ;;
+  *) echo "$usage" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
 committed="benchmarks/checkpoints/$run/${name}-last.safetensors"
