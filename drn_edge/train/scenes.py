@@ -1,10 +1,8 @@
 """Generated training scenes: a dead-leaves model of natural images (--dead-leaves).
 
-Why: a model learns to take rain away only over scenes like the ones it trained on. Measured on the run-11 models
-(`python benchmarks/scene_check.py`, 2-core AMD EPYC, 2026-12-03): our own light rain over road frames gains +6.4-7.1
-dB, the same rain over Rain100L's clean photographs (textured: foliage, fur, rock) only +1.6-1.7, and Rain100L's rain
-moved onto road frames +5.0-5.1 against +1.7-2.5 over its own photographs; the road frames and the few bundled
-photos are too few kinds of texture.
+Why: a model learns to take rain away only over scenes like the ones it trained on, and the road frames and the few
+bundled photos are too few kinds of texture: the same rain is removed far better over road frames than over
+Rain100L's photographs (`python benchmarks/scene_check.py`; the figures: docs/models.md, "The scene beneath the rain").
 Dead leaves (Lee, Mumford and Huang 2001: opaque shapes of random colour and texture whose sizes follow a power law,
 occluding one another) share natural images' scale-invariant statistics, and restoration networks trained on them
 come close to ones trained on photographs (Achddou et al. 2021). Nothing here is read from disk: any licence allows it.
