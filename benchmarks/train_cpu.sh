@@ -15,13 +15,18 @@
 # base-leaves / edge-leaves (run 12): the run-11 drn_base / drn_edge (shipped in run 11, kept as
 # benchmarks/checkpoints/run11/*-shipped) continued with --loss ssim-l1 --dead-leaves 0.3 (rain over generated
 # dead-leaves scenes: the lever of docs/models.md), lr 3e-4, 3,000 / 6,000 steps; write runs/base-leaves12/, runs/edge-leaves12/.
+# edge-mix (run 13): the run-12 drn_edge (benchmarks/checkpoints/run12/edge-leaves-best, shipped in run 12) continued
+# with run 11's and run 12's levers together (--loss ssim-l1 --dead-leaves 0.3 --video-look 0.9), lr 2e-4, 4,000 steps;
+# writes runs/edge-mix13/.
+# edge-rich (run 13): the same start with --loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich (the lever that kept
+# clean CamVid and moved Rain100L's photographs, docs/models.md), lr 2e-4, 4,000 steps; writes runs/edge-rich13/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
@@ -44,6 +49,10 @@ case "$which" in
     init=benchmarks/checkpoints/run11/drn_base-shipped.safetensors ;;
   edge-leaves) name=drn_edge; run=run12; seed=62; lr=3e-4; steps=6000; extra=(--loss ssim-l1 --dead-leaves 0.3)
     init=benchmarks/checkpoints/run11/drn_edge-shipped.safetensors ;;
+  edge-mix) name=drn_edge; run=run13; seed=72; lr=2e-4; steps=4000
+    extra=(--loss ssim-l1 --dead-leaves 0.3 --video-look 0.9); init=benchmarks/checkpoints/run12/edge-leaves-best.safetensors ;;
+  edge-rich) name=drn_edge; run=run13; seed=73; lr=2e-4; steps=4000
+    extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich); init=benchmarks/checkpoints/run12/edge-leaves-best.safetensors ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"

@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     from drn_edge.model.drn import MODEL_FACTORIES
     from drn_edge.train.config import LOSSES
     from drn_edge.train.loop import FINETUNE_LR, TrainConfig
+    from drn_edge.train.scenes import LEAF_TEXTURES
     from drn_edge.train.speed import PRECISIONS
     from drn_edge.train.validation import VAL_BACKENDS
 
@@ -66,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of synthetic-rain examples drawn over a generated dead-leaves scene (textured shapes "
                         "of every size) instead of a training frame: rain over more kinds of texture than road "
                         "frames show (default: %(default)s)")
+    p.add_argument("--leaf-textures", choices=sorted(LEAF_TEXTURES), default=d.leaf_textures,
+                   help="the generated scenes' textures: plain (flat, grain, gratings: run 12) or rich (mostly "
+                        "fractal 1/f noise, half the shapes lit by a ramp: closer to foliage, rock and fur) "
+                        "(default: %(default)s)")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear learning-rate warm-up steps (default: %(default)s)")
     p.add_argument("--val-side", type=int, default=d.val_side,
                    help="held-out photos are validated shrunk to this longest side, px (default: %(default)s)")
@@ -123,7 +128,8 @@ def main(argv=None) -> int:
                       max_minutes=args.minutes, precision=args.precision, compile=args.compile,
                       val_backend=args.val_backend, faint_boost=args.faint_boost,
                       rain_weight=args.rain_weight, darken_weight=args.darken_weight,
-                      loss=args.loss, video_look=args.video_look, dead_leaves=args.dead_leaves)
+                      loss=args.loss, video_look=args.video_look, dead_leaves=args.dead_leaves,
+                      leaf_textures=args.leaf_textures)
     # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.drn import set_torch_threads
 

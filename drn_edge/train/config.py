@@ -7,6 +7,7 @@ from drn_edge.artifacts import SHIPPED_MODELS
 from drn_edge.checks import choice, hxw, items, number, whole
 from drn_edge.errors import DrnEdgeError
 from drn_edge.model.drn import MODEL_FACTORIES
+from drn_edge.train.scenes import LEAF_TEXTURES
 from drn_edge.train.speed import PRECISIONS
 from drn_edge.train.validation import VAL_BACKENDS
 
@@ -56,6 +57,7 @@ class TrainConfig:
     loss: str = "l1"                 # l1 | mse | ssim-l1: the error (LOSSES, drn_edge.train.losses)
     video_look: float = 0.0          # share of synthetic-rain examples seen through a video camera (sources.video_camera)
     dead_leaves: float = 0.0         # share of synthetic-rain examples drawn over a generated scene (train.scenes)
+    leaf_textures: str = "plain"     # the generated scenes' textures (train.scenes.LEAF_TEXTURES)
 
     def __post_init__(self) -> None:
         for name in ("clean", "pairs", "val_pairs", "val_road"):
@@ -87,6 +89,7 @@ class TrainConfig:
             raise DrnEdgeError(f"--video-look is a share of examples, from 0 to 1, got {self.video_look}")
         if number(self.dead_leaves, "--dead-leaves", low=0) > 1:
             raise DrnEdgeError(f"--dead-leaves is a share of examples, from 0 to 1, got {self.dead_leaves}")
+        choice(self.leaf_textures, sorted(LEAF_TEXTURES), "--leaf-textures")
         if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0 for w in self.weights) or \
                 (self.weights and not sum(self.weights) > 0):
             raise DrnEdgeError(f"--weights must be numbers >= 0, not all 0; got {','.join(map(str, self.weights))}")

@@ -38,12 +38,12 @@ class TrainingDiverged(DrnEdgeError):
 
 def build_sampler(cfg: TrainConfig, seed: int) -> MixedSampler:
     """The training mix: the bundled data unless turned off, then each --clean and --pairs source."""
-    sources, weights = ([], []) if cfg.no_default_data else default_sources(cfg.haze, cfg.video_look, cfg.dead_leaves)
+    look = (cfg.haze, cfg.video_look, cfg.dead_leaves, cfg.leaf_textures)
+    sources, weights = ([], []) if cfg.no_default_data else default_sources(*look)
     default_weight = [sum(weights)] if weights else []
     if weights:
         sources = [_Mixture(sources, weights)]
-    sources += [SyntheticRainSource(read_clean_dir(c), f"clean:{c}", cfg.haze, cfg.video_look, cfg.dead_leaves)
-                for c in cfg.clean]
+    sources += [SyntheticRainSource(read_clean_dir(c), f"clean:{c}", *look) for c in cfg.clean]
     sources += [PairedSource([(r, c) for _, r, c in read_pairs(p)], f"pairs:{p}") for p in cfg.pairs]
     w = list(cfg.weights) if cfg.weights else default_weight + [1.0] * (len(sources) - len(default_weight))
     if len(w) != len(sources):
@@ -364,7 +364,8 @@ def _start_report(cfg: TrainConfig, sampler, val_sets, plan, start: int, progres
     """What the run trains on, validates on and how a step runs; the progress bar (None without one)."""
     look = f"; {100 * cfg.video_look:g} % of synthetic-rain examples through a video camera" if cfg.video_look else ""
     if cfg.dead_leaves:
-        look += f"; {100 * cfg.dead_leaves:g} % of synthetic-rain examples over a generated dead-leaves scene"
+        look += (f"; {100 * cfg.dead_leaves:g} % of synthetic-rain examples over a generated dead-leaves scene "
+                 f"({cfg.leaf_textures} leaf textures)")
     print(f"training data: {describe_sources(sampler)}{look}")
     print(f"validation every {cfg.val_every} steps ({cfg.val_backend}) on: {val_sets.describe()}")
     print(plan.note)

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["dead_leaves"]
+__all__ = ["LEAF_TEXTURES", "dead_leaves"]
 
 LEAF_RADIUS = (3.0, 0.45)   # smallest leaf radius in px, largest as a share of the scene's side
 LEAVES = (500, 900)         # shapes drawn, back to front
-# a leaf's own texture: none, fine grain (filtered noise) or a soft grating (period in px), with its contrast (grey levels)
-TEXTURE_SHARES = {"flat": 0.4, "grain": 0.4, "grating": 0.2}
+# a leaf's own texture: none, fine grain (filtered noise), a soft grating (period in px) or, in the rich style, fractal
+# noise (power spectrum ~ 1/f^slope: bark, foliage, rock, fur at a distance), with its contrast (grey levels);
+# the rich style also lights half the leaves with a ramp (shading across a surface), and keeps run 12's plain
+# style drawable (its random stream) for its command
+LEAF_TEXTURES = {"plain": {"flat": 0.4, "grain": 0.4, "grating": 0.2},
+                 "rich": {"flat": 0.15, "grain": 0.2, "grating": 0.1, "fractal": 0.55}}
 GRAIN_CONTRAST, GRATING_CONTRAST, GRATING_PERIOD = (4.0, 40.0), (8.0, 45.0), (4.0, 24.0)
+FRACTAL_CONTRAST, FRACTAL_SLOPE = (10.0, 70.0), (1.6, 2.8)  # std in grey levels; spectrum slope
+SHADING_SHARE, SHADING_CONTRAST = 0.5, (10.0, 70.0)          # rich only: lit leaves, ramp end to end in grey levels
 DEPTH_BLUR_SHARE, DEPTH_BLUR = 0.4, (0.4, 1.6)  # some scenes are soft (focus, motion): Gaussian sigma in px
 
 
@@ -36,21 +42,43 @@ def _colour(rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
 
 
-def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """HxW float luminance offset of one leaf: flat, fine grain or a soft grating."""
+def _shading(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """HxW ramp of light across a leaf in a random direction (a lit surface), zero mean."""
+    a = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = xx * np.cos(a) + yy * np.sin(a)
+    return (ramp - ramp.mean()) / max(float(np.ptp(ramp)), 1.0) * rng.uniform(*SHADING_CONTRAST)
+
+
+def _fractal(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """HxW noise with a power spectrum ~ 1/f^slope (natural textures' statistics), std 1."""
+    f = np.sqrt(np.fft.fftfreq(h)[:, None] ** 2 + np.fft.rfftfreq(w)[None, :] ** 2)
+    f[0, 0] = 1.0
+    spectrum = np.fft.rfft2(rng.standard_normal((h, w))) / f ** (rng.uniform(*FRACTAL_SLOPE) / 2)
+    spectrum[0, 0] = 0
+    noise = np.fft.irfft2(spectrum, s=(h, w)).astype(np.float32)
+    return noise / max(float(noise.std()), 1e-6)
+
+
+def _texture(rng: np.random.Generator, h: int, w: int, style: str) -> np.ndarray:
+    """HxW float luminance offset of one leaf: flat, fine grain, a soft grating or fractal noise (+ shading: rich)."""
     import cv2
 
-    kind = rng.choice(list(TEXTURE_SHARES), p=list(TEXTURE_SHARES.values()))
+    shares = LEAF_TEXTURES[style]
+    kind = rng.choice(list(shares), p=list(shares.values()))
+    lit = _shading(rng, h, w) if style == "rich" and rng.random() < SHADING_SHARE else 0.0
     if kind == "flat":
-        return np.zeros((h, w), np.float32)
+        return np.zeros((h, w), np.float32) + lit
+    if kind == "fractal":
+        return _fractal(rng, h, w) * rng.uniform(*FRACTAL_CONTRAST) + lit
     if kind == "grain":
         noise = rng.standard_normal((h, w)).astype(np.float32)
         noise = cv2.GaussianBlur(noise, (0, 0), rng.uniform(0.5, 2.5))
-        return noise / max(float(noise.std()), 1e-6) * rng.uniform(*GRAIN_CONTRAST) / 2
+        return noise / max(float(noise.std()), 1e-6) * rng.uniform(*GRAIN_CONTRAST) / 2 + lit
     period, angle = rng.uniform(*GRATING_PERIOD), rng.uniform(0, np.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     phase = (xx * np.cos(angle) + yy * np.sin(angle)) * (2 * np.pi / period) + rng.uniform(0, 2 * np.pi)
-    return np.sin(phase) * rng.uniform(*GRATING_CONTRAST) / 2
+    return np.sin(phase) * rng.uniform(*GRATING_CONTRAST) / 2 + lit
 
 
 def _leaf_mask(rng: np.random.Generator, r: float) -> np.ndarray:
@@ -70,8 +98,11 @@ def _leaf_mask(rng: np.random.Generator, r: float) -> np.ndarray:
     return mask.astype(np.float32) / 255.0
 
 
-def dead_leaves(rng: np.random.Generator, side: int) -> np.ndarray:
-    """A side x side uint8 RGB dead-leaves scene: textured shapes of power-law sizes occluding one another."""
+def dead_leaves(rng: np.random.Generator, side: int, style: str = "plain") -> np.ndarray:
+    """A side x side uint8 RGB dead-leaves scene: textured shapes of power-law sizes occluding one another.
+
+    style: a key of LEAF_TEXTURES (the leaves' own textures).
+    """
     import cv2
 
     img = np.empty((side, side, 3), np.float32)
@@ -85,7 +116,7 @@ def dead_leaves(rng: np.random.Generator, side: int) -> np.ndarray:
         a = alpha[ys.start - y0: ys.stop - y0, xs.start - x0: xs.stop - x0, None]
         if a.size == 0:
             continue
-        leaf = _colour(rng) + _texture(rng, a.shape[0], a.shape[1])[..., None]
+        leaf = _colour(rng) + _texture(rng, a.shape[0], a.shape[1], style)[..., None]
         img[ys, xs] = img[ys, xs] * (1 - a) + leaf * a
     if rng.random() < DEPTH_BLUR_SHARE:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(*DEPTH_BLUR))

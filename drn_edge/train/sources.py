@@ -73,7 +73,8 @@ class SyntheticRainSource:
     glitter, glare, snow, a change of light: drn_edge.rain.scene_negatives). `haze` adds the atmospheric
     veil to some rain draws (off by default: see drn_edge.rain.family). In a `video_look` share of the examples the
     rainy frame and its clean target go through one video camera together (video_camera), instead of the JPEG step;
-    in a `dead_leaves` share the clean frame is a generated dead-leaves scene (drn_edge.train.scenes), not an image.
+    in a `dead_leaves` share the clean frame is a generated dead-leaves scene (drn_edge.train.scenes; its leaves'
+    textures: `leaf_textures`), not an image.
     """
 
     images: Sequence[np.ndarray]
@@ -81,6 +82,7 @@ class SyntheticRainSource:
     haze: bool = False
     video_look: float = 0.0
     dead_leaves: float = 0.0
+    leaf_textures: str = "plain"
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -90,7 +92,7 @@ class SyntheticRainSource:
         import cv2
 
         if self.dead_leaves and rng.random() < self.dead_leaves:  # no draw at 0: old runs' random streams stay
-            img = dead_leaves(rng, crop)
+            img = dead_leaves(rng, crop, self.leaf_textures)
         else:
             img = self.images[int(rng.integers(len(self.images)))]
         h, w = img.shape[:2]
@@ -291,11 +293,11 @@ def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> LazyImages:
     return LazyImages(images, frames)
 
 
-def default_sources(haze: bool = False, video_look: float = 0.0,
-                    dead_leaves: float = 0.0) -> tuple[list[TrainSource], list[float]]:
+def default_sources(haze: bool = False, video_look: float = 0.0, dead_leaves: float = 0.0,
+                    leaf_textures: str = "plain") -> tuple[list[TrainSource], list[float]]:
     """The bundled training data: scikit-image's photos (installed with the package; no third-party frames ship).
 
     Road frames come in with --clean (the shipped models' recipe reads ../shared/data/road/permissive).
     """
     return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze, video_look,
-                                 dead_leaves)], [1.0]
+                                 dead_leaves, leaf_textures)], [1.0]

@@ -195,6 +195,28 @@ def test_dead_leaves_scenes_have_structure_at_every_scale_and_many_shapes():
     assert len(colours) > 50 and counts.max() < 0.5 * counts.sum()  # many shapes, none covering the scene
 
 
+def test_rich_leaf_textures_are_textured_where_plain_leaves_are_flat():
+    def inner_texture(style):  # fine-scale contrast left after the leaves' own edges are masked out
+        stds = []
+        for seed in range(8):
+            grey = cv2.cvtColor(dead_leaves(np.random.default_rng(seed), 160, style), cv2.COLOR_RGB2GRAY)
+            grey = grey.astype(np.float32)
+            fine = np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 2.0))
+            stds.append(np.median(fine))  # the median pixel lies inside a leaf, not on an edge
+        return float(np.mean(stds))
+
+    assert inner_texture("rich") > 1.3 * inner_texture("plain")  # measured 1.6x
+    with pytest.raises(KeyError):
+        dead_leaves(np.random.default_rng(0), 32, "velvet")
+
+
+def test_cli_rejects_an_unknown_leaf_texture(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", "--leaf-textures", "velvet", "--out",
+                          str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 2 and "--leaf-textures" in out.stderr and "Traceback" not in out.stderr
+    assert not any(tmp_path.iterdir())
+
+
 def test_dead_leaves_share_replaces_the_training_frame():
     grey = np.full((96, 96, 3), 128, np.uint8)
     rng = np.random.default_rng(0)
