@@ -17,16 +17,19 @@
 # dead-leaves scenes: the lever of docs/models.md), lr 3e-4, 3,000 / 6,000 steps; write runs/base-leaves12/, runs/edge-leaves12/.
 # edge-mix (run 13): the run-12 drn_edge (benchmarks/checkpoints/run12/edge-leaves-best, shipped in run 12) continued
 # with run 11's and run 12's levers together (--loss ssim-l1 --dead-leaves 0.3 --video-look 0.9), lr 2e-4, 4,000 steps;
-# writes runs/edge-mix13/.
+# writes runs/edge-mix13/. Stopped at step 2,000 (log: benchmarks/checkpoints/run13/edge-mix-log.csv): 720p high rain
+# fell from +11.31 to +6.92 dB, the balanced score from +7.52 to +6.01.
 # edge-rich (run 13): the same start with --loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich (the lever that kept
 # clean CamVid and moved Rain100L's photographs, docs/models.md), lr 2e-4, 4,000 steps; writes runs/edge-rich13/.
+# base-rich (run 13): the run-12 drn_base (shipped in run 12, kept as benchmarks/checkpoints/run12/drn_base-shipped)
+# with the same levers, lr 2e-4, 3,000 steps; writes runs/base-rich13/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
@@ -53,6 +56,8 @@ case "$which" in
     extra=(--loss ssim-l1 --dead-leaves 0.3 --video-look 0.9); init=benchmarks/checkpoints/run12/edge-leaves-best.safetensors ;;
   edge-rich) name=drn_edge; run=run13; seed=73; lr=2e-4; steps=4000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich); init=benchmarks/checkpoints/run12/edge-leaves-best.safetensors ;;
+  base-rich) name=drn_base; run=run13; seed=74; lr=2e-4; steps=3000
+    extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich); init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
