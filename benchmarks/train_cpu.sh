@@ -23,13 +23,15 @@
 # clean CamVid and moved Rain100L's photographs, docs/models.md), lr 2e-4, 4,000 steps; writes runs/edge-rich13/.
 # base-rich (run 13): the run-12 drn_base (shipped in run 12, kept as benchmarks/checkpoints/run12/drn_base-shipped)
 # with the same levers, lr 2e-4, 3,000 steps; writes runs/base-rich13/.
+# base-guard2 / base-guard4 (run 13): base-rich's last weights (benchmarks/checkpoints/run13/base-rich-last) with the
+# same levers and --darken-weight 2 / 4 (the clean-frame guard), lr 1e-4, 1,000 steps; write runs/base-guard2|413/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4 [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
@@ -58,6 +60,9 @@ case "$which" in
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich); init=benchmarks/checkpoints/run12/edge-leaves-best.safetensors ;;
   base-rich) name=drn_base; run=run13; seed=74; lr=2e-4; steps=3000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich); init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
+  base-guard2|base-guard4) name=drn_base; run=run13; seed=75; lr=1e-4; steps=1000
+    extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight "${which#base-guard}")
+    init=benchmarks/checkpoints/run13/base-rich-last.safetensors ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
