@@ -24,7 +24,7 @@
 # base-rich (run 13): the run-12 drn_base (shipped in run 12, kept as benchmarks/checkpoints/run12/drn_base-shipped)
 # with the same levers, lr 2e-4, 3,000 steps; writes runs/base-rich13/.
 # base-guard2 / base-guard4 (run 13): base-rich's last weights (benchmarks/checkpoints/run13/base-rich-last) with the
-# same levers and --darken-weight 2 / 4 (the clean-frame guard), lr 1e-4, 1,000 steps; write runs/base-guard2|413/.
+# same levers and --darken-weight 2 / 4 (the clean-frame guard), lr 1e-4, 1,000 steps; write runs/base-guard213/, runs/base-guard413/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
