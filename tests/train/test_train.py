@@ -1,4 +1,5 @@
 import os
+import socket
 import subprocess
 import sys
 
@@ -71,7 +72,10 @@ def test_cli_rejects_bad_loss_weights(tmp_path, flag, value):
 @pytest.mark.slow
 def test_ddp_two_processes_gloo(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    with socket.socket() as s:  # a free port: a fixed one collides when two test runs share the machine
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
            "-m", "drn_edge.cli.train", "--out", str(tmp_path), "--model", "drn_tiny", "--steps", "3", "--batch", "2",
            "--crop", "32", "--val-every", "3", "--save-every", "3", "--no-progress", "--threads", "1"]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
