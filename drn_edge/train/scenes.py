@@ -62,23 +62,28 @@ def _fractal(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def _texture(rng: np.random.Generator, h: int, w: int, style: str) -> np.ndarray:
     """HxW float luminance offset of one leaf: flat, fine grain, a soft grating or fractal noise (+ shading: rich)."""
-    import cv2
-
     shares = LEAF_TEXTURES[style]
     kind = rng.choice(list(shares), p=list(shares.values()))
     lit = _shading(rng, h, w) if style == "rich" and rng.random() < SHADING_SHARE else 0.0
+    return _pattern(rng, h, w, kind) + lit
+
+
+def _pattern(rng: np.random.Generator, h: int, w: int, kind: str) -> np.ndarray:
+    """HxW float luminance pattern of one texture kind, zero mean."""
+    import cv2
+
     if kind == "flat":
-        return np.zeros((h, w), np.float32) + lit
+        return np.zeros((h, w), np.float32)
     if kind == "fractal":
-        return _fractal(rng, h, w) * rng.uniform(*FRACTAL_CONTRAST) + lit
+        return _fractal(rng, h, w) * rng.uniform(*FRACTAL_CONTRAST)
     if kind == "grain":
         noise = rng.standard_normal((h, w)).astype(np.float32)
         noise = cv2.GaussianBlur(noise, (0, 0), rng.uniform(0.5, 2.5))
-        return noise / max(float(noise.std()), 1e-6) * rng.uniform(*GRAIN_CONTRAST) / 2 + lit
+        return noise / max(float(noise.std()), 1e-6) * rng.uniform(*GRAIN_CONTRAST) / 2
     period, angle = rng.uniform(*GRATING_PERIOD), rng.uniform(0, np.pi)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     phase = (xx * np.cos(angle) + yy * np.sin(angle)) * (2 * np.pi / period) + rng.uniform(0, 2 * np.pi)
-    return np.sin(phase) * rng.uniform(*GRATING_CONTRAST) / 2 + lit
+    return np.sin(phase) * rng.uniform(*GRATING_CONTRAST) / 2
 
 
 def _leaf_mask(rng: np.random.Generator, r: float) -> np.ndarray:
