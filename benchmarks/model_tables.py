@@ -205,8 +205,17 @@ def write(blocks: dict[str, str]) -> None:
 
 
 def main() -> None:
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        sys.exit(print(__doc__))
     args = [a for a in sys.argv[1:] if a != "--write"]
     folder = Path(args[0]) if args else REPO / "benchmarks" / "results" / "eval"
+    usage = "usage: python benchmarks/model_tables.py [EVAL_DIR] [--write]"
+    if len(args) > 1:
+        sys.exit(f"model_tables.py takes one EVAL_DIR, got {' '.join(args)}; {usage}")
+    missing = [f"{m}.json" for m in MODELS if not (folder / f"{m}.json").is_file()]
+    if missing:
+        sys.exit(f"model_tables.py: {folder} lacks {', '.join(missing)} (written by bash benchmarks/eval_models.sh "
+                 f"EVAL_DIR); {usage}")
     r = load(folder)
     blocks = {"summary": summary(r), "sets": sets(r), "clean": clean(r), "int8": int8(r), "real": real(r),
               "detection": detection(folder), "targets": targets(r), "readme": readme(r, folder)}

@@ -121,3 +121,12 @@ def test_generated_quality_tables_are_filled():
         assert blocks, f"{doc.name}: no generated tables"
         empty = [name for name, body in blocks if "|---" not in body]
         assert not empty, f"{doc.name}: empty generated tables {empty}: run python benchmarks/model_tables.py --write"
+
+
+def test_model_tables_explains_a_missing_eval_folder_and_prints_its_usage(tmp_path):
+    script = str(REPO / "benchmarks" / "model_tables.py")
+    out = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 1 and "drn_base.json" in out.stderr and "eval_models.sh" in out.stderr
+    assert "Traceback" not in out.stderr
+    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "Usage: python benchmarks/model_tables.py" in shown.stdout
