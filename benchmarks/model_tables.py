@@ -20,6 +20,7 @@ CLEAN_NOTES = {"photos": "held-out photos", "evocargo": "snow, winter (the lane-
                "tusimple_lanenet": "sunny highway", "cityscapes_jetson": "German city",
                "bdd_hybridnets": "US dashcam, rain on the windshield", "mmdet3d_kitti_nuscenes": "Singapore, Karlsruhe"}
 NEVER_TRAINED = ("particles", "dof")
+NATIVE = "480x352"  # eval_models.sh's NATIVE (352x480) as drn-eval names the size: CamVid at its own pixels
 
 
 def load(folder: Path) -> dict:
@@ -28,7 +29,17 @@ def load(folder: Path) -> dict:
         f = folder / f"{m}-drn.int8.onnx.json"  # the main tables are the FP32 graph's
         if f.is_file():
             out[f"{m}/drn.int8.onnx"] = json.loads(f.read_text())["tables"]
+        f = folder / f"{m}-native.json"  # clean CamVid at its own size
+        if f.is_file():
+            out[f"{m}/native"] = json.loads(f.read_text())["tables"][f"clean {NATIVE}"]
     return out
+
+
+def clean_sets(r: dict, m: str) -> dict:
+    """Every clean-frame row of model m: the 1280x720 table, then CamVid at its own size where it was measured."""
+    rows = dict(r[m]["clean 1280x720"])
+    rows |= {f"{key} at {NATIVE}": x for key, x in r.get(f"{m}/native", {}).items() if key.endswith("/camvid")}
+    return rows
 
 
 def _pairs(t: dict, name: str) -> dict:
@@ -75,13 +86,16 @@ def sets(r: dict) -> str:
 def clean(r: dict) -> str:
     lines = ["| frames | conditions | n | " + " | ".join(f"{m} mean / worst" for m in MODELS) + " |",
              "|---|---|---:|" + "---:|" * len(MODELS)]
-    for key, row in r[MODELS[0]]["clean 1280x720"].items():
+    for key, row in clean_sets(r, MODELS[0]).items():
         folder = key.split("/", 1)[1]
+        note = CLEAN_NOTES.get(folder, "")
+        if folder.endswith(NATIVE):
+            folder, note = f"camvid at its own size ({NATIVE})", "Cambridge streets, 480x360 cropped, not resized"
         cells = []
         for m in MODELS:
-            x = r[m]["clean 1280x720"][key]
+            x = clean_sets(r, m)[key]
             cells.append(f"{x['psnr']:.1f}" if x["n"] == 1 else f"{x['psnr']:.1f} / {x['psnr_min']:.1f}")
-        lines.append(f"| {folder} | {CLEAN_NOTES.get(folder, '')} | {row['n']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {folder} | {note} | {row['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -147,8 +161,8 @@ def targets(r: dict) -> str:
     drops = int8_drops(r)
     worst_drop = {m: max((max(d.values()) for (mm, _), d in drops.items() if mm == m), default=float("nan")) for m in MODELS}
     real_rain = both(lambda t: t.get("real rain", {}).get("mean_change", float("nan")))
-    clean_rows = both(lambda t: (min(x["psnr"] for x in t["clean 1280x720"].values()),
-                                 min(x["psnr_min"] for x in t["clean 1280x720"].values())))
+    clean_rows = [(min(x["psnr"] for x in clean_sets(r, m).values()), min(x["psnr_min"] for x in clean_sets(r, m).values()))
+                  for m in MODELS]
     r100 = both(lambda t: _pairs(t, "rain100l")["gain_db"])
     r200 = both(lambda t: _pairs(t, "rain200h")["gain_db"])
     gen = both(lambda t: min(t["generators 1280x720 medium"][f"{g}/medium"]["gain_db"] for g in NEVER_TRAINED))
@@ -180,9 +194,10 @@ def readme(r: dict, folder: Path) -> str:
              "| Rain200H (other people's heavy rain, 3 pairs) | " + cell(lambda t: f"{_pairs(t, 'rain200h')['gain_db']:+.2f}") + " |",
              "| real rain (`nturain_rb2`, 20 frames): mean change, grey levels | "
              + cell(lambda t: f"{t.get('real rain', {}).get('mean_change', float('nan')):.2f}") + " |",
-             "| clean frames of 8 conditions: PSNR of output vs input, lowest / highest folder mean | "
-             + cell(lambda t: "{:.0f}-{:.0f} dB".format(min(x["psnr"] for x in t["clean 1280x720"].values()),
-                                                        max(x["psnr"] for x in t["clean 1280x720"].values()))) + " |",
+             "| clean frames of 8 conditions at 1280x720, and CamVid at its own size: PSNR of output vs input, lowest / "
+             "highest folder mean | " + " | ".join("{:.0f}-{:.0f} dB".format(min(x["psnr"] for x in clean_sets(r, m).values()),
+                                                                 max(x["psnr"] for x in clean_sets(r, m).values()))
+                                                   for m in MODELS) + " |",
              "| YOLOX-nano AP@0.5 on 12 CamVid frames, rainy -> derained (medium rain) | "
              + " | ".join("{} -> {}".format(*detect[m]["medium"][:2]) if "medium" in detect.get(m, {}) else ""
                           for m in MODELS) + " |"]
