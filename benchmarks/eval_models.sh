@@ -4,9 +4,9 @@
 # road drives (evocargo, comma2k19: in no training split) at 640x360 and 1280x720 under low/medium/high rain, every
 # rain generator (particles and dof never trained on), Rain100L and Rain200H pairs, the clean-frame table (the
 # held-out frames plus research-only frames of other conditions, evaluation only), the real-rain figure (nturain_rb2:
-# mean change and removal share) and the balanced score; the clean CamVid frames again at their own size (352x480); the INT8 graph on the held-out drives for the INT8 drop; and
-# the detection check with YOLOX-nano. Everything is read from ../shared (never copied; the real-rain grids go to a
-# temp folder). About 10 minutes on the 2-core development machine (the two models side by side, one thread each).
+# mean change and removal share) and the balanced score; the clean CamVid frames again at their own size (NATIVE); the
+# INT8 graph on the held-out drives for the INT8 drop; and the detection check with YOLOX-nano. Everything is read
+# from ../shared (never copied; the real-rain grids go to a temp folder). About 10 minutes on the 2-core development machine (the two models side by side, one thread each).
 # The README and docs/models.md tables are then made from OUT_DIR: python benchmarks/model_tables.py OUT_DIR --write
 # Usage: bash benchmarks/eval_models.sh [OUT_DIR]   (MODELS=drn_edge: only that model)
 set -euo pipefail

@@ -20,7 +20,6 @@ CLEAN_NOTES = {"photos": "held-out photos", "evocargo": "snow, winter (the lane-
                "tusimple_lanenet": "sunny highway", "cityscapes_jetson": "German city",
                "bdd_hybridnets": "US dashcam, rain on the windshield", "mmdet3d_kitti_nuscenes": "Singapore, Karlsruhe"}
 NEVER_TRAINED = ("particles", "dof")
-NATIVE = "480x352"  # eval_models.sh's NATIVE (352x480) as drn-eval names the size: CamVid at its own pixels
 
 
 def load(folder: Path) -> dict:
@@ -29,17 +28,17 @@ def load(folder: Path) -> dict:
         f = folder / f"{m}-drn.int8.onnx.json"  # the main tables are the FP32 graph's
         if f.is_file():
             out[f"{m}/drn.int8.onnx"] = json.loads(f.read_text())["tables"]
-        f = folder / f"{m}-native.json"  # clean CamVid at its own size
+        f = folder / f"{m}-native.json"  # clean CamVid at its own size (eval_models.sh's NATIVE)
         if f.is_file():
-            out[f"{m}/native"] = json.loads(f.read_text())["tables"][f"clean {NATIVE}"]
+            size, rows = next((k.split()[1], v) for k, v in json.loads(f.read_text())["tables"].items()
+                              if k.startswith("clean "))
+            out[f"{m}/native"] = {f"{key} at its own size ({size})": x for key, x in rows.items() if key.endswith("/camvid")}
     return out
 
 
 def clean_sets(r: dict, m: str) -> dict:
     """Every clean-frame row of model m: the 1280x720 table, then CamVid at its own size where it was measured."""
-    rows = dict(r[m]["clean 1280x720"])
-    rows |= {f"{key} at {NATIVE}": x for key, x in r.get(f"{m}/native", {}).items() if key.endswith("/camvid")}
-    return rows
+    return r[m]["clean 1280x720"] | r.get(f"{m}/native", {})
 
 
 def _pairs(t: dict, name: str) -> dict:
@@ -88,9 +87,8 @@ def clean(r: dict) -> str:
              "|---|---|---:|" + "---:|" * len(MODELS)]
     for key, row in clean_sets(r, MODELS[0]).items():
         folder = key.split("/", 1)[1]
-        note = CLEAN_NOTES.get(folder, "")
-        if folder.endswith(NATIVE):
-            folder, note = f"camvid at its own size ({NATIVE})", "Cambridge streets, 480x360 cropped, not resized"
+        own_size = " at its own size " in folder
+        note = "Cambridge streets, 480x360 cropped, not resized" if own_size else CLEAN_NOTES.get(folder, "")
         cells = []
         for m in MODELS:
             x = clean_sets(r, m)[key]
