@@ -209,13 +209,24 @@ def test_sigterm_leaves_no_partial_files_and_interrupted_exports_say_so(tiny_che
     import signal
     import time
 
-    out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "drn_edge.cli.export", "--checkpoint", str(tiny_checkpoint),
+    # The signal comes at a known point: the export runs with the calibration reader's first feed held until the
+    # signal (and the held step announced by a file), so the export can never finish before SIGTERM arrives.
+    out, started = tmp_path / "run", tmp_path / "calibrating"
+    held = ("import pathlib, sys, time\n"
+            "from drn_edge.export.calibration import FrameCalibrationReader\n"
+            "def held(self, i):\n"
+            "    pathlib.Path(sys.argv[1]).touch()\n"
+            "    time.sleep(600)\n"
+            "FrameCalibrationReader.feed = held\n"
+            "from drn_edge.cli.export import main\n"
+            "sys.exit(main(sys.argv[2:]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", held, str(started), "--checkpoint", str(tiny_checkpoint),
                              "--out", str(out), "--int8", "--calib", str(calib_dir), "--calib-size", "64x96"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
-    while not (out / "drn.onnx").exists() and time.time() < deadline:
+    while not started.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
+    assert started.exists() and (out / "drn.onnx").exists(), proc.stderr.read().decode() if proc.poll() is not None else ""
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
     assert not list(out.glob("*.partial")) and not list(out.glob(".*.partial"))
