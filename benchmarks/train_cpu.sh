@@ -31,7 +31,10 @@
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4 [THREADS]"
+# edge-guard / base-guard (run 15): the clean-frame guard (--darken-weight 2) with the rich leaves from a start that still
+# keeps clean CamVid at 1280x720: edge-rich's last weights (run 13) / the run-12 drn_base, lr 1e-4, 6,000 / 3,000 steps;
+# write runs/edge-guard15/, runs/base-guard15/.
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 R=../shared/data/road/permissive
@@ -63,6 +66,12 @@ case "$which" in
   base-guard2|base-guard4) name=drn_base; run=run13; seed=75; lr=1e-4; steps=1000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight "${which#base-guard}")
     init=benchmarks/checkpoints/run13/base-rich-last.safetensors ;;
+  edge-guard) name=drn_edge; run=run15; seed=81; lr=1e-4; steps=6000
+    extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
+    init=benchmarks/checkpoints/run13/edge-rich-last.safetensors ;;
+  base-guard) name=drn_base; run=run15; seed=82; lr=1e-4; steps=3000
+    extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
+    init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
