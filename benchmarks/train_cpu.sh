@@ -5,22 +5,22 @@
 # edge (run 9): drn_edge re-pruned from run 8's step-4,000 drn_base (drn-prune --ratio 0.5 --round-to 2: 43,743 parameters,
 # 8.1 GMAC per 1280x720 frame) and fine-tuned the same way; writes runs/edge9/.
 # edge-video (run 10): drn_edge continued from the --video-look 0.9 lever run (benchmarks/checkpoints/run9/
-# edge-video-look-0.9.safetensors, docs/models.md) with --video-look 0.9, 6,000 steps; writes runs/edge-video10/.
+# edge-video-look-0.9.safetensors, docs/levers.md) with --video-look 0.9, 6,000 steps; writes runs/edge-video10/.
 # base-look / edge-look (run 11): the drn_base / drn_edge shipped before run 11 (run 8 step 4,000 / run 9 step 10,500)
-# continued with both levers that lifted the balanced score (--crop 256 --video-look 0.9, docs/models.md), lr 3e-4,
+# continued with both levers that lifted the balanced score (--crop 256 --video-look 0.9, docs/levers.md), lr 3e-4,
 # 4,000 / 5,000 steps; write runs/base-look11/ (stopped at step 188: 2.5 s a step), runs/edge-look11/.
-# edge-ssim (run 11): edge-look with one change, --loss ssim-l1 (the loss lever, docs/models.md); writes runs/edge-ssim11/.
+# edge-ssim (run 11): edge-look with one change, --loss ssim-l1 (the loss lever, docs/levers.md); writes runs/edge-ssim11/.
 # base-ssim (run 11): run 8's step-4,000 drn_base with --loss ssim-l1 --video-look 0.9 at crop 160 (crop 256 costs drn_base
 # ~2.5 s a step on one thread), lr 3e-4, 2,500 steps; writes runs/base-ssim11/.
 # base-leaves / edge-leaves (run 12): the run-11 drn_base / drn_edge (shipped in run 11, kept as
 # benchmarks/checkpoints/run11/*-shipped) continued with --loss ssim-l1 --dead-leaves 0.3 (rain over generated
-# dead-leaves scenes: the lever of docs/models.md), lr 3e-4, 3,000 / 6,000 steps; write runs/base-leaves12/, runs/edge-leaves12/.
+# dead-leaves scenes: the lever of docs/levers.md), lr 3e-4, 3,000 / 6,000 steps; write runs/base-leaves12/, runs/edge-leaves12/.
 # edge-mix (run 13): the run-12 drn_edge (benchmarks/checkpoints/run12/edge-leaves-best, shipped in run 12) continued
 # with run 11's and run 12's levers together (--loss ssim-l1 --dead-leaves 0.3 --video-look 0.9), lr 2e-4, 4,000 steps;
 # writes runs/edge-mix13/. Stopped at step 2,000 (log: benchmarks/checkpoints/run13/edge-mix-log.csv): 720p high rain
 # fell from +11.31 to +6.92 dB, the balanced score from +7.52 to +6.01.
 # edge-rich (run 13): the same start with --loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich (the lever that kept
-# clean CamVid and moved Rain100L's photographs, docs/models.md), lr 2e-4, 4,000 steps; writes runs/edge-rich13/.
+# clean CamVid and moved Rain100L's photographs, docs/levers.md), lr 2e-4, 4,000 steps; writes runs/edge-rich13/.
 # base-rich (run 13): the run-12 drn_base (shipped in run 12, kept as benchmarks/checkpoints/run12/drn_base-shipped)
 # with the same levers, lr 2e-4, 3,000 steps; writes runs/base-rich13/.
 # base-guard2 / base-guard4 (run 13): base-rich's last weights (benchmarks/checkpoints/run13/base-rich-last) with the

@@ -9,7 +9,7 @@ whether and how a model acts on real rain, not a quality score: a model that dar
 top-hat of the frame's luma at least STREAK_CONTRAST above its 9x9 surroundings) than from the rest, per pixel. A
 uniform darkening scores 1; a model that removes streaks and keeps the scene scores well above 1. ``uniform_shift``
 is the part of the change that is one offset over the whole frame (each frame's median signed change): a model trained
-with a squared-error loss darkened real and clean frames alike by about 1 grey level (docs/models.md), which the
+with a squared-error loss darkened real and clean frames alike by about 1 grey level (docs/levers.md), which the
 mean change alone would count as acting on rain.
 """
 from __future__ import annotations

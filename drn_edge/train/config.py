@@ -16,7 +16,7 @@ __all__ = ["TrainConfig", "FINETUNE_LR", "LOSSES", "default_init", "default_lr"]
 # The per-pixel error of the loss. L1 (the design's) is minimized by the median: where a model cannot tell a faint
 # streak from scene texture with better than even odds, L1 teaches it to leave the streak whole, so faint real
 # streaks are left entirely. Squared error is minimized by the mean: the same doubt takes part of it away, and with
-# faint drizzle possible anywhere that became a darkening of every frame (measured: docs/models.md).
+# faint drizzle possible anywhere that became a darkening of every frame (measured: docs/levers.md).
 LOSSES = ("l1", "mse", "ssim-l1")
 
 

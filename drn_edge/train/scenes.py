@@ -2,7 +2,7 @@
 
 Why: a model learns to take rain away only over scenes like the ones it trained on, and the road frames and the few
 bundled photos are too few kinds of texture: the same rain is removed far better over road frames than over
-Rain100L's photographs (`python benchmarks/scene_check.py`; the figures: docs/models.md, "The scene beneath the rain").
+Rain100L's photographs (`python benchmarks/scene_check.py`; the figures: docs/levers.md, "The scene beneath the rain").
 Dead leaves (Lee, Mumford and Huang 2001: opaque shapes of random colour and texture whose sizes follow a power law,
 occluding one another) share natural images' scale-invariant statistics, and restoration networks trained on them
 come close to ones trained on photographs (Achddou et al. 2021). Nothing here is read from disk: any licence allows it.
