@@ -1,0 +1,83 @@
+"""Does running a model on a frame enlarged s times lift the clean frames a small camera sees, and at what cost?
+
+Usage: python benchmarks/scale_check.py [--scales 1,2] [--threads N] ENGINE [ENGINE ...]   (ENGINE: an exported drn.onnx)
+
+The model sees the frame enlarged s times (cubic); its rain layer (input - output) is shrunk back (area) and taken
+from the original frame, so a model that removes nothing leaves the frame exactly as it was. Per engine and scale,
+one line: clean CamVid frames at their own size (every 6th of ../shared/data/road/research_only/camvid; PSNR of
+output vs input, mean / worst), the RGB PSNR gain on ../shared/eval/rain100l, and the real-rain change on
+../shared/data/road/rainy_real/nturain_rb2 (mean grey levels, share that is removal). Measured: docs/levers.md
+("Clean frames at a low-resolution camera's own size"). Reads ../shared; writes nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from drn_edge.evaluation.metrics import psnr
+from drn_edge.evaluation.real_rain import real_rain_change
+from drn_edge.imageio import list_images, read_rgb
+from drn_edge.runtime.engine import DerainEngine
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CAMVID = SHARED / "data" / "road" / "research_only" / "camvid"
+RAIN100L = SHARED / "eval" / "rain100l"
+REAL = SHARED / "data" / "road" / "rainy_real" / "nturain_rb2"
+
+
+def at_scale(engine: DerainEngine, s: float):
+    """RGB frame -> derained frame, the model run on the frame enlarged s times."""
+    def run(rgb: np.ndarray) -> np.ndarray:
+        if s == 1.0:
+            return engine(rgb)
+        h, w = rgb.shape[:2]
+        big = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC)
+        rain = big.astype(np.float32) - engine(big).astype(np.float32)
+        rain = cv2.resize(rain, (w, h), interpolation=cv2.INTER_AREA)
+        return np.clip(np.rint(rgb.astype(np.float32) - rain), 0, 255).astype(np.uint8)
+    return run
+
+
+def check(engine_path: str, scales: list[float], threads: int) -> None:
+    with DerainEngine(engine_path, color="rgb", threads=threads) as engine:
+        for s in scales:
+            derain = at_scale(engine, s)
+            clean = [psnr(derain(x), x) for x in (read_rgb(p) for p in list_images(CAMVID)[::6])]
+            gains = []
+            for p in list_images(RAIN100L / "input"):
+                rainy, target = read_rgb(p), read_rgb(RAIN100L / "target" / p.name)
+                gains.append(psnr(derain(rainy), target) - psnr(rainy, target))
+            real = real_rain_change(derain, REAL)
+            print(f"{engine_path} x{s:g}: clean CamVid {np.mean(clean):.1f} / {np.min(clean):.1f} dB | "
+                  f"Rain100L {np.mean(gains):+.2f} dB | real rain {real['mean_change']:.2f} grey levels, "
+                  f"{100 * real['removal_share']:.0f} % removal", flush=True)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("engines", nargs="+", help="exported drn.onnx files")
+    p.add_argument("--scales", default="1,2", help="comma-separated enlargements (default: 1,2)")
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    missing = [str(d) for d in (CAMVID, RAIN100L, REAL) if not d.is_dir()]
+    if missing:
+        print(f"error: {', '.join(missing)} not found: this check reads ../shared beside the project", file=sys.stderr)
+        return 2
+    try:
+        scales = [float(s) for s in args.scales.split(",")]
+    except ValueError:
+        scales = []
+    if not scales or min(scales) < 1:
+        print(f"error: --scales must be numbers of at least 1, comma-separated, got {args.scales!r}", file=sys.stderr)
+        return 2
+    for e in args.engines:
+        check(e, scales, args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
