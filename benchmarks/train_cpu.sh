@@ -33,7 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # edge-guard / base-guard (run 15): the clean-frame guard (--darken-weight 2) with the rich leaves from a start that still
 # keeps clean CamVid at 1280x720: edge-rich's last weights (run 13) / the run-12 drn_base, lr 1e-4, 6,000 / 3,000 steps;
-# write runs/edge-guard15/, runs/base-guard15/.
+# write runs/edge-guard15/, runs/base-guard15/. Stopped at steps 4,000 / 1,500 (docs/levers.md; logs benchmarks/checkpoints/run15/).
 usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
