@@ -25,12 +25,12 @@
 # with the same levers, lr 2e-4, 3,000 steps; writes runs/base-rich13/.
 # base-guard2 / base-guard4 (run 13): base-rich's last weights (benchmarks/checkpoints/run13/base-rich-last) with the
 # same levers and --darken-weight 2 / 4 (the clean-frame guard), lr 1e-4, 1,000 steps; write runs/base-guard213/, runs/base-guard413/.
-# Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
-# The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
-# new session continues where the last stopped); later calls --resume.
 # edge-guard / base-guard (run 15): the clean-frame guard (--darken-weight 2) with the rich leaves from a start that still
 # keeps clean CamVid at 1280x720: edge-rich's last weights (run 13) / the run-12 drn_base, lr 1e-4, 6,000 / 3,000 steps;
 # write runs/edge-guard15/, runs/base-guard15/. Stopped at steps 4,000 / 1,500 (docs/levers.md; logs benchmarks/checkpoints/run15/).
+# Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
+# The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
+# new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
