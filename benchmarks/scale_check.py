@@ -1,9 +1,9 @@
-"""Does running a model on a frame enlarged s times lift the clean frames a small camera sees, and at what cost?
+"""Does running a model on a frame enlarged (or shrunk) s times lift the clean frames a small camera sees, at what cost?
 
 Usage: python benchmarks/scale_check.py [--scales 1,2] [--threads N] ENGINE [ENGINE ...]   (ENGINE: an exported drn.onnx)
 
-The model sees the frame enlarged s times (cubic); its rain layer (input - output) is shrunk back (area) and taken
-from the original frame, so a model that removes nothing leaves the frame exactly as it was. Per engine and scale,
+The model sees the frame resized s times (cubic up, area down); its rain layer (input - output) is resized back the
+other way and taken from the original frame, so a model that removes nothing leaves the frame exactly as it was. Per engine and scale,
 one line: clean CamVid frames at their own size (every 6th of ../shared/data/road/research_only/camvid; PSNR of
 output vs input, mean / worst), the RGB PSNR gain on ../shared/eval/rain100l, and the real-rain change on
 ../shared/data/road/rainy_real/nturain_rb2 (mean grey levels, share that is removal). Measured: docs/levers.md
@@ -30,14 +30,15 @@ REAL = SHARED / "data" / "road" / "rainy_real" / "nturain_rb2"
 
 
 def at_scale(engine: DerainEngine, s: float):
-    """RGB frame -> derained frame, the model run on the frame enlarged s times."""
+    """RGB frame -> derained frame, the model run on the frame resized s times."""
     def run(rgb: np.ndarray) -> np.ndarray:
         if s == 1.0:
             return engine(rgb)
         h, w = rgb.shape[:2]
-        big = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC)
-        rain = big.astype(np.float32) - engine(big).astype(np.float32)
-        rain = cv2.resize(rain, (w, h), interpolation=cv2.INTER_AREA)
+        up, down = cv2.INTER_CUBIC, cv2.INTER_AREA
+        seen = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=up if s > 1 else down)
+        rain = seen.astype(np.float32) - engine(seen).astype(np.float32)
+        rain = cv2.resize(rain, (w, h), interpolation=down if s > 1 else up)
         return np.clip(np.rint(rgb.astype(np.float32) - rain), 0, 255).astype(np.uint8)
     return run
 
@@ -60,7 +61,7 @@ def check(engine_path: str, scales: list[float], threads: int) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("engines", nargs="+", help="exported drn.onnx files")
-    p.add_argument("--scales", default="1,2", help="comma-separated enlargements (default: 1,2)")
+    p.add_argument("--scales", default="1,2", help="comma-separated scales, 0.25-4 (default: 1,2)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     missing = [str(d) for d in (CAMVID, RAIN100L, REAL) if not d.is_dir()]
@@ -71,8 +72,8 @@ def main(argv=None) -> int:
         scales = [float(s) for s in args.scales.split(",")]
     except ValueError:
         scales = []
-    if not scales or min(scales) < 1:
-        print(f"error: --scales must be numbers of at least 1, comma-separated, got {args.scales!r}", file=sys.stderr)
+    if not scales or min(scales) < 0.25 or max(scales) > 4:
+        print(f"error: --scales must be numbers from 0.25 to 4, comma-separated, got {args.scales!r}", file=sys.stderr)
         return 2
     for e in args.engines:
         check(e, scales, args.threads)
