@@ -9,13 +9,13 @@ Then the mean change on the real rainy frames of nturain_rb2 (8 of them) and its
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from script_cli import run_script
 
 from drn_edge.artifacts import resolve_checkpoint
 from drn_edge.evaluation.real_rain import real_rain_change
@@ -27,10 +27,10 @@ from drn_edge.train.validation import onnxruntime_derain
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
     clean = cv2.resize(read_rgb(list_images(SHARED / "data/road/permissive/evocargo")[0]), (640, 360))
-    for ckpt in sys.argv[1:]:
+    for ckpt in argv:
         derain = onnxruntime_derain(load_checkpoint(resolve_checkpoint(ckpt))[0], 1)
         for angle in (0, 20, 45, 60):
             rng = np.random.default_rng(0)
@@ -46,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)

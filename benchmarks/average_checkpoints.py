@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 import torch
+from script_cli import run_script
 
 from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 
@@ -32,14 +33,14 @@ def average(paths: list[str]) -> tuple[torch.nn.Module, list[int]]:
     return model, steps
 
 
-def main() -> None:
-    if len(sys.argv) < 3:
+def main(argv: list[str]) -> None:
+    if len(argv) < 2:
         sys.exit(__doc__)
-    out, paths = sys.argv[1], sys.argv[2:]
+    out, paths = argv[0], argv[1:]
     model, steps = average(paths)
     save_checkpoint(model, out, {"averaged_steps": steps, "averaged_from": paths})
     print(f"wrote {out}: the mean of {len(paths)} checkpoints (steps {', '.join(map(str, steps))})")
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)

@@ -11,12 +11,11 @@ Reads ../shared; writes nothing.
 """
 from __future__ import annotations
 
-import sys
-
 import cv2
 import numpy as np
 import torch
 from candidate_check import REAL, ROAD, greyscale, removed_share
+from script_cli import run_script
 
 from drn_edge.evaluation.eval_frames import fit_to_size
 from drn_edge.evaluation.fidelity import torch_derain
@@ -68,9 +67,9 @@ def composite(derain, road: np.ndarray, real: np.ndarray) -> tuple[float, float]
     return tuple(float(removed[:, s].mean() / added[:, s].mean()) for s in (slice(0, 320), slice(320, 640)))
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
-    name = sys.argv[1] if len(sys.argv) > 1 else "drn_base"
+    name = argv[0] if argv else "drn_base"
     derain = torch_derain(load_model(name).eval())
     print(f"{name}: share of our own rain removed, by the scene beneath it")
     frames = scenes()
@@ -82,4 +81,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)

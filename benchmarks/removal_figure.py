@@ -8,11 +8,11 @@ Only scikit-image's bundled photos are used (package data the project may ship i
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+from script_cli import run_script
 
 from drn_edge.evaluation.eval_frames import fit_to_size
 from drn_edge.evaluation.fidelity import torch_derain
@@ -30,9 +30,9 @@ def removed(rainy: np.ndarray, out: np.ndarray) -> np.ndarray:
     return np.clip((rainy.astype(np.int16) - out.astype(np.int16)) * 3 + 128, 0, 255).astype(np.uint8)
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "docs" / "images" / "removal.jpg"
+    out = Path(argv[0]) if argv else REPO / "docs" / "images" / "removal.jpg"
     models = {name: torch_derain(load_model(name).eval()) for name in ("drn_base", "drn_edge")}
     rows = []
     for generator, photo in ROWS:
@@ -49,4 +49,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)

@@ -12,12 +12,12 @@ Rows, each the mean PSNR gain (dB, RGB, 20 pairs or frames at up to 320x480):
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from candidate_check import ROAD, SHARED, derainer
+from script_cli import run_script
 
 from drn_edge.evaluation.eval_frames import fit_to_size
 from drn_edge.evaluation.metrics import capped_psnr
@@ -59,13 +59,13 @@ def check(name: str) -> dict[str, float]:
     return {row: float(np.mean(v)) for row, v in rows.items()}
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     torch.set_num_threads(1)
-    for name in sys.argv[1:] or ["drn_base", "drn_edge"]:
+    for name in argv or ["drn_base", "drn_edge"]:
         print(f"== {Path(name).name}")
         for row, value in check(name).items():
             print(f"  {row:42s} {value:+.2f} dB")
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+from script_cli import run_script
 
 from drn_edge.model.checkpoint import load_model
 from drn_edge.train.config import TrainConfig
@@ -21,15 +22,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 ROAD = SHARED / "data" / "road" / "permissive"
 
 
-def main() -> None:
-    if len(sys.argv) < 2:
+def main(argv: list[str]) -> None:
+    if not argv:
         sys.exit(__doc__)
     torch.set_num_threads(1)
     cfg = TrainConfig(val_road=(str(ROAD / "evocargo"), str(ROAD / "comma2k19")),
                       val_pairs=(str(SHARED / "eval" / "rain100l"), str(SHARED / "eval" / "rain200h")),
                       val_real=str(SHARED / "data" / "road" / "rainy_real" / "nturain_rb2"))
     sets = ValidationSets(cfg)
-    for path in sys.argv[1:]:
+    for path in argv:
         val = validate(load_model(path).eval(), sets)
         gains = "  ".join(f"{k} {v:+.2f}" for k, v in val["gains"].items())
         real = val.get("real_change")
@@ -38,4 +39,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)

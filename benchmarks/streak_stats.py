@@ -13,11 +13,11 @@ plots and numbers are written, no pixels of ../shared.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+from script_cli import run_script
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
@@ -77,8 +77,8 @@ def sets() -> dict:
     return out
 
 
-def main() -> None:
-    out_dir = Path(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/rain")
+def main(argv: list[str]) -> None:
+    out_dir = Path(argv[0] if argv else "benchmarks/results/rain")
     out_dir.mkdir(parents=True, exist_ok=True)
     stats = {name: collect(pairs) for name, pairs in sets().items()}
     summary = {name: {"streaks": len(s["lengths"]),
@@ -108,4 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)

@@ -6,14 +6,17 @@ Compare the numbers as ratios within one run, on a quiet machine, and record the
 """
 from __future__ import annotations
 
-import sys
 import time
 
 import torch
 import torch.nn.functional as F
+from script_cli import run_script
 
 from drn_edge.artifacts import resolve_checkpoint
+from drn_edge.errors import DrnEdgeError
 from drn_edge.model.checkpoint import load_checkpoint
+
+VARIANTS = ("fp32", "cl", "bf16", "bf16cl", "compile_bf16cl")
 
 
 def step_ms(variant: str, x: torch.Tensor, steps: int = 6) -> tuple[float, float]:
@@ -44,9 +47,14 @@ def step_ms(variant: str, x: torch.Tensor, steps: int = 6) -> tuple[float, float
     return (time.time() - t0) / steps * 1000, warm
 
 
-def main() -> None:
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-    variants = sys.argv[2].split(",") if len(sys.argv) > 2 else ["fp32", "cl", "bf16", "bf16cl", "compile_bf16cl"]
+def main(argv: list[str]) -> None:
+    if argv and not (argv[0].isdigit() and int(argv[0]) >= 1):
+        raise DrnEdgeError(f"THREADS must be a positive integer, got {argv[0]!r} (usage: train_speed.py [THREADS] [VARIANTS])")
+    threads = int(argv[0]) if argv else 2
+    variants = argv[1].split(",") if len(argv) > 1 else list(VARIANTS)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise DrnEdgeError(f"unknown variant(s) {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     x = torch.rand(8, 3, 128, 128)
@@ -56,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)

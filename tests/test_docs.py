@@ -130,3 +130,17 @@ def test_model_tables_explains_a_missing_eval_folder_and_prints_its_usage(tmp_pa
     assert "Traceback" not in out.stderr
     shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
     assert shown.returncode == 0 and "Usage: python benchmarks/model_tables.py" in shown.stdout
+
+
+def test_every_benchmark_script_prints_its_usage_and_names_a_bad_checkpoint_in_one_line(tmp_path):
+    # The scripts the docs send users to: --help must show the usage, not take '--help' for a checkpoint or a folder.
+    scripts = sorted(p for p in (REPO / "benchmarks").glob("*.py") if p.name != "script_cli.py")
+    runs = {p.name: subprocess.Popen([sys.executable, str(p), "--help"], cwd=tmp_path, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in scripts}
+    for name, proc in runs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0 and "usage" in out.lower() and "Traceback" not in err, (name, out[-300:], err[-300:])
+    assert not list(tmp_path.iterdir()), "a script wrote something when asked for its usage"
+    bad = subprocess.run([sys.executable, str(REPO / "benchmarks" / "score_checkpoints.py"), str(tmp_path / "no.safetensors")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.count("error:") == 1 and "Traceback" not in bad.stderr, bad.stderr
