@@ -12,6 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from script_cli import run_script
+
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("drn_base", "drn_edge")
 LEVELS = ("low", "medium", "high")
@@ -217,10 +219,8 @@ def write(blocks: dict[str, str]) -> None:
         sys.exit(f"no <!-- tables:NAME --> markers for: {', '.join(sorted(set(blocks) - placed))}")
 
 
-def main() -> None:
-    if {"-h", "--help"} & set(sys.argv[1:]):
-        sys.exit(print(__doc__))
-    args = [a for a in sys.argv[1:] if a != "--write"]
+def main(argv: list[str]) -> None:
+    args = [a for a in argv if a != "--write"]
     folder = Path(args[0]) if args else REPO / "benchmarks" / "results" / "eval"
     usage = "usage: python benchmarks/model_tables.py [EVAL_DIR] [--write]"
     if len(args) > 1:
@@ -234,9 +234,9 @@ def main() -> None:
               "detection": detection(folder), "targets": targets(r), "readme": readme(r, folder)}
     for name, table in blocks.items():
         print(f"<!-- tables:{name} -->\n{table}\n")
-    if "--write" in sys.argv:
+    if "--write" in argv:
         write(blocks)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main, __doc__)
