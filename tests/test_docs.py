@@ -144,3 +144,11 @@ def test_every_benchmark_script_prints_its_usage_and_names_a_bad_checkpoint_in_o
     bad = subprocess.run([sys.executable, str(REPO / "benchmarks" / "score_checkpoints.py"), str(tmp_path / "no.safetensors")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("error:") == 1 and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_scale_check_refuses_a_scale_it_cannot_run_in_one_line():
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "scale_check.py"), "--scales", "1,9", "x.onnx"],
+                         capture_output=True, text=True)
+    # Beside ../shared the scale is named; without it the missing folder is (checked first): one line either way.
+    assert out.returncode == 2 and out.stderr.count("error:") == 1 and "Traceback" not in out.stderr, out.stderr
+    assert ("--scales" in out.stderr) == (REPO.parent / "shared").is_dir()
