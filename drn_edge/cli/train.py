@@ -11,6 +11,7 @@ from drn_edge.errors import DrnEdgeError
 def build_parser() -> argparse.ArgumentParser:
     # lazy: keeps `--help` and argument errors instant; this loads OpenCV, torch
     from drn_edge.model.drn import MODEL_FACTORIES
+    from drn_edge.rain.family import TRAIN_GENERATORS
     from drn_edge.train.config import LOSSES
     from drn_edge.train.loop import FINETUNE_LR, TrainConfig
     from drn_edge.train.scenes import LEAF_TEXTURES
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the generated scenes' textures: plain (flat, grain, gratings: run 12) or rich (mostly "
                         "fractal 1/f noise, half the shapes lit by a ramp: closer to foliage, rock and fur) "
                         "(default: %(default)s)")
+    p.add_argument("--rain-mix", default=d.rain_mix, metavar="NAME=W,..",
+                   help="how often each rain generator is drawn in training, e.g. photoshop=0.5,drizzle=0.5 (the "
+                        "generators not named are never drawn; from: " + ", ".join(TRAIN_GENERATORS) + ") "
+                        "(default: the family's own mix, docs/models.md)")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear learning-rate warm-up steps (default: %(default)s)")
     p.add_argument("--val-side", type=int, default=d.val_side,
                    help="held-out photos are validated shrunk to this longest side, px (default: %(default)s)")
@@ -129,7 +134,7 @@ def main(argv=None) -> int:
                       val_backend=args.val_backend, faint_boost=args.faint_boost,
                       rain_weight=args.rain_weight, darken_weight=args.darken_weight,
                       loss=args.loss, video_look=args.video_look, dead_leaves=args.dead_leaves,
-                      leaf_textures=args.leaf_textures)
+                      leaf_textures=args.leaf_textures, rain_mix=args.rain_mix)
     # lazy: keeps `--help` and argument errors instant; this loads torch
     from drn_edge.model.drn import set_torch_threads
 

@@ -41,13 +41,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from drn_edge.errors import DrnEdgeError
 from drn_edge.rain.depth_of_field import render_depth_of_field
 from drn_edge.rain.photoshop import render_layer as render_photoshop_layer
 from drn_edge.rain.photoshop import sample_drizzle_layers, sample_photoshop_layers
 from drn_edge.rain.streak import StreakLayer, line_kernel
 
 __all__ = ["RainSpec", "StreakLayer", "TRAIN_GENERATORS", "HELDOUT_GENERATORS", "GENERATORS",
-           "sample_spec", "render", "LEVEL_INTENSITY"]
+           "sample_spec", "render", "LEVEL_INTENSITY", "parse_rain_mix"]
 
 TRAIN_GENERATORS = ("streaks", "photoshop", "heavy", "drops", "long", "night", "windshield", "drizzle")
 # How often each generator is drawn in training: the recipe behind other people's rain (photoshop) and the look of
@@ -90,15 +91,43 @@ def _layer(rng: np.random.Generator, depth: float, angle: float, coverage: float
     )
 
 
+def parse_rain_mix(text: str) -> tuple[float, ...] | None:
+    """`--rain-mix`'s "NAME=W,NAME=W" as one weight per TRAIN_GENERATORS entry (unnamed ones 0, summing to 1);
+    None for "" (the family's own TRAIN_WEIGHTS). The held-out generators cannot be named: they measure rain the
+    model never saw."""
+    if not text.strip():
+        return None
+    weights = dict.fromkeys(TRAIN_GENERATORS, 0.0)
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name in HELDOUT_GENERATORS:
+            raise DrnEdgeError(f"--rain-mix: '{name}' is held out of training (drn-eval reports it as rain the model "
+                               f"never saw); choose from {', '.join(TRAIN_GENERATORS)}")
+        if name not in weights:
+            raise DrnEdgeError(f"--rain-mix: unknown generator '{name}'; choose from {', '.join(TRAIN_GENERATORS)}")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise DrnEdgeError(f"--rain-mix: '{item}' needs a weight, as in photoshop=0.5") from None
+        if not weights[name] >= 0 or weights[name] == float("inf"):
+            raise DrnEdgeError(f"--rain-mix: the weight of '{name}' must be a number >= 0, got {value}")
+    total = sum(weights.values())
+    if not total > 0:
+        raise DrnEdgeError(f"--rain-mix: the weights add up to 0 in '{text}'; give at least one above 0")
+    return tuple(w / total for w in weights.values())
+
+
 def sample_spec(rng: np.random.Generator, generator: str | None = None, intensity: float | None = None,
-                haze: bool = False) -> RainSpec:
-    """One random draw of the family (or of one `generator`); `intensity` in [0, 1] fixes the amount.
+                haze: bool = False, mix: tuple[float, ...] | None = None) -> RainSpec:
+    """One random draw of the family (or of one `generator`); `intensity` in [0, 1] fixes the amount; `mix` (from
+    parse_rain_mix) replaces TRAIN_WEIGHTS.
 
     Drawn intensities lean light (t = u ** 1.4): light rain is what a car sees most and what a
     model learns least from, since its L1 signal is small. `haze` adds the atmospheric veil to some
     draws (all `heavy` ones): an explicit option, off by default (see the module docstring).
     """
-    gen = generator or str(rng.choice(TRAIN_GENERATORS, p=TRAIN_WEIGHTS))
+    gen = generator or str(rng.choice(TRAIN_GENERATORS, p=mix or TRAIN_WEIGHTS))
     if gen not in GENERATORS:
         raise ValueError(f"rain generator must be one of {GENERATORS}, got {gen!r}")
     t = float(rng.uniform(0, 1) ** 1.4 if intensity is None else intensity)

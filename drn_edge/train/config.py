@@ -7,6 +7,7 @@ from drn_edge.artifacts import SHIPPED_MODELS
 from drn_edge.checks import choice, hxw, items, number, whole
 from drn_edge.errors import DrnEdgeError
 from drn_edge.model.drn import MODEL_FACTORIES
+from drn_edge.rain.family import parse_rain_mix
 from drn_edge.train.scenes import LEAF_TEXTURES
 from drn_edge.train.speed import PRECISIONS
 from drn_edge.train.validation import VAL_BACKENDS
@@ -58,6 +59,7 @@ class TrainConfig:
     video_look: float = 0.0          # share of synthetic-rain examples seen through a video camera (sources.video_camera)
     dead_leaves: float = 0.0         # share of synthetic-rain examples drawn over a generated scene (train.scenes)
     leaf_textures: str = "plain"     # the generated scenes' textures (train.scenes.LEAF_TEXTURES)
+    rain_mix: str = ""               # "NAME=W,..." training generators' weights ("": rain.family.TRAIN_WEIGHTS)
 
     def __post_init__(self) -> None:
         for name in ("clean", "pairs", "val_pairs", "val_road"):
@@ -90,6 +92,7 @@ class TrainConfig:
         if number(self.dead_leaves, "--dead-leaves", low=0) > 1:
             raise DrnEdgeError(f"--dead-leaves is a share of examples, from 0 to 1, got {self.dead_leaves}")
         choice(self.leaf_textures, sorted(LEAF_TEXTURES), "--leaf-textures")
+        parse_rain_mix(self.rain_mix)
         if any(not isinstance(w, (int, float)) or isinstance(w, bool) or not w >= 0 for w in self.weights) or \
                 (self.weights and not sum(self.weights) > 0):
             raise DrnEdgeError(f"--weights must be numbers >= 0, not all 0; got {','.join(map(str, self.weights))}")

@@ -38,7 +38,7 @@ class TrainingDiverged(DrnEdgeError):
 
 def build_sampler(cfg: TrainConfig, seed: int) -> MixedSampler:
     """The training mix: the bundled data unless turned off, then each --clean and --pairs source."""
-    look = (cfg.haze, cfg.video_look, cfg.dead_leaves, cfg.leaf_textures)
+    look = (cfg.haze, cfg.video_look, cfg.dead_leaves, cfg.leaf_textures, cfg.rain_mix)
     sources, weights = ([], []) if cfg.no_default_data else default_sources(*look)
     default_weight = [sum(weights)] if weights else []
     if weights:
@@ -366,6 +366,8 @@ def _start_report(cfg: TrainConfig, sampler, val_sets, plan, start: int, progres
     if cfg.dead_leaves:
         look += (f"; {100 * cfg.dead_leaves:g} % of synthetic-rain examples over a generated dead-leaves scene "
                  f"({cfg.leaf_textures} leaf textures)")
+    if cfg.rain_mix:
+        look += f"; rain generators drawn as {cfg.rain_mix} (the rest never)"
     print(f"training data: {describe_sources(sampler)}{look}")
     print(f"validation every {cfg.val_every} steps ({cfg.val_backend}) on: {val_sets.describe()}")
     print(plan.note)

@@ -19,7 +19,7 @@ from drn_edge import imageio
 from drn_edge.errors import DataError
 from drn_edge.photos import TRAIN_PHOTOS, load_photo
 from drn_edge.rain import LEVEL_NAMES
-from drn_edge.rain.family import render, sample_spec
+from drn_edge.rain.family import parse_rain_mix, render, sample_spec
 from drn_edge.rain.preset import REFERENCE_SIZE, synthesize
 from drn_edge.rain.scene_negatives import add_scene_negatives
 from drn_edge.runtime.frames import hwc_to_nchw_float
@@ -74,7 +74,8 @@ class SyntheticRainSource:
     veil to some rain draws (off by default: see drn_edge.rain.family). In a `video_look` share of the examples the
     rainy frame and its clean target go through one video camera together (video_camera), instead of the JPEG step;
     in a `dead_leaves` share the clean frame is a generated dead-leaves scene (drn_edge.train.scenes; its leaves'
-    textures: `leaf_textures`), not an image.
+    textures: `leaf_textures`), not an image. `rain_mix` ("NAME=W,...", rain.family.parse_rain_mix) sets how often each
+    generator is drawn.
     """
 
     images: Sequence[np.ndarray]
@@ -83,10 +84,12 @@ class SyntheticRainSource:
     video_look: float = 0.0
     dead_leaves: float = 0.0
     leaf_textures: str = "plain"
+    rain_mix: str = ""
 
     def __post_init__(self) -> None:
         if not self.images:
             raise DataError(f"training source '{self.name}' has no images")
+        self._mix = parse_rain_mix(self.rain_mix)
 
     def sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, np.ndarray]:
         import cv2
@@ -113,7 +116,7 @@ class SyntheticRainSource:
             level = LEVEL_NAMES[int(rng.integers(len(LEVEL_NAMES)))]
             rainy = synthesize(clean, level, seed=int(rng.integers(2**31)), scale=frame_h * 16 / 9 / REFERENCE_SIZE)
         else:
-            spec = sample_spec(rng, haze=self.haze)
+            spec = sample_spec(rng, haze=self.haze, mix=self._mix)
             rainy = imageio.to_uint8(render(imageio.to_float01(clean), spec, rng, frame_height=frame_h))
         if rng.random() < self.video_look:
             camera = video_camera(rng)
@@ -294,10 +297,10 @@ def read_clean_dir(path: str | os.PathLike, min_side: int = 16) -> LazyImages:
 
 
 def default_sources(haze: bool = False, video_look: float = 0.0, dead_leaves: float = 0.0,
-                    leaf_textures: str = "plain") -> tuple[list[TrainSource], list[float]]:
+                    leaf_textures: str = "plain", rain_mix: str = "") -> tuple[list[TrainSource], list[float]]:
     """The bundled training data: scikit-image's photos (installed with the package; no third-party frames ship).
 
     Road frames come in with --clean (the shipped models' recipe reads ../shared/data/road/permissive).
     """
     return [SyntheticRainSource([load_photo(p) for p in TRAIN_PHOTOS], "skimage-photos", haze, video_look,
-                                 dead_leaves, leaf_textures)], [1.0]
+                                 dead_leaves, leaf_textures, rain_mix)], [1.0]

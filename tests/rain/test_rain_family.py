@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from drn_edge.errors import DrnEdgeError
 from drn_edge.evaluation.metrics import psnr
 from drn_edge.photos import load_photo
-from drn_edge.rain.family import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, render, sample_spec
+from drn_edge.rain.family import GENERATORS, HELDOUT_GENERATORS, TRAIN_GENERATORS, TRAIN_WEIGHTS, parse_rain_mix, render, sample_spec
 from drn_edge.rain.preset import synthesize
 
 
@@ -18,6 +19,26 @@ def test_held_out_generator_is_never_sampled_for_training():
     drawn = {sample_spec(rng).extra["generator"] for _ in range(400)}
     assert drawn == set(TRAIN_GENERATORS)
     assert not set(HELDOUT_GENERATORS) & drawn
+
+
+def test_a_rain_mix_draws_only_the_generators_it_names_in_their_proportions():
+    mix = parse_rain_mix("photoshop=3, drizzle=1")
+    assert len(mix) == len(TRAIN_GENERATORS) and abs(sum(mix) - 1) < 1e-9
+    rng = np.random.default_rng(0)
+    drawn = [sample_spec(rng, mix=mix).extra["generator"] for _ in range(400)]
+    assert set(drawn) == {"photoshop", "drizzle"} and 0.65 < drawn.count("photoshop") / 400 < 0.85
+    assert parse_rain_mix("") is None  # the family's own mix, TRAIN_WEIGHTS
+    own = ",".join(f"{g}={w}" for g, w in zip(TRAIN_GENERATORS, TRAIN_WEIGHTS))
+    assert all(sample_spec(np.random.default_rng(seed), mix=parse_rain_mix(own)).extra["generator"] ==
+               sample_spec(np.random.default_rng(seed)).extra["generator"] for seed in range(20))
+
+
+@pytest.mark.parametrize("text, says", [("dof=1", "held out"), ("rainbow=1", "unknown generator"),
+                                        ("photoshop", "needs a weight"), ("photoshop=-1", ">= 0"),
+                                        ("photoshop=0,drizzle=0", "add up to 0")])
+def test_a_rain_mix_that_cannot_be_drawn_is_refused_by_name(text, says):
+    with pytest.raises(DrnEdgeError, match=says):
+        parse_rain_mix(text)
 
 
 def test_family_draws_cover_the_documented_ranges():

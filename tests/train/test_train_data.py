@@ -210,10 +210,11 @@ def test_rich_leaf_textures_are_textured_where_plain_leaves_are_flat():
         dead_leaves(np.random.default_rng(0), 32, "velvet")
 
 
-def test_cli_rejects_an_unknown_leaf_texture(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", "--leaf-textures", "velvet", "--out",
-                          str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode == 2 and "--leaf-textures" in out.stderr and "Traceback" not in out.stderr
+@pytest.mark.parametrize("option, value", [("--leaf-textures", "velvet"), ("--rain-mix", "particles=1")])
+def test_cli_rejects_an_unknown_leaf_texture_or_rain_generator(tmp_path, option, value):
+    out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", option, value, "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and option in out.stderr and "Traceback" not in out.stderr
     assert not any(tmp_path.iterdir())
 
 
