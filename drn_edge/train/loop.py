@@ -22,6 +22,7 @@ from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 from drn_edge.model.drn import DRN, MODEL_FACTORIES
 from drn_edge.outputs import output_lock, plan_outputs, write_bytes
 from drn_edge.progress import progress_bar
+from drn_edge.rain.family import TRAIN_GENERATORS, parse_rain_mix
 from drn_edge.train.config import FINETUNE_LR, TrainConfig, default_init, default_lr
 from drn_edge.train.losses import pixel_weights, sample_weights, weighted_loss
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
@@ -367,7 +368,8 @@ def _start_report(cfg: TrainConfig, sampler, val_sets, plan, start: int, progres
         look += (f"; {100 * cfg.dead_leaves:g} % of synthetic-rain examples over a generated dead-leaves scene "
                  f"({cfg.leaf_textures} leaf textures)")
     if cfg.rain_mix:
-        look += f"; rain generators drawn as {cfg.rain_mix} (the rest never)"
+        mix = dict(zip(TRAIN_GENERATORS, parse_rain_mix(cfg.rain_mix)))
+        look += "; rain generators drawn " + ", ".join(f"{g} {100 * w:.0f} %" for g, w in mix.items() if w)
     print(f"training data: {describe_sources(sampler)}{look}")
     print(f"validation every {cfg.val_every} steps ({cfg.val_backend}) on: {val_sets.describe()}")
     print(plan.note)

@@ -108,10 +108,11 @@ def test_drn_train_on_user_folders(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "drn_edge.cli.train", "--out", str(out), "--model", "drn_tiny", "--steps", "2",
            "--batch", "2", "--crop", "32", "--val-every", "2", "--no-progress", "--clean", str(clean), "--pairs",
-           str(pairs), "--val-pairs", str(pairs), "--weights", "0,1,1", "--threads", "1"]
+           str(pairs), "--val-pairs", str(pairs), "--rain-mix", "photoshop=1", "--weights", "0,1,1", "--threads", "1"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert (out / "last.safetensors").is_file() and "checkpoint:" in res.stdout
+    assert "rain generators drawn photoshop 100 %" in res.stdout
     # A second run into the same folder without --resume refuses to overwrite it.
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "already exists: pass --resume" in res.stderr
