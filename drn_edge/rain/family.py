@@ -97,7 +97,7 @@ def parse_rain_mix(text: str) -> tuple[float, ...] | None:
     model never saw."""
     if not text.strip():
         return None
-    weights = dict.fromkeys(TRAIN_GENERATORS, 0.0)
+    weights, named = dict.fromkeys(TRAIN_GENERATORS, 0.0), set()
     for item in text.split(","):
         name, _, value = item.partition("=")
         name = name.strip()
@@ -106,6 +106,9 @@ def parse_rain_mix(text: str) -> tuple[float, ...] | None:
                                f"never saw); choose from {', '.join(TRAIN_GENERATORS)}")
         if name not in weights:
             raise DrnEdgeError(f"--rain-mix: unknown generator '{name}'; choose from {', '.join(TRAIN_GENERATORS)}")
+        if name in named:
+            raise DrnEdgeError(f"--rain-mix: '{name}' is named twice in '{text}'; give each generator once")
+        named.add(name)
         try:
             weights[name] = float(value)
         except ValueError:

@@ -35,7 +35,8 @@ def test_a_rain_mix_draws_only_the_generators_it_names_in_their_proportions():
 
 @pytest.mark.parametrize("text, says", [("dof=1", "held out"), ("rainbow=1", "unknown generator"),
                                         ("photoshop", "needs a weight"), ("photoshop=-1", ">= 0"),
-                                        ("photoshop=0,drizzle=0", "add up to 0")])
+                                        ("photoshop=0,drizzle=0", "add up to 0"),
+                                        ("photoshop=0,photoshop=2", "named twice")])
 def test_a_rain_mix_that_cannot_be_drawn_is_refused_by_name(text, says):
     with pytest.raises(DrnEdgeError, match=says):
         parse_rain_mix(text)
