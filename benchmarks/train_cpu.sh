@@ -37,8 +37,7 @@ cd "$(dirname "$0")/.."
 usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
-R=../shared/data/road/permissive
-E=../shared/eval
+source benchmarks/permissive_train.sh
 steps=20000; crop=160; extra=()
 case "$which" in
   base) name=drn_base; run=run8; seed=31; lr=3e-4; init=benchmarks/checkpoints/run7/drn_base-best.safetensors ;;
@@ -84,9 +83,5 @@ if [[ "$which" == edge && ! -f "$out/last.safetensors" && ! -f "$init" ]]; then
   drn-prune --checkpoint benchmarks/checkpoints/run8/drn_base-step4000.safetensors --ratio 0.5 --round-to 2 --out "$init"
 fi
 start=(--init "$init"); [[ -f "$out/last.safetensors" ]] && start=(--resume)
-exec drn-train --out "$out" --model drn_base "${start[@]}" \
-  --clean "$R/lanelines_p1" --clean "$R/udacity_ch2_hmb3" --clean "$R/pandaset_seq002" --weights 0.2,0.2,0.3,0.3 \
-  --val-road "$R/evocargo" --val-road "$R/comma2k19" --val-pairs "$E/rain100l" --val-pairs "$E/rain200h" \
-  --val-real ../shared/data/road/rainy_real/nturain_rb2 \
-  --steps "$steps" --batch 6 --crop "$crop" --lr "$lr" --warmup 100 --val-every 500 --save-every 200 \
-  --threads "$threads" --seed "$seed" --precision auto --compile --faint-boost 5 "${extra[@]}" --no-progress
+train_on_permissive "$out" "${start[@]}" --steps "$steps" --crop "$crop" --lr "$lr" --save-every 200 \
+  --threads "$threads" --seed "$seed" "${extra[@]}"
