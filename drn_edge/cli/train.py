@@ -100,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "tell it from scene texture with better than even odds (the median); mse takes part of it (the "
                         "mean), and measured here that became a darkening of every frame, clean ones too; ssim-l1 "
                         "(0.84 x (1 - SSIM) + 0.16 x L1) judges an error against the local contrast, so a faint "
-                        "streak over a flat scene counts (docs/levers.md) (default: %(default)s)")
+                        "streak over a flat scene counts; band: the squared error below a 3 px blur (streaks, "
+                        "drizzle) and L1 above it (the frame's brightness), so doubt takes part of a faint line but "
+                        "shifts no frame (docs/levers.md) (default: %(default)s)")
     p.add_argument("--darken-weight", type=float, default=d.darken_weight,
                    help="how much more a pixel counts where the output is darker than the clean frame: the "
                         "counterweight to --rain-weight, which alone teaches the model to darken the scene under "

@@ -18,7 +18,7 @@ __all__ = ["TrainConfig", "FINETUNE_LR", "LOSSES", "default_init", "default_lr"]
 # streak from scene texture with better than even odds, L1 teaches it to leave the streak whole, so faint real
 # streaks are left entirely. Squared error is minimized by the mean: the same doubt takes part of it away, and with
 # faint drizzle possible anywhere that became a darkening of every frame (measured: docs/levers.md).
-LOSSES = ("l1", "mse", "ssim-l1")
+LOSSES = ("l1", "mse", "ssim-l1", "band")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class TrainConfig:
     faint_boost: float = 3.0         # most a faint-rain example's loss is scaled up (1: every example weighs the same)
     rain_weight: float = 1.0         # how much more a pixel where rain was drawn counts in the loss (1: plain L1)
     darken_weight: float = 1.0       # how much more a pixel the output made darker than the clean frame counts
-    loss: str = "l1"                 # l1 | mse | ssim-l1: the error (LOSSES, drn_edge.train.losses)
+    loss: str = "l1"                 # l1 | mse | ssim-l1 | band: the error (LOSSES, drn_edge.train.losses)
     video_look: float = 0.0          # share of synthetic-rain examples seen through a video camera (sources.video_camera)
     dead_leaves: float = 0.0         # share of synthetic-rain examples drawn over a generated scene (train.scenes)
     leaf_textures: str = "plain"     # the generated scenes' textures (train.scenes.LEAF_TEXTURES)

@@ -1,4 +1,4 @@
-"""The training loss: L1 (or squared error, or SSIM mixed with L1) between I - DRN(I) and the clean frame, with
+"""The training loss: L1 (or squared error, SSIM mixed with L1, or the band-split error) between I - DRN(I) and the clean frame, with
 per-example and per-pixel weights that give faint rain the signal plain L1 does not."""
 from __future__ import annotations
 
@@ -8,13 +8,19 @@ import torch.nn.functional as F
 
 from drn_edge.evaluation.metrics import SSIM_K1, SSIM_K2, SSIM_SIGMA, SSIM_WINDOW
 
-__all__ = ["FAINT_RAIN_LEVEL", "RAIN_PIXEL_LEVEL", "SSIM_L1_SHARE", "pixel_weights", "sample_weights", "ssim_map",
+__all__ = ["BAND_SIGMA", "FAINT_RAIN_LEVEL", "RAIN_PIXEL_LEVEL", "SSIM_L1_SHARE", "pixel_weights", "sample_weights", "ssim_map",
            "weighted_loss"]
 
 # --loss ssim-l1: the share of L1 beside 1 - SSIM (Zhao et al. 2017, "Loss functions for image restoration with neural
 # networks": SSIM judges an error against the local contrast, so a faint streak left over a flat sky costs as much as
 # a bright one over texture; L1 keeps the brightness, which SSIM barely sees).
 SSIM_L1_SHARE = 0.16
+
+# --loss band: the error split at this Gaussian sigma (px of the training crop). Below it (streaks, drizzle, edges) the
+# squared error, whose optimum under doubt is the mean: a faint line the model is unsure of loses part of its light.
+# Above it (the frame's brightness) L1, whose optimum is the median: doubt about faint rain everywhere must not become
+# a shift of the whole frame, which is what the plain squared error taught (docs/levers.md).
+BAND_SIGMA = 3.0
 
 FAINT_RAIN_LEVEL = 0.03  # mean |rainy - clean| (about 8 grey levels) below which an example counts as faint rain
 
@@ -52,9 +58,12 @@ def pixel_weights(rainy: torch.Tensor, clean: torch.Tensor, rain_weight: float,
 
 def weighted_loss(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor | None,
                    pixels: torch.Tensor | None = None, loss: str = "l1") -> torch.Tensor:
-    """The training loss of a batch: per example the error (`loss`: l1, mse or ssim-l1, weighted by `pixels`), then
+    """The training loss of a batch: per example the error (`loss`: l1, mse, ssim-l1 or band, weighted by `pixels`), then
     the examples weighted by `weights` (sample_weights)."""
-    error = (out.float() - clean).abs()
+    if loss == "band":
+        error = band_error(out.float() - clean)
+    else:
+        error = (out.float() - clean).abs()
     if loss == "mse":
         error = error * error
     if pixels is None:
@@ -67,6 +76,25 @@ def weighted_loss(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor 
     if weights is None:
         return per_example.mean()
     return (per_example * weights).sum() / weights.sum()
+
+
+def gaussian_blur(t: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A separable Gaussian blur per channel, edges reflected (the image keeps its size)."""
+    radius = int(3 * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=t.device)
+    g = torch.exp(-x * x / (2 * sigma**2))
+    g = (g / g.sum()).to(t.dtype)
+    c = t.shape[1]
+    t = F.conv2d(F.pad(t, (radius, radius, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(F.pad(t, (0, 0, radius, radius), mode="reflect"), g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+def band_error(error: torch.Tensor) -> torch.Tensor:
+    """Per-pixel error of --loss band: |low| + high^2 / (2 RAIN_PIXEL_LEVEL), the signed error split at BAND_SIGMA.
+    The squared part's slope equals L1's at RAIN_PIXEL_LEVEL (about 5 grey levels), so bright rain weighs as before."""
+    low = gaussian_blur(error, BAND_SIGMA)
+    high = error - low
+    return low.abs() + high * high / (2 * RAIN_PIXEL_LEVEL)
 
 
 def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -172,6 +172,32 @@ def test_mse_loss_takes_part_of_a_streak_the_model_is_unsure_of_where_l1_leaves_
     assert best("l1") == pytest.approx(0.6, abs=1e-6) and best("mse") == pytest.approx(0.56, abs=1e-3)
 
 
+def test_band_loss_takes_part_of_an_uncertain_line_but_shifts_no_frame():
+    from drn_edge.train import losses
+
+    # Doubt about a faint line (rain in 2 examples of 5, scene in 3): L1 keeps it whole, the band loss takes part of
+    # it as the squared error does. Doubt about a faint veil over the whole frame: the squared error shifts the frame
+    # by the mean, the band loss keeps it (L1 on the low band), which is why it exists.
+    def best(clean, outputs, loss):
+        costs = torch.stack([losses.weighted_loss(o, clean, None, None, loss) for o in outputs])
+        return int(costs.argmin())
+
+    line = torch.zeros(1, 1, 32, 32)
+    line[..., 15] = 0.1
+    scene = torch.full((5, 3, 32, 32), 0.5)
+    clean = scene + line * torch.tensor([0, 0, 1, 1, 1.0]).view(5, 1, 1, 1)
+    kept = torch.linspace(0, 1, 101)
+    outputs = [scene + k * line for k in kept]
+    assert float(kept[best(clean, outputs, "l1")]) == 1.0
+    assert 0.55 <= float(kept[best(clean, outputs, "band")]) <= 0.75
+
+    clean = torch.tensor([0.5, 0.5, 0.6, 0.6, 0.6]).view(5, 1, 1, 1).expand(5, 3, 16, 16)
+    levels = torch.linspace(0.5, 0.6, 101)
+    outputs = [torch.full((5, 3, 16, 16), float(v)) for v in levels]
+    assert float(levels[best(clean, outputs, "mse")]) == pytest.approx(0.56, abs=1e-3)
+    assert float(levels[best(clean, outputs, "band")]) == pytest.approx(0.6, abs=1e-6)
+
+
 def test_training_ssim_is_the_metric_ssim():
     from drn_edge.evaluation.metrics import ssim
     from drn_edge.train import losses
