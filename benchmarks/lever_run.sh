@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One paired lever run of docs/levers.md: bash benchmarks/lever_run.sh NAME [drn-train options of the one change]
+# One paired lever run of docs/levers.md and docs/levers-scenes.md: bash benchmarks/lever_run.sh NAME [drn-train options of the one change]
 # The control is the rich-leaves lever command (the `--leaf-textures rich` row of "Rain over generated scenes",
-# docs/levers.md): from run 9's drn_edge, seed 41, 2,000 steps, lr 5e-4, --loss ssim-l1 --dead-leaves 0.3
+# docs/levers-scenes.md): from run 9's drn_edge, seed 41, 2,000 steps, lr 5e-4, --loss ssim-l1 --dead-leaves 0.3
 # --leaf-textures rich, one torch thread (give each run its own free core), on permissive_train.sh's data. Writes
 # runs/lever-NAME/ (last, best, log.csv) in the repository, with ../shared beside it. Example (run 16):
 #   bash benchmarks/lever_run.sh ps-only --rain-mix photoshop=1

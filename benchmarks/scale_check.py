@@ -6,7 +6,7 @@ The model sees the frame resized s times (cubic up, area down); its rain layer (
 other way and taken from the original frame, so a model that removes nothing leaves the frame exactly as it was. Per engine and scale,
 one line: clean CamVid frames at their own size (every 6th of ../shared/data/road/research_only/camvid; PSNR of
 output vs input, mean / worst), the RGB PSNR gain on ../shared/eval/rain100l, and the real-rain change on
-../shared/data/road/rainy_real/nturain_rb2 (mean grey levels, share that is removal). Measured: docs/levers.md
+../shared/data/road/rainy_real/nturain_rb2 (mean grey levels, share that is removal). Measured: docs/levers-scenes.md
 ("Clean frames at a low-resolution camera's own size"). Reads ../shared; writes nothing.
 """
 from __future__ import annotations

@@ -20,14 +20,14 @@
 # writes runs/edge-mix13/. Stopped at step 2,000 (log: benchmarks/checkpoints/run13/edge-mix-log.csv): 720p high rain
 # fell from +11.31 to +6.92 dB, the balanced score from +7.52 to +6.01.
 # edge-rich (run 13): the same start with --loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich (the lever that kept
-# clean CamVid and moved Rain100L's photographs, docs/levers.md), lr 2e-4, 4,000 steps; writes runs/edge-rich13/.
+# clean CamVid and moved Rain100L's photographs, docs/levers-scenes.md), lr 2e-4, 4,000 steps; writes runs/edge-rich13/.
 # base-rich (run 13): the run-12 drn_base (shipped in run 12, kept as benchmarks/checkpoints/run12/drn_base-shipped)
 # with the same levers, lr 2e-4, 3,000 steps; writes runs/base-rich13/.
 # base-guard2 / base-guard4 (run 13): base-rich's last weights (benchmarks/checkpoints/run13/base-rich-last) with the
 # same levers and --darken-weight 2 / 4 (the clean-frame guard), lr 1e-4, 1,000 steps; write runs/base-guard213/, runs/base-guard413/.
 # edge-guard / base-guard (run 15): the clean-frame guard (--darken-weight 2) with the rich leaves from a start that still
 # keeps clean CamVid at 1280x720: edge-rich's last weights (run 13) / the run-12 drn_base, lr 1e-4, 6,000 / 3,000 steps;
-# write runs/edge-guard15/, runs/base-guard15/. Stopped at steps 4,000 / 1,500 (docs/levers.md; logs benchmarks/checkpoints/run15/).
+# write runs/edge-guard15/, runs/base-guard15/. Stopped at steps 4,000 / 1,500 (docs/levers-scenes.md; logs benchmarks/checkpoints/run15/).
 # edge-realmix (run 17): the realistic rain mix of run 16 (photoshop 40 %, drizzle 30 %, the family's rest 30 %) with the
 # rich-leaves lever command, from run 16's kept step-1,000 weights (benchmarks/checkpoints/run16/mix-nofine-best), lr 2e-4,
 # 8,000 steps; writes runs/edge-realmix17/.
