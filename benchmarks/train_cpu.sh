@@ -30,14 +30,15 @@
 # write runs/edge-guard15/, runs/base-guard15/. Stopped at steps 4,000 / 1,500 (docs/levers-scenes.md; logs benchmarks/checkpoints/run15/).
 # edge-realmix (run 17): the realistic rain mix of run 16 (photoshop 40 %, drizzle 30 %, the family's rest 30 %) with the
 # rich-leaves lever command, from run 16's kept step-1,000 weights (benchmarks/checkpoints/run16/mix-nofine-best), lr 2e-4,
-# 8,000 steps; writes runs/edge-realmix17/.
+# 8,000 steps; writes runs/edge-realmix17/. base-realmix (run 17): the same for the shipped drn_base of run 12
+# (benchmarks/checkpoints/run12/drn_base-shipped), 4,000 steps; writes runs/base-realmix17/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 source benchmarks/permissive_train.sh
@@ -74,10 +75,14 @@ case "$which" in
   base-guard) name=drn_base; run=run15; seed=82; lr=1e-4; steps=3000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
     init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
-  edge-realmix) name=drn_edge; run=run17; seed=91; lr=2e-4; steps=8000
+  edge-realmix|base-realmix) run=run17; lr=2e-4
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich
       --rain-mix streaks=0.06,photoshop=0.4,heavy=0.06,drops=0.04,long=0.05,night=0.05,windshield=0.04,drizzle=0.3)
-    init=benchmarks/checkpoints/run16/mix-nofine-best.safetensors ;;
+    if [[ "$which" == edge-realmix ]]; then
+      name=drn_edge; seed=91; steps=8000; init=benchmarks/checkpoints/run16/mix-nofine-best.safetensors
+    else
+      name=drn_base; seed=92; steps=4000; init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors
+    fi ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
