@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rain-mix", default=d.rain_mix, metavar="NAME=W,..",
                    help="how often each rain generator is drawn in training, e.g. photoshop=0.5,drizzle=0.5 (the "
                         "generators not named are never drawn; from: " + ", ".join(TRAIN_GENERATORS) + ") "
-                        "(default: the family's own mix, docs/models.md)")
+                        "(default: the family's own mix, docs/data.md)")
     p.add_argument("--warmup", type=int, default=d.warmup, help="linear learning-rate warm-up steps (default: %(default)s)")
     p.add_argument("--val-side", type=int, default=d.val_side,
                    help="held-out photos are validated shrunk to this longest side, px (default: %(default)s)")
