@@ -33,7 +33,7 @@
 # 8,000 steps; writes runs/edge-realmix17/. base-realmix (run 17): the same for the shipped drn_base of run 12
 # (benchmarks/checkpoints/run12/drn_base-shipped), 4,000 steps; writes runs/base-realmix17/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
-# The first call continues from the committed checkpoint in benchmarks/checkpoints/run8|run9/ when there is one (so a
+# The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
