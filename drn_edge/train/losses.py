@@ -1,5 +1,5 @@
-"""The training loss: L1 (or squared error, SSIM mixed with L1, or the band-split error) between I - DRN(I) and the clean frame, with
-per-example and per-pixel weights that give faint rain the signal plain L1 does not."""
+"""The training loss: L1 (or squared error, SSIM mixed with L1, or the band-split error) between I - DRN(I) and the
+clean frame, with per-example and per-pixel weights that give faint rain the signal plain L1 does not."""
 from __future__ import annotations
 
 import numpy as np
@@ -78,12 +78,17 @@ def weighted_loss(out: torch.Tensor, clean: torch.Tensor, weights: torch.Tensor 
     return (per_example * weights).sum() / weights.sum()
 
 
+def gaussian_taps(radius: int, sigma: float, device: torch.device) -> torch.Tensor:
+    """The 2 * radius + 1 normalized taps of a 1-D Gaussian (the SSIM window and the band loss's blur)."""
+    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
+    g = torch.exp(-x * x / (2 * sigma**2))
+    return g / g.sum()
+
+
 def gaussian_blur(t: torch.Tensor, sigma: float) -> torch.Tensor:
     """A separable Gaussian blur per channel, edges reflected (the image keeps its size)."""
     radius = int(3 * sigma + 0.5)
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32, device=t.device)
-    g = torch.exp(-x * x / (2 * sigma**2))
-    g = (g / g.sum()).to(t.dtype)
+    g = gaussian_taps(radius, sigma, t.device).to(t.dtype)
     c = t.shape[1]
     t = F.conv2d(F.pad(t, (radius, radius, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
     return F.conv2d(F.pad(t, (0, 0, radius, radius), mode="reflect"), g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
@@ -100,9 +105,7 @@ def band_error(error: torch.Tensor) -> torch.Tensor:
 def ssim_map(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """SSIM per pixel and channel of two NxCxHxW images in [0, 1] (the settings of drn_edge.evaluation.metrics.ssim:
     Gaussian window 11, sigma 1.5; only windows fully inside the image, so the map is 10 px smaller each way)."""
-    x = torch.arange(SSIM_WINDOW, dtype=torch.float32, device=a.device) - SSIM_WINDOW // 2
-    g = torch.exp(-x * x / (2 * SSIM_SIGMA**2))
-    g = g / g.sum()
+    g = gaussian_taps(SSIM_WINDOW // 2, SSIM_SIGMA, a.device)
     kernel = (g[:, None] * g[None, :]).expand(a.shape[1], 1, SSIM_WINDOW, SSIM_WINDOW).contiguous()
 
     def blur(t: torch.Tensor) -> torch.Tensor:
