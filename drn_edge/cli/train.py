@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "streak over a flat scene counts; band: the squared error below a 3 px blur (streaks, "
                         "drizzle) and L1 above it (the frame's brightness), so doubt takes part of a faint line but "
                         "shifts no frame (docs/levers.md) (default: %(default)s)")
+    p.add_argument("--teacher", default=None,
+                   help="a checkpoint (or drn_base / drn_edge) whose output the model also learns to match: "
+                        "distillation, for fine-tuning a model drn-prune cut from it; half the loss is the distance "
+                        "to the teacher's output (default: off)")
     p.add_argument("--darken-weight", type=float, default=d.darken_weight,
                    help="how much more a pixel counts where the output is darker than the clean frame: the "
                         "counterweight to --rain-weight, which alone teaches the model to darken the scene under "
@@ -128,7 +132,7 @@ def main(argv=None) -> int:
     cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop,
                       lr=default_lr(args.lr, init, args.resume),
                       val_every=args.val_every, save_every=args.save_every, seed=args.seed, resume=args.resume,
-                      overwrite=args.overwrite, init=init, warmup=args.warmup, val_side=args.val_side,
+                      overwrite=args.overwrite, init=init, teacher=args.teacher, warmup=args.warmup, val_side=args.val_side,
                       clean=tuple(args.clean), pairs=tuple(args.pairs),
                       weights=weights, no_default_data=args.no_default_data, val_pairs=tuple(args.val_pairs),
                       val_road=tuple(args.val_road), val_real=args.val_real, haze=args.haze,

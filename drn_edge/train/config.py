@@ -38,6 +38,7 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False  # start afresh even if OUT/last.safetensors exists
     init: str | None = None  # start from these weights (e.g. fine-tuning a pruned model)
+    teacher: str | None = None  # also match this model's output (distillation: train.teacher)
     clean: tuple[str, ...] = ()      # folders/videos of clean frames (synthetic rain on the fly)
     pairs: tuple[str, ...] = ()      # paired rainy/clean datasets
     weights: tuple[float, ...] = ()  # one per source: bundled default (if used), then clean..., then pairs...

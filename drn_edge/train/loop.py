@@ -27,6 +27,7 @@ from drn_edge.train.config import FINETUNE_LR, TrainConfig, default_init, defaul
 from drn_edge.train.losses import pixel_weights, sample_weights, weighted_loss
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
 from drn_edge.train.speed import choose_step_plan
+from drn_edge.train.teacher import TEACHER_SHARE, Teacher
 from drn_edge.train.validation import ValidationSets, validate
 
 __all__ = ["TrainConfig", "TrainingDiverged", "ValidationSets", "validate", "build_sampler", "default_init", "train",
@@ -137,7 +138,7 @@ def check_output(cfg: TrainConfig) -> None:
     # Before any training: an output that is an input (--init, a data folder), a link, or unwritable fails now.
     out = Path(cfg.out)
     plan_outputs({f"--out ({name})": out / name for name in ("last.safetensors", "best.safetensors", "log.csv")},
-                 files=[resolve_checkpoint(cfg.init)] if cfg.init else [],
+                 files=[resolve_checkpoint(c) for c in (cfg.init, cfg.teacher) if c],
                  folders=[*cfg.clean, *cfg.pairs, *cfg.val_pairs, *cfg.val_road])
 
 
@@ -236,8 +237,9 @@ def _optimizer(model: DRN, cfg: TrainConfig, extra: dict, last: Path) -> torch.o
 class _Run:
     """One run's mutable state: history, best score, timing, and the writes of validation and checkpoints."""
 
-    def __init__(self, cfg: TrainConfig, model: DRN, opt, info: dict, world: int, val_sets):
+    def __init__(self, cfg: TrainConfig, model: DRN, opt, info: dict, world: int, val_sets, teacher=None):
         self.cfg, self.model, self.opt, self.world, self.val_sets = cfg, model, opt, world, val_sets
+        self.teacher: Teacher | None = teacher
         self.out = Path(cfg.out)
         self.history = info.get("history", []) if isinstance(info.get("history"), list) else []
         best = info.get("best_score", -math.inf)
@@ -286,6 +288,8 @@ def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run,
         out = net(rainy)
     loss = weighted_loss(out, clean, None if weights is None else torch.from_numpy(weights).to(device),
                          pixel_weights(rainy, clean, cfg.rain_weight, out, cfg.darken_weight), cfg.loss)
+    if run.teacher is not None:
+        loss = run.teacher.blend(loss, rainy, out)
     if not torch.isfinite(loss):
         raise TrainingDiverged(f"training diverged at step {step + 1} (loss {loss.item()}): nothing was saved "
                                f"after step {start if not run.history else run.history[-1]['step']}; lower --lr "
@@ -309,6 +313,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     model = model.to(device).train()
     plan = choose_step_plan(cfg.precision, cfg.compile, device)
     net = plan.prepare(model, device)
+    teacher = Teacher(cfg.teacher, plan, device) if cfg.teacher else None  # before any write: a bad path fails here
     opt = _optimizer(model, cfg, extra, last)
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -321,7 +326,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     bar, loss_ema, done = None, None, start
     try:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)  # every check has passed: the run starts here
-        run = _Run(cfg, model, opt, info, world, val_sets)
+        run = _Run(cfg, model, opt, info, world, val_sets, teacher)
         bar = _start_report(cfg, sampler, val_sets, plan, start, progress) if rank == 0 else None
         say = bar.write if bar else print
         if rank == 0 and start == 0:  # the starting weights are scored: a run never keeps a 'best' worse than its start
@@ -373,6 +378,8 @@ def _start_report(cfg: TrainConfig, sampler, val_sets, plan, start: int, progres
     print(f"training data: {describe_sources(sampler)}{look}")
     print(f"validation every {cfg.val_every} steps ({cfg.val_backend}) on: {val_sets.describe()}")
     print(plan.note)
+    if cfg.teacher:
+        print(f"distillation: {100 * TEACHER_SHARE:g} % of the loss is the distance to {cfg.teacher}'s output")
     if not progress:
         return None
 
