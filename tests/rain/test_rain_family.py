@@ -133,7 +133,7 @@ def test_scene_negatives_change_the_clean_frame_and_are_seeded():
     a = add_scene_negatives(img, np.random.default_rng(3), 720)
     assert np.array_equal(a, add_scene_negatives(img, np.random.default_rng(3), 720))
     assert a.dtype == np.uint8 and a.shape == img.shape and not np.array_equal(a, img)
-    assert len(NEGATIVE_KINDS) == 6
+    assert len(NEGATIVE_KINDS) == 7
 
 
 def test_training_draws_slant_like_rain_filmed_from_a_car_and_evaluation_rain_keeps_its_angles():
