@@ -139,7 +139,11 @@ def _grid(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
     span = np.zeros((h, w), np.float32)
     span[:, max(0, x0):max(1, x0 + int(rng.uniform(0.4, 1.4) * w))] = 1
     layer = cv2.warpPerspective(layer, m, (w, h), flags=cv2.INTER_LINEAR)
-    alpha = (cv2.warpPerspective(mask, m, (w, h), flags=cv2.INTER_LINEAR) * span)[..., None]
+    alpha = cv2.warpPerspective(mask, m, (w, h), flags=cv2.INTER_LINEAR) * span
+    soft = rng.uniform(0, 2.5) * s  # as far or enlarged frames show them: soft window frames are still scene
+    if soft > 0.3:
+        layer, alpha = cv2.GaussianBlur(layer, (0, 0), soft), cv2.GaussianBlur(alpha, (0, 0), soft)
+    alpha = alpha[..., None]
     img[:] = img * (1 - alpha) + layer * alpha
 
 
