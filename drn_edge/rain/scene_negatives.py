@@ -15,6 +15,9 @@ Each structure is drawn at the scale of the source frame (``s`` = frame height /
   far away), solid or dashed, white or yellow;
 - poles and wires: poles thick and opaque with a base and a shaded side; wires few, thin and dark;
 - glitter: a cluster of tiny bright specks (sun on water, wet asphalt, ice);
+- facades and railings: window frames and fence bars, thin bright lines in a regular grid, always joined by
+  lines across them and seen in perspective (rain never closes a rectangle); the shipped drn_base took the white
+  window frames of a street for streaks;
 - glare and headlights: soft bright discs with a halo, sometimes in a dark scene;
 - snow and frost: fine bright texture over part of the frame;
 - the scene's own light: darker (dusk, night) or bright and flat (overcast) versions of the frame.
@@ -28,10 +31,10 @@ from drn_edge.imageio import to_float01, to_uint8
 
 __all__ = ["add_scene_negatives", "NEGATIVE_KINDS"]
 
-NEGATIVE_KINDS = ("lane", "pole", "glitter", "glare", "snow", "light")
+NEGATIVE_KINDS = ("lane", "pole", "glitter", "glare", "snow", "light", "grid")
 # Glitter (tiny bright specks) is locally the closest thing to drizzle: drawn rarely, so that examples teaching
 # 'keep this small bright thing' stay far fewer than those teaching 'remove this streak'.
-KIND_SHARE = (0.3, 0.2, 0.05, 0.15, 0.08, 0.22)
+KIND_SHARE = (0.27, 0.17, 0.05, 0.13, 0.07, 0.16, 0.15)
 
 
 def _lane(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
@@ -98,6 +101,60 @@ def _glitter(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
     img[:] = 1 - (1 - img) * (1 - specks)
 
 
+def _grid(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
+    """A facade (a wall with a grid of framed windows) or a railing (bars between two rails), opaque, in perspective."""
+    h, w = img.shape[:2]
+    layer, mask = np.zeros_like(img), np.zeros((h, w), np.float32)
+    bright = lambda: float(rng.uniform(0.75, 1.0))  # noqa: E731 - white paint, lit metal
+    if rng.random() < 0.6:  # facade: wall, windows (dark glass or the sky mirrored), bright frames and mullions
+        wall = rng.uniform(0.2, 0.8) * np.array([1.0, rng.uniform(0.8, 1.0), rng.uniform(0.6, 1.0)], np.float32)
+        cv2.rectangle(layer, (0, 0), (w, h), tuple(float(v) for v in wall), -1)
+        mask[:] = 1
+        win_w, win_h = rng.uniform(12, 60) * s, rng.uniform(20, 90) * s
+        gap_x, gap_y = win_w * rng.uniform(0.3, 1.2), win_h * rng.uniform(0.3, 0.9)
+        frame = max(1.0, rng.uniform(1, 4) * s)
+        for y in np.arange(rng.uniform(-win_h, 0), h, win_h + gap_y):
+            for x in np.arange(rng.uniform(-win_w, 0), w, win_w + gap_x):
+                glass = float(rng.uniform(0.05, 0.4) if rng.random() < 0.6 else rng.uniform(0.6, 0.95))
+                c = bright()
+                _box(layer, x, y, x + win_w, y + win_h, (c, c, c))
+                _box(layer, x + frame, y + frame, x + win_w - frame, y + win_h - frame, (glass, glass, glass))
+                if rng.random() < 0.6:  # a mullion down the middle
+                    _box(layer, x + win_w / 2 - frame / 2, y, x + win_w / 2 + frame / 2, y + win_h, (c, c, c))
+    else:  # railing: two rails and bars between them; the scene shows through
+        top, bottom = rng.uniform(0, 0.6 * h), rng.uniform(0.5 * h, 1.2 * h)
+        bar, rail, step = max(1.0, rng.uniform(1, 4) * s), rng.uniform(2, 8) * s, rng.uniform(6, 30) * s
+        c = bright() if rng.random() < 0.6 else float(rng.uniform(0.0, 0.3))
+        for y in (top, bottom):
+            _box(layer, 0, y - rail / 2, w, y + rail / 2, (c, c, c), mask)
+        for x in np.arange(rng.uniform(0, step), w, step):
+            _box(layer, x - bar / 2, top, x + bar / 2, bottom, (c, c, c), mask)
+    # perspective: the grid recedes towards a vanishing point to one side
+    squeeze = rng.uniform(0.0, 0.35) * h
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[0, 0], [w, squeeze], [w, h - squeeze], [0, h]]) if rng.random() < 0.5 else \
+        np.float32([[0, squeeze], [w, 0], [w, h], [0, h - squeeze]])
+    m = cv2.getPerspectiveTransform(src, dst)
+    x0 = int(rng.uniform(-0.2, 0.6) * w)  # a building between others: part of the crop's width
+    span = np.zeros((h, w), np.float32)
+    span[:, max(0, x0):max(1, x0 + int(rng.uniform(0.4, 1.4) * w))] = 1
+    layer = cv2.warpPerspective(layer, m, (w, h), flags=cv2.INTER_LINEAR)
+    alpha = cv2.warpPerspective(mask, m, (w, h), flags=cv2.INTER_LINEAR) * span
+    soft = rng.uniform(0, 2.5) * s  # as far or enlarged frames show them: soft window frames are still scene
+    if soft > 0.3:
+        layer, alpha = cv2.GaussianBlur(layer, (0, 0), soft), cv2.GaussianBlur(alpha, (0, 0), soft)
+    alpha = alpha[..., None]
+    img[:] = img * (1 - alpha) + layer * alpha
+
+
+def _box(img, x0, y0, x1, y1, colour, mask=None) -> None:
+    """An anti-aliased filled rectangle at sub-pixel corners (into mask too, as 1, when given)."""
+    poly = np.round(np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)]) * 16).astype(np.int32)
+    cv2.fillPoly(img, [poly], colour, lineType=cv2.LINE_AA, shift=4)
+    if mask is not None:
+        cv2.fillPoly(mask, [poly], 1.0, lineType=cv2.LINE_AA, shift=4)
+
+
 def _glare(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
     h, w = img.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -131,7 +188,8 @@ def _light(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
         img[:] = img * (1 - flat) + flat * rng.uniform(0.7, 0.95)
 
 
-_DRAW = {"lane": _lane, "pole": _pole, "glitter": _glitter, "glare": _glare, "snow": _snow, "light": _light}
+_DRAW = {"lane": _lane, "pole": _pole, "glitter": _glitter, "glare": _glare, "snow": _snow, "light": _light,
+         "grid": _grid}
 assert set(_DRAW) == set(NEGATIVE_KINDS)
 
 

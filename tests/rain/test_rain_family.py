@@ -133,7 +133,7 @@ def test_scene_negatives_change_the_clean_frame_and_are_seeded():
     a = add_scene_negatives(img, np.random.default_rng(3), 720)
     assert np.array_equal(a, add_scene_negatives(img, np.random.default_rng(3), 720))
     assert a.dtype == np.uint8 and a.shape == img.shape and not np.array_equal(a, img)
-    assert len(NEGATIVE_KINDS) == 6
+    assert len(NEGATIVE_KINDS) == 7
 
 
 def test_training_draws_slant_like_rain_filmed_from_a_car_and_evaluation_rain_keeps_its_angles():
@@ -145,3 +145,20 @@ def test_training_draws_slant_like_rain_filmed_from_a_car_and_evaluation_rain_ke
     eval_angles = [abs(lay.angle) for s in (sample_spec(np.random.default_rng(i), "streaks", 0.5) for i in range(100))
                    for lay in s.layers]
     assert max(eval_angles) < 48  # 35 degrees plus wind spread
+
+
+def test_grid_negatives_close_their_lines_where_rain_never_does():
+    """Facades and railings: thin lines always joined by lines across them (edges in both directions)."""
+    import cv2
+
+    from drn_edge.rain.scene_negatives import _grid
+
+    for seed in range(12):
+        img = np.random.default_rng(seed).uniform(0.3, 0.5, (240, 320, 3)).astype(np.float32)
+        before = img.copy()
+        _grid(img, np.random.default_rng(seed), 1.0)
+        drawn = np.abs(img - before).max(2) > 0.05
+        assert drawn.mean() > 0.02, f"seed {seed}: nothing drawn"
+        g = cv2.GaussianBlur(img.mean(2), (0, 0), 1.5)
+        gx, gy = np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0))[drawn].sum(), np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1))[drawn].sum()
+        assert 0.1 < gy / gx < 10, f"seed {seed}: edges in one direction only ({gx:.0f} across, {gy:.0f} along)"
