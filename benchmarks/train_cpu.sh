@@ -36,13 +36,16 @@
 # benchmarks/checkpoints/run17/drn_base-shipped; drn-prune --ratio 0.5 --round-to 2) and fine-tuned with run 17's levers
 # and rain mix, lr 5e-4, 20,000 steps; writes runs/edge-reprune18/. edge-distill (run 18): the same with one change,
 # --teacher (distillation from that drn_base, drn_edge/train/teacher.py); writes runs/edge-distill18/.
+# base-grid (run 18): base-realmix's command with the facade and railing negatives (merged from lever/grid), from run
+# 17's step-1,000 state (the shipped drn_base and its Adam state; a fresh start without the committed state takes the
+# shipped weights, benchmarks/checkpoints/run17/drn_base-shipped), 4,000 steps; writes runs/base-grid18/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|base-grid [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 source benchmarks/permissive_train.sh
@@ -79,18 +82,17 @@ case "$which" in
   base-guard) name=drn_base; run=run15; seed=82; lr=1e-4; steps=3000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
     init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
-  edge-realmix|base-realmix|edge-reprune|edge-distill) run=run17; lr=2e-4
+  edge-realmix|base-realmix|edge-reprune|edge-distill|base-grid) run=run17; lr=2e-4
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich
       --rain-mix streaks=0.06,photoshop=0.4,heavy=0.06,drops=0.04,long=0.05,night=0.05,windshield=0.04,drizzle=0.3)
-    if [[ "$which" == edge-realmix ]]; then
-      name=drn_edge; seed=91; steps=8000; init=benchmarks/checkpoints/run16/mix-nofine-best.safetensors
-    elif [[ "$which" == edge-reprune || "$which" == edge-distill ]]; then
-      name=drn_edge; run=run18; seed=101; lr=5e-4; init=runs/edge-reprune18/pruned.safetensors
-      prune_from=benchmarks/checkpoints/run17/drn_base-shipped.safetensors
-      [[ "$which" == edge-distill ]] && name=edge-distill && extra+=(--teacher "$prune_from")
-    else
-      name=drn_base; seed=92; steps=4000; init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors
-    fi ;;
+    case "$which" in
+      edge-realmix) name=drn_edge; seed=91; steps=8000; init=benchmarks/checkpoints/run16/mix-nofine-best.safetensors ;;
+      base-realmix) name=drn_base; seed=92; steps=4000; init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
+      base-grid) name=base-grid; run=run18; seed=92; steps=4000; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
+      *) name=drn_edge; run=run18; seed=101; lr=5e-4; init=runs/edge-reprune18/pruned.safetensors
+        prune_from=benchmarks/checkpoints/run17/drn_base-shipped.safetensors
+        if [[ "$which" == edge-distill ]]; then name=edge-distill; extra+=(--teacher "$prune_from"); fi ;;
+    esac ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
 out="runs/${which}${run#run}"
