@@ -105,30 +105,7 @@ def _grid(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
     """A facade (a wall with a grid of framed windows) or a railing (bars between two rails), opaque, in perspective."""
     h, w = img.shape[:2]
     layer, mask = np.zeros_like(img), np.zeros((h, w), np.float32)
-    bright = lambda: float(rng.uniform(0.75, 1.0))  # noqa: E731 - white paint, lit metal
-    if rng.random() < 0.6:  # facade: wall, windows (dark glass or the sky mirrored), bright frames and mullions
-        wall = rng.uniform(0.2, 0.8) * np.array([1.0, rng.uniform(0.8, 1.0), rng.uniform(0.6, 1.0)], np.float32)
-        cv2.rectangle(layer, (0, 0), (w, h), tuple(float(v) for v in wall), -1)
-        mask[:] = 1
-        win_w, win_h = rng.uniform(12, 60) * s, rng.uniform(20, 90) * s
-        gap_x, gap_y = win_w * rng.uniform(0.3, 1.2), win_h * rng.uniform(0.3, 0.9)
-        frame = max(1.0, rng.uniform(1, 4) * s)
-        for y in np.arange(rng.uniform(-win_h, 0), h, win_h + gap_y):
-            for x in np.arange(rng.uniform(-win_w, 0), w, win_w + gap_x):
-                glass = float(rng.uniform(0.05, 0.4) if rng.random() < 0.6 else rng.uniform(0.6, 0.95))
-                c = bright()
-                _box(layer, x, y, x + win_w, y + win_h, (c, c, c))
-                _box(layer, x + frame, y + frame, x + win_w - frame, y + win_h - frame, (glass, glass, glass))
-                if rng.random() < 0.6:  # a mullion down the middle
-                    _box(layer, x + win_w / 2 - frame / 2, y, x + win_w / 2 + frame / 2, y + win_h, (c, c, c))
-    else:  # railing: two rails and bars between them; the scene shows through
-        top, bottom = rng.uniform(0, 0.6 * h), rng.uniform(0.5 * h, 1.2 * h)
-        bar, rail, step = max(1.0, rng.uniform(1, 4) * s), rng.uniform(2, 8) * s, rng.uniform(6, 30) * s
-        c = bright() if rng.random() < 0.6 else float(rng.uniform(0.0, 0.3))
-        for y in (top, bottom):
-            _box(layer, 0, y - rail / 2, w, y + rail / 2, (c, c, c), mask)
-        for x in np.arange(rng.uniform(0, step), w, step):
-            _box(layer, x - bar / 2, top, x + bar / 2, bottom, (c, c, c), mask)
+    (_facade if rng.random() < 0.6 else _railing)(layer, mask, rng, s)
     # perspective: the grid recedes towards a vanishing point to one side
     squeeze = rng.uniform(0.0, 0.35) * h
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
@@ -145,6 +122,41 @@ def _grid(img: np.ndarray, rng: np.random.Generator, s: float) -> None:
         layer, alpha = cv2.GaussianBlur(layer, (0, 0), soft), cv2.GaussianBlur(alpha, (0, 0), soft)
     alpha = alpha[..., None]
     img[:] = img * (1 - alpha) + layer * alpha
+
+
+def _bright(rng: np.random.Generator) -> float:
+    return float(rng.uniform(0.75, 1.0))  # white paint, lit metal
+
+
+def _facade(layer: np.ndarray, mask: np.ndarray, rng: np.random.Generator, s: float) -> None:
+    """A wall, windows (dark glass or the sky mirrored), bright frames and mullions: opaque over the whole layer."""
+    h, w = layer.shape[:2]
+    wall = rng.uniform(0.2, 0.8) * np.array([1.0, rng.uniform(0.8, 1.0), rng.uniform(0.6, 1.0)], np.float32)
+    cv2.rectangle(layer, (0, 0), (w, h), tuple(float(v) for v in wall), -1)
+    mask[:] = 1
+    win_w, win_h = rng.uniform(12, 60) * s, rng.uniform(20, 90) * s
+    gap_x, gap_y = win_w * rng.uniform(0.3, 1.2), win_h * rng.uniform(0.3, 0.9)
+    frame = max(1.0, rng.uniform(1, 4) * s)
+    for y in np.arange(rng.uniform(-win_h, 0), h, win_h + gap_y):
+        for x in np.arange(rng.uniform(-win_w, 0), w, win_w + gap_x):
+            glass = float(rng.uniform(0.05, 0.4) if rng.random() < 0.6 else rng.uniform(0.6, 0.95))
+            c = _bright(rng)
+            _box(layer, x, y, x + win_w, y + win_h, (c, c, c))
+            _box(layer, x + frame, y + frame, x + win_w - frame, y + win_h - frame, (glass, glass, glass))
+            if rng.random() < 0.6:  # a mullion down the middle
+                _box(layer, x + win_w / 2 - frame / 2, y, x + win_w / 2 + frame / 2, y + win_h, (c, c, c))
+
+
+def _railing(layer: np.ndarray, mask: np.ndarray, rng: np.random.Generator, s: float) -> None:
+    """Two rails and bars between them, bright or dark; the scene shows through."""
+    h, w = layer.shape[:2]
+    top, bottom = rng.uniform(0, 0.6 * h), rng.uniform(0.5 * h, 1.2 * h)
+    bar, rail, step = max(1.0, rng.uniform(1, 4) * s), rng.uniform(2, 8) * s, rng.uniform(6, 30) * s
+    c = _bright(rng) if rng.random() < 0.6 else float(rng.uniform(0.0, 0.3))
+    for y in (top, bottom):
+        _box(layer, 0, y - rail / 2, w, y + rail / 2, (c, c, c), mask)
+    for x in np.arange(rng.uniform(0, step), w, step):
+        _box(layer, x - bar / 2, top, x + bar / 2, bottom, (c, c, c), mask)
 
 
 def _box(img, x0, y0, x1, y1, colour, mask=None) -> None:
