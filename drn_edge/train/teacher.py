@@ -24,7 +24,6 @@ class Teacher:
         model = load_checkpoint(resolve_checkpoint(spec))[0].to(device).eval()  # a path, or drn_base / drn_edge
         for p in model.parameters():
             p.requires_grad_(False)
-        self.name = model.cfg.name
         self.plan, self.device = plan, device
         self.net = plan.prepare(model, device)
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from drn_edge.model.checkpoint import save_checkpoint
+from drn_edge.model.checkpoint import load_checkpoint, save_checkpoint
 from drn_edge.model.drn import drn_tiny
 from drn_edge.train.loop import TrainConfig, build_sampler, train
 from drn_edge.train.speed import choose_step_plan
@@ -58,8 +58,6 @@ def test_a_run_with_a_teacher_trains_and_records_it(teacher_file, tmp_path, caps
                       save_every=2, warmup=1, teacher=str(teacher_file), precision="fp32")
     train(cfg, progress=False)
     assert "distillation: 50 % of the loss" in capsys.readouterr().out
-    from drn_edge.model.checkpoint import load_checkpoint
-
     assert load_checkpoint(tmp_path / "run" / "last.safetensors")[1]["train_config"]["teacher"] == str(teacher_file)
 
 
