@@ -41,14 +41,16 @@
 # shipped weights, benchmarks/checkpoints/run17/drn_base-shipped), 4,000 steps; writes runs/base-grid18/.
 # edge-distill-short (run 19): edge-distill continued from its committed step-2,152 state (run18/edge-distill-last, with
 # its Adam state) on a 6,500-step schedule, so that the learning rate comes down within one session; writes
-# runs/edge-distill-short19/ (the 20,000-step edge-distill goes on beside it).
+# runs/edge-distill-short19/ (the 20,000-step edge-distill goes on beside it). edge-crop256 (run 19): edge-distill's
+# step-6,000 state (run19/edge-distill-step6000, with Adam state) continued with one change, --crop 256 (the context a
+# crop shows); writes runs/edge-crop25619/, paired with edge-distill's own continuation.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|base-grid [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|base-grid [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 source benchmarks/permissive_train.sh
@@ -85,7 +87,7 @@ case "$which" in
   base-guard) name=drn_base; run=run15; seed=82; lr=1e-4; steps=3000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
     init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
-  edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|base-grid) run=run17; lr=2e-4
+  edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|base-grid) run=run17; lr=2e-4
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich
       --rain-mix streaks=0.06,photoshop=0.4,heavy=0.06,drops=0.04,long=0.05,night=0.05,windshield=0.04,drizzle=0.3)
     case "$which" in
@@ -94,9 +96,11 @@ case "$which" in
       base-grid) name=base-grid; run=run18; seed=92; steps=4000; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
       *) name=drn_edge; run=run18; seed=101; lr=5e-4; init=runs/edge-reprune18/pruned.safetensors
         prune_from=benchmarks/checkpoints/run17/drn_base-shipped.safetensors
-        if [[ "$which" == edge-distill* ]]; then name=edge-distill; extra+=(--teacher "$prune_from"); fi
+        if [[ "$which" == edge-distill* || "$which" == edge-crop256 ]]; then name=edge-distill; extra+=(--teacher "$prune_from"); fi
         if [[ "$which" == edge-distill-short ]]; then name=edge-distill-short; run=run19; steps=6500
-          continue_from=benchmarks/checkpoints/run18/edge-distill; fi ;;
+          continue_from=benchmarks/checkpoints/run18/edge-distill; fi
+        if [[ "$which" == edge-crop256 ]]; then name=edge-crop256; run=run19; crop=256
+          continue_from=benchmarks/checkpoints/run19/edge-distill-step6000; fi ;;
     esac ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
