@@ -42,7 +42,7 @@
 # edge-distill-short (run 19): edge-distill continued from its committed step-2,152 state (run18/edge-distill-last, with
 # its Adam state) on a 6,500-step schedule, so that the learning rate comes down within one session; writes
 # runs/edge-distill-short19/ (the 20,000-step edge-distill goes on beside it). edge-crop256 (run 19): edge-distill's
-# step-6,000 state (run19/edge-distill-step6000, with Adam state) continued with one change, --crop 256 (the context a
+# step-6,000 state (run19/edge-distill6000-last, with Adam state) continued with one change, --crop 256 (the context a
 # crop shows); writes runs/edge-crop25619/, paired with edge-distill's own continuation.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
@@ -100,7 +100,7 @@ case "$which" in
         if [[ "$which" == edge-distill-short ]]; then name=edge-distill-short; run=run19; steps=6500
           continue_from=benchmarks/checkpoints/run18/edge-distill; fi
         if [[ "$which" == edge-crop256 ]]; then name=edge-crop256; run=run19; crop=256
-          continue_from=benchmarks/checkpoints/run19/edge-distill-step6000; fi ;;
+          continue_from=benchmarks/checkpoints/run19/edge-distill6000; fi ;;
     esac ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
