@@ -96,7 +96,7 @@ case "$which" in
       base-grid) name=base-grid; run=run18; seed=92; steps=4000; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
       *) name=drn_edge; run=run18; seed=101; lr=5e-4; init=runs/edge-reprune18/pruned.safetensors
         prune_from=benchmarks/checkpoints/run17/drn_base-shipped.safetensors
-        if [[ "$which" == edge-distill* || "$which" == edge-crop256 ]]; then name=edge-distill; extra+=(--teacher "$prune_from"); fi
+        if [[ "$which" != edge-reprune ]]; then name=edge-distill; extra+=(--teacher "$prune_from"); fi
         if [[ "$which" == edge-distill-short ]]; then name=edge-distill-short; run=run19; steps=6500
           continue_from=benchmarks/checkpoints/run18/edge-distill; fi
         if [[ "$which" == edge-crop256 ]]; then name=edge-crop256; run=run19; crop=256
