@@ -44,13 +44,15 @@
 # runs/edge-distill-short19/ (the 20,000-step edge-distill goes on beside it). edge-crop256 (run 19): edge-distill's
 # step-6,000 state (run19/edge-distill6000-last, with Adam state) continued with one change, --crop 256 (the context a
 # crop shows); writes runs/edge-crop25619/, paired with edge-distill's own continuation.
+# base-crop256 (run 20): the lever of edge-crop256 for the teacher: the shipped drn_base of run 17 (benchmarks/checkpoints/
+# run17/drn_base-shipped) with base-grid's command and one change, --crop 256, 3,500 steps; writes runs/base-crop25620/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|base-grid [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|base-grid|base-crop256 [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 source benchmarks/permissive_train.sh
@@ -87,13 +89,15 @@ case "$which" in
   base-guard) name=drn_base; run=run15; seed=82; lr=1e-4; steps=3000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
     init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
-  edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|base-grid) run=run17; lr=2e-4
+  edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|base-grid|base-crop256) run=run17; lr=2e-4
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich
       --rain-mix streaks=0.06,photoshop=0.4,heavy=0.06,drops=0.04,long=0.05,night=0.05,windshield=0.04,drizzle=0.3)
     case "$which" in
       edge-realmix) name=drn_edge; seed=91; steps=8000; init=benchmarks/checkpoints/run16/mix-nofine-best.safetensors ;;
       base-realmix) name=drn_base; seed=92; steps=4000; init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
       base-grid) name=base-grid; run=run18; seed=92; steps=4000; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
+      base-crop256) name=base-crop256; run=run20; seed=111; steps=3500; crop=256
+        init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
       *) name=drn_edge; run=run18; seed=101; lr=5e-4; init=runs/edge-reprune18/pruned.safetensors
         prune_from=benchmarks/checkpoints/run17/drn_base-shipped.safetensors
         if [[ "$which" != edge-reprune ]]; then name=edge-distill; extra+=(--teacher "$prune_from"); fi
