@@ -46,7 +46,7 @@
 # crop shows); writes runs/edge-crop25619/, paired with edge-distill's own continuation.
 # base-crop256 (run 20): the lever of edge-crop256 for the teacher: the shipped drn_base of run 17 (benchmarks/checkpoints/
 # run17/drn_base-shipped) with base-grid's command and one change, --crop 256, 3,500 steps; writes runs/base-crop25620/.
-# Stopped at step 2,814 (docs/levers-scenes.md, "Run 20"); edge-crop256 continued in run 20 to step 10,900.
+# Finished (docs/levers-scenes.md, "Run 20"); edge-crop256 continued in run 20 to step 10,900.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
