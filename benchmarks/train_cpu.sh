@@ -47,13 +47,16 @@
 # base-crop256 (run 20): the lever of edge-crop256 for the teacher: the shipped drn_base of run 17 (benchmarks/checkpoints/
 # run17/drn_base-shipped) with base-grid's command and one change, --crop 256, 3,500 steps; writes runs/base-crop25620/.
 # Finished (docs/levers-scenes.md, "Run 20"); edge-crop256 continued in run 20 to step 10,900.
+# edge-distill-video (run 21): edge-distill's committed step-10,238 state (run18/edge-distill-last, with Adam state) continued
+# with one change, --video-look 0.6 (the camera lever that lifted Rain100L and Rain200H in docs/levers.md), paired with
+# edge-distill's own continuation; writes runs/edge-distill-video21/.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|base-grid|base-crop256 [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|edge-distill-video|base-grid|base-crop256 [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 source benchmarks/permissive_train.sh
@@ -90,7 +93,7 @@ case "$which" in
   base-guard) name=drn_base; run=run15; seed=82; lr=1e-4; steps=3000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
     init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
-  edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|base-grid|base-crop256) run=run17; lr=2e-4
+  edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|edge-distill-video|base-grid|base-crop256) run=run17; lr=2e-4
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich
       --rain-mix streaks=0.06,photoshop=0.4,heavy=0.06,drops=0.04,long=0.05,night=0.05,windshield=0.04,drizzle=0.3)
     case "$which" in
@@ -105,7 +108,9 @@ case "$which" in
         if [[ "$which" == edge-distill-short ]]; then name=edge-distill-short; run=run19; steps=6500
           continue_from=benchmarks/checkpoints/run18/edge-distill; fi
         if [[ "$which" == edge-crop256 ]]; then name=edge-crop256; run=run19; crop=256
-          continue_from=benchmarks/checkpoints/run19/edge-distill6000; fi ;;
+          continue_from=benchmarks/checkpoints/run19/edge-distill6000; fi
+        if [[ "$which" == edge-distill-video ]]; then name=edge-distill-video; run=run21; extra+=(--video-look 0.6)
+          continue_from=benchmarks/checkpoints/run18/edge-distill; fi ;;
     esac ;;
   *) echo "$usage" >&2; exit 2 ;;
 esac
