@@ -1,13 +1,16 @@
-"""Does running a model on a frame enlarged (or shrunk) s times lift the clean frames a small camera sees, at what cost?
+"""Does running a model on a frame enlarged (or shrunk) s times, or more than once, take more rain, at what cost?
 
-Usage: python benchmarks/scale_check.py [--scales 1,2] [--threads N] ENGINE [ENGINE ...]   (ENGINE: an exported drn.onnx)
+Usage: python benchmarks/scale_check.py [--scales 1,2] [--passes 1,2] [--threads N] ENGINE [ENGINE ...]
+(ENGINE: an exported drn.onnx)
 
 The model sees the frame resized s times (cubic up, area down); its rain layer (input - output) is resized back the
-other way and taken from the original frame, so a model that removes nothing leaves the frame exactly as it was. Per engine and scale,
-one line: clean CamVid frames at their own size (every 6th of ../shared/data/road/research_only/camvid; PSNR of
-output vs input, mean / worst), the RGB PSNR gain on ../shared/eval/rain100l, and the real-rain change on
-../shared/data/road/rainy_real/nturain_rb2 (mean grey levels, share that is removal). Measured: docs/levers-scenes.md
-("Clean frames at a low-resolution camera's own size"). Reads ../shared; writes nothing.
+other way and taken from the original frame, so a model that removes nothing leaves the frame exactly as it was. With
+--passes k the model runs k times in a row, each pass on the last one's output (what PReNet-style progressive
+deraining does with its recurrent stages). Per engine, scale and number of passes, one line: clean CamVid frames at
+their own size (every 6th of ../shared/data/road/research_only/camvid; PSNR of output vs input, mean / worst), the RGB
+PSNR gain on ../shared/eval/rain100l, and the real-rain change on ../shared/data/road/rainy_real/nturain_rb2 (mean
+grey levels, share that is removal). Measured: docs/levers-scenes.md ("Clean frames at a low-resolution camera's own
+size") and docs/levers-runs.md ("Run 22"). Reads ../shared; writes nothing.
 """
 from __future__ import annotations
 
@@ -29,8 +32,17 @@ RAIN100L = SHARED / "eval" / "rain100l"
 REAL = SHARED / "data" / "road" / "rainy_real" / "nturain_rb2"
 
 
-def at_scale(engine: DerainEngine, s: float):
-    """RGB frame -> derained frame, the model run on the frame resized s times."""
+def passes_of(engine: DerainEngine, passes: int):
+    """RGB frame -> derained frame, the model run `passes` times in a row."""
+    def run(rgb: np.ndarray) -> np.ndarray:
+        for _ in range(passes):
+            rgb = engine(rgb)
+        return rgb
+    return run
+
+
+def at_scale(engine, s: float):
+    """RGB frame -> derained frame, `engine` (a frame -> frame callable) run on the frame resized s times."""
     def run(rgb: np.ndarray) -> np.ndarray:
         if s == 1.0:
             return engine(rgb)
@@ -43,17 +55,17 @@ def at_scale(engine: DerainEngine, s: float):
     return run
 
 
-def check(engine_path: str, scales: list[float], threads: int) -> None:
+def check(engine_path: str, scales: list[float], passes: list[int], threads: int) -> None:
     with DerainEngine(engine_path, color="rgb", threads=threads) as engine:
-        for s in scales:
-            derain = at_scale(engine, s)
+        for s, k in [(s, k) for s in scales for k in passes]:
+            derain = at_scale(passes_of(engine, k), s)
             clean = [psnr(derain(x), x) for x in (read_rgb(p) for p in list_images(CAMVID)[::6])]
             gains = []
             for p in list_images(RAIN100L / "input"):
                 rainy, target = read_rgb(p), read_rgb(RAIN100L / "target" / p.name)
                 gains.append(psnr(derain(rainy), target) - psnr(rainy, target))
             real = real_rain_change(derain, REAL)
-            print(f"{engine_path} x{s:g}: clean CamVid {np.mean(clean):.1f} / {np.min(clean):.1f} dB | "
+            print(f"{engine_path} x{s:g}, {k} pass{'es' if k > 1 else ''}: clean CamVid {np.mean(clean):.1f} / {np.min(clean):.1f} dB | "
                   f"Rain100L {np.mean(gains):+.2f} dB | real rain {real['mean_change']:.2f} grey levels, "
                   f"{100 * real['removal_share']:.0f} % removal", flush=True)
 
@@ -62,6 +74,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("engines", nargs="+", help="exported drn.onnx files")
     p.add_argument("--scales", default="1,2", help="comma-separated scales, 0.25-4 (default: 1,2)")
+    p.add_argument("--passes", default="1", help="comma-separated numbers of passes, 1-4 (default: 1)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     missing = [str(d) for d in (CAMVID, RAIN100L, REAL) if not d.is_dir()]
@@ -75,8 +88,15 @@ def main(argv=None) -> int:
     if not scales or min(scales) < 0.25 or max(scales) > 4:
         print(f"error: --scales must be numbers from 0.25 to 4, comma-separated, got {args.scales!r}", file=sys.stderr)
         return 2
+    try:
+        passes = [int(k) for k in args.passes.split(",")]
+    except ValueError:
+        passes = []
+    if not passes or min(passes) < 1 or max(passes) > 4:
+        print(f"error: --passes must be whole numbers from 1 to 4, comma-separated, got {args.passes!r}", file=sys.stderr)
+        return 2
     for e in args.engines:
-        check(e, scales, args.threads)
+        check(e, scales, passes, args.threads)
     return 0
 
 

@@ -49,8 +49,8 @@
 # Finished (docs/levers-scenes.md, "Run 20"); edge-crop256 continued in run 20 to step 10,900.
 # edge-distill-video (run 21): edge-distill's step-10,238 state (run18/edge-distill-last as committed in run 20, with Adam
 # state) continued with one change, --video-look 0.6 (the camera lever that lifted Rain100L and Rain200H in
-# docs/levers.md), paired with edge-distill's own continuation (now committed at step 18,861); writes
-# runs/edge-distill-video21/, resumes from run21/edge-distill-video-last (step 17,076). docs/levers-runs.md, "Run 21".
+# docs/levers.md), paired with edge-distill's own continuation (committed at its end, step 20,000); writes
+# runs/edge-distill-video21/, resumes from run21/edge-distill-video-last. docs/levers-runs.md, "Run 21" and "Run 22".
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
@@ -146,9 +148,10 @@ def test_every_benchmark_script_prints_its_usage_and_names_a_bad_checkpoint_in_o
     assert bad.returncode == 2 and bad.stderr.count("error:") == 1 and "Traceback" not in bad.stderr, bad.stderr
 
 
-def test_scale_check_refuses_a_scale_it_cannot_run_in_one_line():
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "scale_check.py"), "--scales", "1,9", "x.onnx"],
+@pytest.mark.parametrize("flag, value", [("--scales", "1,9"), ("--passes", "0")])
+def test_scale_check_refuses_a_scale_or_pass_count_it_cannot_run_in_one_line(flag, value):
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "scale_check.py"), flag, value, "x.onnx"],
                          capture_output=True, text=True)
-    # Beside ../shared the scale is named; without it the missing folder is (checked first): one line either way.
+    # Beside ../shared the option is named; without it the missing folder is (checked first): one line either way.
     assert out.returncode == 2 and out.stderr.count("error:") == 1 and "Traceback" not in out.stderr, out.stderr
-    assert ("--scales" in out.stderr) == (REPO.parent / "shared").is_dir()
+    assert (flag in out.stderr) == (REPO.parent / "shared").is_dir()

@@ -49,6 +49,16 @@ def test_train_writes_checkpoint_and_resumes(tmp_path):
     assert not torch.equal(model.head.weight, model2.head.weight)  # it trained further, from the saved state
 
 
+def test_resuming_a_finished_run_says_it_is_complete_and_leaves_it(tmp_path, capsys):
+    cfg = TrainConfig(out=str(tmp_path), model="drn_tiny", steps=2, batch=2, crop=32, val_every=2, save_every=2, warmup=1)
+    path = train(cfg, progress=False)
+    before = path.read_bytes()
+    capsys.readouterr()
+    assert train(TrainConfig(**{**cfg.__dict__, "resume": True}), progress=False) == path
+    assert "already at step 2 of --steps 2: the run is complete" in capsys.readouterr().out
+    assert path.read_bytes() == before
+
+
 def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "drn_edge.cli.train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--resume" in out.stdout
