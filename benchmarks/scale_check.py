@@ -70,6 +70,15 @@ def check(engine_path: str, scales: list[float], passes: list[int], threads: int
                   f"{100 * real['removal_share']:.0f} % removal", flush=True)
 
 
+def comma_list(text: str, kind: type, low: float, high: float) -> list:
+    """'1,2' -> [1, 2] when every item is a `kind` within [low, high]; [] otherwise (the caller names the option)."""
+    try:
+        values = [kind(v) for v in text.split(",")]
+    except ValueError:
+        return []
+    return values if all(low <= v <= high for v in values) else []
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("engines", nargs="+", help="exported drn.onnx files")
@@ -81,20 +90,13 @@ def main(argv=None) -> int:
     if missing:
         print(f"error: {', '.join(missing)} not found: this check reads ../shared beside the project", file=sys.stderr)
         return 2
-    try:
-        scales = [float(s) for s in args.scales.split(",")]
-    except ValueError:
-        scales = []
-    if not scales or min(scales) < 0.25 or max(scales) > 4:
-        print(f"error: --scales must be numbers from 0.25 to 4, comma-separated, got {args.scales!r}", file=sys.stderr)
-        return 2
-    try:
-        passes = [int(k) for k in args.passes.split(",")]
-    except ValueError:
-        passes = []
-    if not passes or min(passes) < 1 or max(passes) > 4:
-        print(f"error: --passes must be whole numbers from 1 to 4, comma-separated, got {args.passes!r}", file=sys.stderr)
-        return 2
+    scales = comma_list(args.scales, float, 0.25, 4)
+    passes = comma_list(args.passes, int, 1, 4)
+    for flag, values, text, kind in (("--scales", scales, args.scales, "numbers from 0.25 to 4"),
+                                     ("--passes", passes, args.passes, "whole numbers from 1 to 4")):
+        if not values:
+            print(f"error: {flag} must be {kind}, comma-separated, got {text!r}", file=sys.stderr)
+            return 2
     for e in args.engines:
         check(e, scales, passes, args.threads)
     return 0

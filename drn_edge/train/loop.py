@@ -307,13 +307,13 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     world, rank, device = _setup_distributed()
     last = Path(cfg.out) / "last.safetensors"
     check_output(cfg)
-    val_sets = ValidationSets(cfg) if rank == 0 else None
     model, start, info, extra = _start_state(cfg, model, last)
     if start == cfg.steps:  # resumed at its end: say so before building data and compiling for nothing
         if rank == 0:
             print(f"'{last}' is already at step {start} of --steps {cfg.steps}: the run is complete, nothing to "
                   "train (raise --steps to continue it)")
         return last
+    val_sets = ValidationSets(cfg) if rank == 0 else None
     torch.manual_seed(cfg.seed + rank)
     model = model.to(device).train()
     plan = choose_step_plan(cfg.precision, cfg.compile, device)
