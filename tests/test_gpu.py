@@ -33,3 +33,9 @@ def test_cuda_graph_replay_matches_eager(tiny_model):
         graph.replay()
         assert torch.allclose(static_out, model(new), atol=1e-5)
     tiny_model.cpu()
+
+
+def test_count_macs_counts_a_model_on_the_gpu(tiny_model):
+    from drn_edge.model.drn import count_macs
+
+    assert count_macs(tiny_model.cuda().half(), 64, 64) == count_macs(tiny_model.float().cpu(), 64, 64)

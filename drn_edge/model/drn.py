@@ -292,7 +292,8 @@ def count_macs(model: DRN, height: int, width: int) -> int:
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     try:
         with torch.no_grad():
-            model(torch.zeros(1, model.cfg.in_channels, MULTIPLE, MULTIPLE))
+            weight = next(model.parameters())  # a model moved to a GPU or cast to half is counted where it is
+            model(torch.zeros(1, model.cfg.in_channels, MULTIPLE, MULTIPLE, device=weight.device, dtype=weight.dtype))
     finally:
         for h in handles:
             h.remove()

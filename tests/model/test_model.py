@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -69,3 +71,5 @@ def test_macs_count_matches_hand_count_for_one_conv():
     assert count_params(model) == sum(p.numel() for p in model.parameters())
     # MACs scale with the number of pixels (fully convolutional)
     assert count_macs(model, 32, 32) == 4 * count_macs(model, 16, 16)
+    # counted where the model is: gpu_check.py counts a CUDA model and an FP16 one (a CPU input failed on the GPU)
+    assert count_macs(copy.deepcopy(model).to(torch.bfloat16), 32, 32) == count_macs(model, 32, 32)
