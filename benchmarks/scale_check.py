@@ -56,14 +56,13 @@ def at_scale(engine, s: float):
 
 
 def check(engine_path: str, scales: list[float], passes: list[int], threads: int) -> None:
+    camvid = [read_rgb(p) for p in list_images(CAMVID)[::6]]  # read once, run at every scale and pass count
+    pairs = [(read_rgb(p), read_rgb(RAIN100L / "target" / p.name)) for p in list_images(RAIN100L / "input")]
     with DerainEngine(engine_path, color="rgb", threads=threads) as engine:
         for s, k in [(s, k) for s in scales for k in passes]:
             derain = at_scale(passes_of(engine, k), s)
-            clean = [psnr(derain(x), x) for x in (read_rgb(p) for p in list_images(CAMVID)[::6])]
-            gains = []
-            for p in list_images(RAIN100L / "input"):
-                rainy, target = read_rgb(p), read_rgb(RAIN100L / "target" / p.name)
-                gains.append(psnr(derain(rainy), target) - psnr(rainy, target))
+            clean = [psnr(derain(x), x) for x in camvid]
+            gains = [psnr(derain(rainy), target) - psnr(rainy, target) for rainy, target in pairs]
             real = real_rain_change(derain, REAL)
             print(f"{engine_path} x{s:g}, {k} pass{'es' if k > 1 else ''}: clean CamVid {np.mean(clean):.1f} / {np.min(clean):.1f} dB | "
                   f"Rain100L {np.mean(gains):+.2f} dB | real rain {real['mean_change']:.2f} grey levels, "
