@@ -2,13 +2,19 @@
 
 Run by benchmarks/gpu_check.sh on a GPU machine; on a CPU it runs the same code paths that need no
 CUDA (a check that the script itself works). Median and p99 from CUDA events over --frames frames.
-Writes JSON and Markdown with the device name.
+Writes JSON and Markdown with the device name. Each model and size is measured in a process of its own: a CUDA fault
+(the FP16 CUDA-graph replay at 1920x1080 stopped the first GPU run with "an illegal memory access", which leaves the
+process's CUDA context unusable) becomes a "failed" row, the other rows are still measured and the report still
+written, and the exit status is 1.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +74,38 @@ def variants(model, device: str, x: torch.Tensor, compile_model: bool = True):
     return out
 
 
+def measure(label: str, path: str, size: str, device: str, frames: int, warmup: int, compile_model: bool,
+            rows_path: str) -> None:
+    """The rows of one model at one size (HxW), every variant, each appended to `rows_path` (JSON lines) once measured:
+    the rows before a fault survive it."""
+    torch.backends.cudnn.benchmark = True
+    timer = _timer(device)
+    model = load_model(path).to(device).eval()
+    h, w = (int(v) for v in size.split("x"))
+    x = torch.rand(1, 3, h + (-h) % 8, w + (-w) % 8, device=device)
+    with torch.no_grad(), open(rows_path, "a") as rows:
+        for vname, fn in variants(model, device, x, compile_model):
+            row = {"model": label, "size": size, "variant": vname}
+            if fn is not None:
+                for _ in range(warmup):
+                    fn()
+                ms = np.array([timer(fn) for _ in range(frames)])
+                row.update(frames=frames, median_ms=float(np.median(ms)), p99_ms=float(np.percentile(ms, 99)),
+                           gmac=count_macs(model, h + (-h) % 8, w + (-w) % 8) / 1e9)
+                print(f"{label} {size} {vname}: median {row['median_ms']:.2f} ms, p99 {row['p99_ms']:.2f}", flush=True)
+            rows.write(json.dumps(row) + "\n")
+            rows.flush()
+
+
+def isolated(fn, *args):
+    """(fn(*args), None) run in a fresh process, or (None, what went wrong): a CUDA fault poisons only that process."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return pool.submit(fn, *args).result(), None
+        except Exception as exc:  # the child's exception, or BrokenProcessPool when it died
+            return None, f"{type(exc).__name__}: {exc}".strip()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sizes", default="360x640,720x1280,1080x1920")
@@ -77,33 +115,26 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (slow to compile on a CPU)")
     args = p.parse_args(argv)
-    torch.backends.cudnn.benchmark = True
     device = args.device
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     models = {"drn_base": SHIPPED_CHECKPOINT}
     if SHIPPED_EDGE_CHECKPOINT.is_file():
         models["drn_edge"] = SHIPPED_EDGE_CHECKPOINT
-    timer = _timer(device)
-    rows = []
-    for label, path in models.items():
-        model = load_model(path).to(device).eval()
-        for size in args.sizes.split(","):
-            h, w = (int(v) for v in size.split("x"))
-            x = torch.rand(1, 3, h + (-h) % 8, w + (-w) % 8, device=device)
-            with torch.no_grad():
-                for vname, fn in variants(model, device, x, not args.no_compile):
-                    if fn is None:
-                        rows.append({"model": label, "size": size, "variant": vname})
-                        continue
-                    for _ in range(args.warmup):
-                        fn()
-                    ms = np.array([timer(fn) for _ in range(args.frames)])
-                    rows.append({"model": label, "size": size, "variant": vname, "frames": args.frames,
-                                 "median_ms": float(np.median(ms)), "p99_ms": float(np.percentile(ms, 99)),
-                                 "gmac": count_macs(model, h + (-h) % 8, w + (-w) % 8) / 1e9})
-                    print(f"{label} {size} {vname}: median {rows[-1]['median_ms']:.2f} ms, p99 {rows[-1]['p99_ms']:.2f}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, path in models.items():
+            for size in args.sizes.split(","):
+                rows_path = Path(tmp) / f"{label}-{size}.jsonl"
+                rows_path.touch()
+                _, error = isolated(measure, label, str(path), size, device, args.frames, args.warmup,
+                                    not args.no_compile, str(rows_path))
+                rows.extend(json.loads(line) for line in rows_path.read_text().splitlines())
+                if error:
+                    failed += 1
+                    rows.append({"model": label, "size": size, "variant": f"failed: {error}"})
+                    print(f"{label} {size}: failed: {error}")
     report = {"device": name, "torch": torch.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": rows}
     (out / "pytorch_cuda.json").write_text(json.dumps(report, indent=1))
     md = [f"### PyTorch baselines on {name} (torch {torch.__version__}), {args.frames} frames, CUDA events", "",
@@ -112,8 +143,8 @@ def main(argv=None) -> int:
         md.append(f"| {r['model']} | {r['size']} | {r['variant']} | {r.get('gmac', 0):.1f} | "
                   f"{r.get('median_ms', float('nan')):.2f} | {r.get('p99_ms', float('nan')):.2f} |")
     (out / "pytorch_cuda.md").write_text("\n".join(md) + "\n")
-    print(f"wrote {out}/pytorch_cuda.json and .md")
-    return 0
+    print(f"wrote {out}/pytorch_cuda.json and .md" + (f"; {failed} model/size measurement(s) failed" if failed else ""))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -146,6 +146,22 @@ def test_gpu_check_script_runs_its_cpu_paths(tmp_path):
     assert "| drn_base | 32x48 | fp32 |" in (tmp_path / "pytorch_cuda.md").read_text()
 
 
+def test_gpu_check_survives_a_measurement_whose_process_dies_or_raises():
+    # A CUDA fault (the 1920x1080 CUDA-graph replay on the first GPU run) poisons its process: each model and size is
+    # measured in a process of its own, and a death or an exception becomes a message, not the end of the report.
+    import importlib.util
+    import os
+
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.isolated(divmod, 7, 2) == ((3, 1), None)
+    result, error = gpu_check.isolated(os._exit, 3)
+    assert result is None and error.startswith("BrokenProcessPool")
+    result, error = gpu_check.isolated(int, "not a number")
+    assert result is None and error.startswith("ValueError") and "not a number" in error
+
+
 def test_compare_finds_each_precision_and_refuses_stale_or_missing_ones(tiny_onnx, tmp_path):
     import shutil
 
