@@ -7,7 +7,9 @@ opening with a 9x9 window (a top-hat: thin bright structures, up to ~8 px across
 grey levels. Real rainy frames have no clean frame, so the top-hat of their luma is all there is; for the
 Rain100L pairs and the project's own renders the same top-hat is taken of the rainy frame minus that of the
 clean frame (scene structure cancels). Connected regions of the map are streaks: their length (major axis),
-width (area / length), peak contrast (grey levels) and the share of pixels they cover. Only the project's
+width (area / length), peak contrast (grey levels) and the share of pixels they cover; the map's light per pixel
+of the frame (streak light: for real frames an upper bound, scene detail counts too) and, where there is a clean
+frame, the mean |rainy - clean| of the luma (rain light): how many grey levels a model could take away. Only the project's
 plots and numbers are written, no pixels of ../shared.
 """
 from __future__ import annotations
@@ -45,17 +47,22 @@ def streaks(light: np.ndarray, height: int) -> dict:
         lengths.append(major / height)
         widths.append(area / major * scale)
         contrast.append(float(light[ys, xs].max()))
-    return {"lengths": lengths, "widths": widths, "contrast": contrast, "coverage": float(mask.mean())}
+    return {"lengths": lengths, "widths": widths, "contrast": contrast, "coverage": float(mask.mean()),
+            "light": float((light * mask).mean())}
 
 
 def collect(pairs) -> dict:
-    out = {"lengths": [], "widths": [], "contrast": [], "coverage": []}
+    out = {"lengths": [], "widths": [], "contrast": [], "coverage": [], "light": [], "added": []}
     for rainy, clean in pairs:
         light = tophat(rainy) - (tophat(clean) if clean is not None else 0)
         s = streaks(np.clip(light, 0, None), rainy.shape[0])
         for k in ("lengths", "widths", "contrast"):
             out[k] += s[k]
         out["coverage"].append(s["coverage"])
+        out["light"].append(s["light"])
+        if clean is not None:
+            luma = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY).astype(np.float32) for im in (rainy, clean)]
+            out["added"].append(float(np.abs(luma[0] - luma[1]).mean()))
     return out
 
 
@@ -66,7 +73,8 @@ def sets() -> dict:
     real = [(read_rgb(f), None) for f in list_images(SHARED / "data/road/rainy_real/nturain_rb2")]
     rain100l = [(r, c) for _, r, c in read_pairs(SHARED / "eval/rain100l")]
     road = [cv2.resize(read_rgb(f), (640, 360)) for f in list_images(SHARED / "data/road/permissive/udacity_ch2_hmb3")[::40]]
-    out = {"real (nturain_rb2)": real, "Rain100L": rain100l}
+    # the same measure on clean road frames: how much thin bright light a scene without rain holds
+    out = {"real (nturain_rb2)": real, "clean road, no rain": [(c, None) for c in road], "Rain100L": rain100l}
     for gen in ("drizzle", "photoshop", "long", "streaks"):
         rendered = []
         for i, clean in enumerate(road):
@@ -85,7 +93,10 @@ def main(argv: list[str]) -> None:
                       "length_median_of_height": float(np.median(s["lengths"])) if s["lengths"] else None,
                       "width_median_px_at_720p": float(np.median(s["widths"])) if s["widths"] else None,
                       "contrast_median_grey_levels": float(np.median(s["contrast"])) if s["contrast"] else None,
-                      "coverage_mean": float(np.mean(s["coverage"]))} for name, s in stats.items()}
+                      "coverage_mean": float(np.mean(s["coverage"])),
+                      "streak_light_mean_grey_levels": float(np.mean(s["light"])),
+                      "rain_light_mean_grey_levels": float(np.mean(s["added"])) if s["added"] else None}
+               for name, s in stats.items()}
     (out_dir / "streak_stats.json").write_text(json.dumps(summary, indent=2) + "\n")
     import matplotlib
 
