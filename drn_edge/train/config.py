@@ -50,6 +50,7 @@ class TrainConfig:
     val_side: int = 320              # held-out photos are validated shrunk to this longest side (speed)
     haze: bool = False               # draw the haze veil in some rain examples (see drn_edge.rain.family)
     max_minutes: float | None = None  # stop (and save) after this much wall time
+    data_workers: int = 0            # processes rendering batches ahead of the step (train.batch_workers; 0: none)
     precision: str = "auto"          # auto | fp32 | bf16 (drn_edge.train.speed)
     compile: bool = False            # torch.compile the training step
     val_backend: str = "onnxruntime"  # how validation runs the current weights (drn_edge.train.validation)
@@ -79,6 +80,7 @@ class TrainConfig:
         whole(self.val_side, "--val-side", 32, 4096)
         hxw(*self.val_road_size, "val_road_size")
         number(self.max_minutes, "--minutes", above=0, optional=True)
+        whole(self.data_workers, "--data-workers", 0, 256)
         choice(self.precision, PRECISIONS, "--precision")
         choice(self.val_backend, VAL_BACKENDS, "--val-backend")
         choice(self.loss, LOSSES, "--loss")

@@ -23,6 +23,7 @@ from drn_edge.model.drn import DRN, MODEL_FACTORIES
 from drn_edge.outputs import output_lock, plan_outputs, write_bytes
 from drn_edge.progress import progress_bar
 from drn_edge.rain.family import TRAIN_GENERATORS, parse_rain_mix
+from drn_edge.train.batch_workers import BatchWorkers
 from drn_edge.train.config import FINETUNE_LR, TrainConfig, default_init, default_lr
 from drn_edge.train.losses import pixel_weights, sample_weights, weighted_loss
 from drn_edge.train.sources import MixedSampler, PairedSource, SyntheticRainSource, default_sources, read_clean_dir
@@ -328,7 +329,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     locks = contextlib.ExitStack()
     if rank == 0:  # one run at a time into OUT (two runs overwrote each other's checkpoints in silence)
         locks.enter_context(output_lock(cfg.out, "drn-train"))
-    bar, loss_ema, done = None, None, start
+    bar, loss_ema, done, workers = None, None, start, None
     try:
         Path(cfg.out).mkdir(parents=True, exist_ok=True)  # every check has passed: the run starts here
         run = _Run(cfg, model, opt, info, world, val_sets, teacher)
@@ -339,8 +340,11 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
             run.validate(0, None, 0.0, say)
             run.save(0, True)
         deadline = run.t0 + cfg.max_minutes * 60 if cfg.max_minutes else None
+        if cfg.data_workers:
+            workers = BatchWorkers(sampler, cfg.batch, cfg.data_workers, cfg.seed * 1000 + rank, start)
         for step in range(start, cfg.steps):
-            loss = _step(cfg, step, sampler.batch(cfg.batch), net, opt, plan, device, run, start)
+            batch = workers.next() if workers else sampler.batch(cfg.batch)
+            loss = _step(cfg, step, batch, net, opt, plan, device, run, start)
             loss_ema = loss if loss_ema is None else 0.98 * loss_ema + 0.02 * loss
             done = step + 1
             if bar is not None:
@@ -362,6 +366,8 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
     finally:
         if bar is not None:
             bar.close()
+        if workers is not None:
+            workers.close()
         locks.close()
     if world > 1:
         import torch.distributed as dist
