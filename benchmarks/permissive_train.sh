@@ -3,6 +3,10 @@
 # the CPU has it, compiled). Callers add the start, steps, crop, lr, seed, threads and their levers.
 R=../shared/data/road/permissive
 E=../shared/eval
+# The realistic rain mix and levers of run 17 on (the shipped models' recipe; docs/models.md): train_cpu.sh's runs
+# from edge-realmix on, and gpu_session.sh.
+REALMIX=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich
+  --rain-mix streaks=0.06,photoshop=0.4,heavy=0.06,drops=0.04,long=0.05,night=0.05,windshield=0.04,drizzle=0.3)
 
 train_on_permissive() {  # usage: train_on_permissive OUT [drn-train options]
   local out="$1"

@@ -105,8 +105,7 @@ case "$which" in
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
     init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
   edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|edge-distill-video|base-grid|base-crop256|edge-rw4|edge-l1rw4|base-long) run=run17; lr=2e-4
-    extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich
-      --rain-mix streaks=0.06,photoshop=0.4,heavy=0.06,drops=0.04,long=0.05,night=0.05,windshield=0.04,drizzle=0.3)
+    extra=("${REALMIX[@]}")
     case "$which" in
       edge-realmix) name=drn_edge; seed=91; steps=8000; init=benchmarks/checkpoints/run16/mix-nofine-best.safetensors ;;
       base-realmix) name=drn_base; seed=92; steps=4000; init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
