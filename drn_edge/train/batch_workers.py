@@ -34,9 +34,10 @@ def _worker_batch(n: int, seed: int, step: int):
 
 
 class BatchWorkers:
-    """`workers` processes keep the next batches ready, in step order; `next()` returns the batch of the next step."""
+    """`workers` processes keep the next 2 x `workers` batches ready, in step order; `next()` returns the batch of the
+    next step."""
 
-    def __init__(self, sampler, n: int, workers: int, seed: int, start: int, ahead: int | None = None):
+    def __init__(self, sampler, n: int, workers: int, seed: int, start: int):
         global _SAMPLER
         _SAMPLER = sampler
         self.n, self.seed, self.step = n, seed, start
@@ -47,7 +48,7 @@ class BatchWorkers:
         threads = cv2.getNumThreads()
         cv2.setNumThreads(1)
         try:
-            for _ in range(ahead or 2 * workers):  # a fork context starts every worker at the first submit
+            for _ in range(2 * workers):  # a fork context starts every worker at the first submit
                 self._submit()
         finally:
             cv2.setNumThreads(threads)
