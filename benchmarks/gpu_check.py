@@ -83,6 +83,7 @@ def measure(label: str, path: str, size: str, device: str, frames: int, warmup: 
     model = load_model(path).to(device).eval()
     h, w = (int(v) for v in size.split("x"))
     x = torch.rand(1, 3, h + (-h) % 8, w + (-w) % 8, device=device)
+    gmac = count_macs(model, x.shape[2], x.shape[3]) / 1e9  # once: the same network in every variant
     with torch.no_grad(), open(rows_path, "a") as rows:
         for vname, fn in variants(model, device, x, compile_model):
             row = {"model": label, "size": size, "variant": vname}
@@ -90,8 +91,7 @@ def measure(label: str, path: str, size: str, device: str, frames: int, warmup: 
                 for _ in range(warmup):
                     fn()
                 ms = np.array([timer(fn) for _ in range(frames)])
-                row.update(frames=frames, median_ms=float(np.median(ms)), p99_ms=float(np.percentile(ms, 99)),
-                           gmac=count_macs(model, h + (-h) % 8, w + (-w) % 8) / 1e9)
+                row.update(frames=frames, median_ms=float(np.median(ms)), p99_ms=float(np.percentile(ms, 99)), gmac=gmac)
                 print(f"{label} {size} {vname}: median {row['median_ms']:.2f} ms, p99 {row['p99_ms']:.2f}", flush=True)
             rows.write(json.dumps(row) + "\n")
             rows.flush()
