@@ -207,3 +207,19 @@ def test_fidelity_columns_never_run_together():
     levels = len(report["rows"][0]["fidelity"])
     for row in rows:
         assert len(re.split(r"\s{2,}", row.strip())) == 1 + levels, row
+
+
+@pytest.mark.parametrize("script, says", [("gpu_data.sh", "../shared/data/road/permissive not found"),
+                                           ("gpu_session.sh", "gpu_data/ is not here: run bash benchmarks/gpu_data.sh")])
+def test_gpu_session_scripts_say_what_is_missing(tmp_path, script, says):
+    # The scripts run from their checkout's root: a copy in a folder with neither ../shared nor gpu_data/ beside it.
+    import shutil
+    import subprocess
+
+    (tmp_path / "repo" / "benchmarks").mkdir(parents=True)
+    for name in (script, "permissive_train.sh"):
+        shutil.copy(REPO / "benchmarks" / name, tmp_path / "repo" / "benchmarks" / name)
+    res = subprocess.run(["bash", str(tmp_path / "repo" / "benchmarks" / script), "1", str(tmp_path / "out")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and says in res.stderr
+    assert not (tmp_path / "repo" / "gpu_data").exists()  # nothing half-made
