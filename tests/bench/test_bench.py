@@ -1,4 +1,6 @@
 import json
+import shutil
+import subprocess
 
 import jsonschema
 import numpy as np
@@ -213,9 +215,6 @@ def test_fidelity_columns_never_run_together():
                                            ("gpu_session.sh", "gpu_data/ is not here: run bash benchmarks/gpu_data.sh")])
 def test_gpu_session_scripts_say_what_is_missing(tmp_path, script, says):
     # The scripts run from their checkout's root: a copy in a folder with neither ../shared nor gpu_data/ beside it.
-    import shutil
-    import subprocess
-
     (tmp_path / "repo" / "benchmarks").mkdir(parents=True)
     for name in (script, "permissive_train.sh"):
         shutil.copy(REPO / "benchmarks" / name, tmp_path / "repo" / "benchmarks" / name)
