@@ -60,8 +60,8 @@
 # base-long (runs 23-24): the long drn_base run the issue asks for (20,000 steps): the shipped drn_base of run 17
 # (benchmarks/checkpoints/run17/drn_base-shipped) with base-grid's command (the facade and railing negatives are in the
 # scene negatives since run 18) on a 20,000-step schedule, lr 2e-4, seed 131; writes runs/base-long23/, resumes from
-# benchmarks/checkpoints/run23/base-long-last across sessions. The mean of its copies at steps 7,000-8,000 ships as
-# drn_base (docs/models.md).
+# benchmarks/checkpoints/run23/base-long-last across sessions; keeps every 200th step's weights (runs/base-long23/stepN,
+# since run 25) for averaging. The mean of its copies at steps 7,000-8,000 ships as drn_base (docs/models.md).
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
@@ -111,7 +111,8 @@ case "$which" in
       edge-realmix) name=drn_edge; seed=91; steps=8000; init=benchmarks/checkpoints/run16/mix-nofine-best.safetensors ;;
       base-realmix) name=drn_base; seed=92; steps=4000; init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
       base-grid) name=base-grid; run=run18; seed=92; steps=4000; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
-      base-long) name=base-long; run=run23; seed=131; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
+      base-long) name=base-long; run=run23; seed=131; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors
+        extra+=(--keep-every 200) ;;
       base-crop256) name=base-crop256; run=run20; seed=111; steps=3500; crop=256
         init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
       *) name=drn_edge; run=run18; seed=101; lr=5e-4; init=runs/edge-reprune18/pruned.safetensors

@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "random weights)")
     p.add_argument("--val-every", type=int, default=d.val_every, help="validate on held-out frames every N steps (default: %(default)s)")
     p.add_argument("--save-every", type=int, default=d.save_every, help="write OUT/last.safetensors every N steps (default: %(default)s)")
+    p.add_argument("--keep-every", type=int, default=d.keep_every,
+                   help="also keep every Nth step's weights as OUT/stepN.safetensors, to average late copies with "
+                        "benchmarks/average_checkpoints.py (default: %(default)s, none)")
     p.add_argument("--seed", type=int, default=d.seed, help="data and init seed (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors (an error if there is none) (default: off)")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if OUT/last.safetensors exists (default: off)")
@@ -136,7 +139,8 @@ def main(argv=None) -> int:
         print(note)
     cfg = TrainConfig(out=args.out, model=args.model, steps=args.steps, batch=args.batch, crop=args.crop,
                       lr=default_lr(args.lr, init, args.resume),
-                      val_every=args.val_every, save_every=args.save_every, seed=args.seed, resume=args.resume,
+                      val_every=args.val_every, save_every=args.save_every, keep_every=args.keep_every,
+                      seed=args.seed, resume=args.resume,
                       overwrite=args.overwrite, init=init, teacher=args.teacher, warmup=args.warmup, val_side=args.val_side,
                       clean=tuple(args.clean), pairs=tuple(args.pairs),
                       weights=weights, no_default_data=args.no_default_data, val_pairs=tuple(args.val_pairs),

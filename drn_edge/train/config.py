@@ -34,6 +34,7 @@ class TrainConfig:
     warmup: int = 100
     val_every: int = 250
     save_every: int = 250
+    keep_every: int = 0              # also keep the weights of every Nth step as OUT/stepN.safetensors (0: none)
     seed: int = 0
     resume: bool = False
     overwrite: bool = False  # start afresh even if OUT/last.safetensors exists
@@ -76,6 +77,7 @@ class TrainConfig:
         whole(self.warmup, "--warmup", 0)
         whole(self.val_every, "--val-every", 1)
         whole(self.save_every, "--save-every", 1)
+        whole(self.keep_every, "--keep-every", 0)
         whole(self.seed, "--seed", 0)
         whole(self.val_side, "--val-side", 32, 4096)
         hxw(*self.val_road_size, "val_road_size")

@@ -275,6 +275,8 @@ class _Run:
         save_checkpoint(self.model, last, info, _optimizer_tensors(self.opt))
         if new_best:
             save_checkpoint(self.model, self.out / "best.safetensors", info)
+        if self.cfg.keep_every and done and done % self.cfg.keep_every == 0:  # weights only, to average later
+            save_checkpoint(self.model, self.out / f"step{done}.safetensors", info)
 
 
 def _step(cfg: TrainConfig, step: int, batch, net, opt, plan, device, run: _Run, start: int) -> float:
@@ -353,7 +355,8 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
             out_of_time = deadline is not None and time.time() > deadline
             is_last = done == cfg.steps or out_of_time
             new_best = rank == 0 and (done % cfg.val_every == 0 or is_last) and run.validate(done, loss_ema, _lr(cfg, step), say)
-            if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best):
+            keep = cfg.keep_every and done % cfg.keep_every == 0
+            if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best or keep):
                 run.save(done, new_best)
             if out_of_time:
                 say(f"stopped after {cfg.max_minutes} minutes at step {done}")

@@ -33,7 +33,8 @@ def test_training_reduces_loss_on_a_fixed_batch():
 
 
 def test_train_writes_checkpoint_and_resumes(tmp_path):
-    cfg = TrainConfig(out=str(tmp_path), model="drn_tiny", steps=4, batch=2, crop=32, val_every=4, save_every=2, warmup=2)
+    cfg = TrainConfig(out=str(tmp_path), model="drn_tiny", steps=4, batch=2, crop=32, val_every=4, save_every=2, warmup=2,
+                      keep_every=3)
     path = train(cfg, progress=False)
     model, info, extra = load_checkpoint(path)
     assert info["step"] == 4 and any(k.startswith("optim.") for k in extra)
@@ -47,6 +48,10 @@ def test_train_writes_checkpoint_and_resumes(tmp_path):
     model2, info2, _ = load_checkpoint(path2)
     assert info2["step"] == 6
     assert not torch.equal(model.head.weight, model2.head.weight)  # it trained further, from the saved state
+    # --keep-every 3: steps 3 and 6 kept as weights only (the copies that are averaged), and nothing else
+    assert sorted(p.name for p in tmp_path.glob("step*.safetensors")) == ["step3.safetensors", "step6.safetensors"]
+    kept, kept_info, kept_extra = load_checkpoint(tmp_path / "step6.safetensors")
+    assert kept_info["step"] == 6 and not kept_extra and torch.equal(kept.head.weight, model2.head.weight)
 
 
 def test_resuming_a_finished_run_says_it_is_complete_and_leaves_it(tmp_path, capsys):
