@@ -57,11 +57,11 @@
 # Under ssim-l1 the weights reach only its L1 share (16 %): --rain-weight 8 ran the same as 4 (step 500, not kept), so
 # edge-l1rw4 (run 23) takes the lever at full strength, --loss l1 --rain-weight 4; writes runs/edge-l1rw423/.
 # docs/levers-runs.md, "Run 23".
-# base-long (runs 23-24): the long drn_base run the issue asks for (20,000 steps): the shipped drn_base of run 17
+# base-long (runs 23-25): the long drn_base run the issue asks for (20,000 steps): the shipped drn_base of run 17
 # (benchmarks/checkpoints/run17/drn_base-shipped) with base-grid's command (the facade and railing negatives are in the
 # scene negatives since run 18) on a 20,000-step schedule, lr 2e-4, seed 131; writes runs/base-long23/, resumes from
 # benchmarks/checkpoints/run23/base-long-last across sessions; keeps every 200th step's weights (runs/base-long23/stepN,
-# since run 25) for averaging. The mean of its copies at steps 7,000-8,000 ships as drn_base (docs/models.md).
+# since run 25) for averaging. The mean of its copies at steps 16,800-17,800 ships as drn_base (docs/models.md).
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
