@@ -54,6 +54,13 @@ def test_train_writes_checkpoint_and_resumes(tmp_path):
     assert kept_info["step"] == 6 and not kept_extra and torch.equal(kept.head.weight, model2.head.weight)
 
 
+def test_a_negative_keep_every_is_refused_naming_the_flag():
+    from drn_edge.errors import DrnEdgeError
+
+    with pytest.raises(DrnEdgeError, match="--keep-every must be a whole number >= 0, got -1"):
+        TrainConfig(keep_every=-1)
+
+
 def test_resuming_a_finished_run_says_it_is_complete_and_leaves_it(tmp_path, capsys):
     cfg = TrainConfig(out=str(tmp_path), model="drn_tiny", steps=2, batch=2, crop=32, val_every=2, save_every=2, warmup=1)
     path = train(cfg, progress=False)
