@@ -62,13 +62,17 @@
 # scene negatives since run 18) on a 20,000-step schedule, lr 2e-4, seed 131; writes runs/base-long23/, resumes from
 # benchmarks/checkpoints/run23/base-long-last across sessions; keeps every 200th step's weights (runs/base-long23/stepN,
 # since run 25) for averaging. The mean of its copies at steps 16,800-17,800 ships as drn_base (docs/models.md).
+# edge-long (run 26 on): the long drn_edge run the issue asks for (20,000 steps): drn_edge pruned again from run 25's
+# shipped drn_base (benchmarks/checkpoints/run25/drn_base-shipped; drn-prune --ratio 0.5 --round-to 2) and fine-tuned
+# with edge-distill's command (distillation from that drn_base), lr 5e-4, seed 141; writes runs/edge-long26/, resumes
+# from benchmarks/checkpoints/run26/edge-long-last across sessions; keeps every 200th step's weights for averaging.
 # Each run dir holds last.safetensors (with Adam state), best.safetensors (by the balanced score) and log.csv.
 # The first call continues from the committed checkpoint in benchmarks/checkpoints/RUN/NAME-last when there is one (so a
 # new session continues where the last stopped); later calls --resume.
 # Give it only the cores that are free: OpenMP threads spin (1 thread while you work, 2 on an idle machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|edge-distill-video|base-grid|base-crop256|edge-rw4|edge-l1rw4|base-long [THREADS]"
+usage="usage: train_cpu.sh base|edge|edge-video|base-look|edge-look|edge-ssim|base-ssim|base-leaves|edge-leaves|edge-mix|edge-rich|base-rich|base-guard2|base-guard4|edge-guard|base-guard|edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|edge-distill-video|base-grid|base-crop256|edge-rw4|edge-l1rw4|base-long|edge-long [THREADS]"
 which="${1:?$usage}"
 threads="${2:-1}"
 source benchmarks/permissive_train.sh
@@ -105,7 +109,7 @@ case "$which" in
   base-guard) name=drn_base; run=run15; seed=82; lr=1e-4; steps=3000
     extra=(--loss ssim-l1 --dead-leaves 0.3 --leaf-textures rich --darken-weight 2)
     init=benchmarks/checkpoints/run12/drn_base-shipped.safetensors ;;
-  edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|edge-distill-video|base-grid|base-crop256|edge-rw4|edge-l1rw4|base-long) run=run17; lr=2e-4
+  edge-realmix|base-realmix|edge-reprune|edge-distill|edge-distill-short|edge-crop256|edge-distill-video|base-grid|base-crop256|edge-rw4|edge-l1rw4|base-long|edge-long) run=run17; lr=2e-4
     extra=("${REALMIX[@]}")
     case "$which" in
       edge-realmix) name=drn_edge; seed=91; steps=8000; init=benchmarks/checkpoints/run16/mix-nofine-best.safetensors ;;
@@ -113,6 +117,9 @@ case "$which" in
       base-grid) name=base-grid; run=run18; seed=92; steps=4000; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
       base-long) name=base-long; run=run23; seed=131; init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors
         extra+=(--keep-every 200) ;;
+      edge-long) name=edge-long; run=run26; seed=141; lr=5e-4; init=runs/edge-long26/pruned.safetensors
+        prune_from=benchmarks/checkpoints/run25/drn_base-shipped.safetensors
+        extra+=(--teacher "$prune_from" --keep-every 200) ;;
       base-crop256) name=base-crop256; run=run20; seed=111; steps=3500; crop=256
         init=benchmarks/checkpoints/run17/drn_base-shipped.safetensors ;;
       *) name=drn_edge; run=run18; seed=101; lr=5e-4; init=runs/edge-reprune18/pruned.safetensors
