@@ -264,6 +264,10 @@ class _Run:
         _append_log(self.out / "log.csv", done, loss_ema, lr, val)
         return new_best
 
+    def keeps(self, done: int) -> bool:
+        """--keep-every: this step's weights are also kept as OUT/stepN.safetensors."""
+        return bool(self.cfg.keep_every and done and done % self.cfg.keep_every == 0)
+
     def save(self, done: int, new_best: bool) -> None:
         last = self.out / "last.safetensors"
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
@@ -275,7 +279,7 @@ class _Run:
         save_checkpoint(self.model, last, info, _optimizer_tensors(self.opt))
         if new_best:
             save_checkpoint(self.model, self.out / "best.safetensors", info)
-        if self.cfg.keep_every and done and done % self.cfg.keep_every == 0:  # weights only, to average later
+        if self.keeps(done):  # weights only, to average later
             save_checkpoint(self.model, self.out / f"step{done}.safetensors", info)
 
 
@@ -355,8 +359,7 @@ def train(cfg: TrainConfig, model: DRN | None = None, progress: bool = True) -> 
             out_of_time = deadline is not None and time.time() > deadline
             is_last = done == cfg.steps or out_of_time
             new_best = rank == 0 and (done % cfg.val_every == 0 or is_last) and run.validate(done, loss_ema, _lr(cfg, step), say)
-            keep = cfg.keep_every and done % cfg.keep_every == 0
-            if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best or keep):
+            if rank == 0 and (done % cfg.save_every == 0 or is_last or new_best or run.keeps(done)):
                 run.save(done, new_best)
             if out_of_time:
                 say(f"stopped after {cfg.max_minutes} minutes at step {done}")
