@@ -22,16 +22,13 @@ import tempfile
 from pathlib import Path
 
 import torch
-from candidate_check import derainer, lane
+from candidate_check import REAL, ROAD, SHARED, derainer, lane
 from script_cli import run_script
 
 from drn_edge.cli import evaluate, export
 from drn_edge.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-ROAD = SHARED / "data" / "road" / "permissive"
 CAMVID = SHARED / "data" / "road" / "research_only" / "camvid"
-REAL = SHARED / "data" / "road" / "rainy_real" / "nturain_rb2"
 
 
 def _quiet(cli_main, argv: list[str]) -> None:
