@@ -135,7 +135,6 @@ class DerainEngine:
         self.path = Path(path)
         self.color, self.resize, self.on_error, self.max_pixels = color, resize, on_error, max_pixels
         self._backend: Backend | None = open_backend(path, backend, threads, use_cuda_graph, strict)
-        self._deadline.cancel = getattr(self._backend, "cancel", None)  # abandoned calls are cancelled where possible
         self.io = self._backend.io
         self.max_batch = max(1, min(max_batch, self.io.max_batch or max_batch))
         self.stats = EngineStats()

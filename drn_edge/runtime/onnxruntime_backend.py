@@ -6,12 +6,12 @@ thread-safe), so one session serves every camera thread.
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 
 from drn_edge.errors import EngineError, MissingDependencyError
 from drn_edge.runtime.backend import EngineIO
+from drn_edge.runtime.deadline import current_call
 
 PROVIDERS = {
     "onnxruntime-cpu": ["CPUExecutionProvider"],
@@ -90,7 +90,7 @@ class OnnxRuntimeBackend:
         h, w = (shape[1], shape[2]) if uint8 else (shape[2], shape[3])
         as_int = lambda d: d if isinstance(d, int) else None  # noqa: E731  (symbolic dims are strings)
         self.io = EngineIO(ins[0].name, outs[0].name, uint8, as_int(h), as_int(w), as_int(shape[0]))
-        self._in_flight: dict[int, object] = {}  # thread ident -> RunOptions of the run on that thread
+        self._in_flight: dict[int, object] = {}  # id -> RunOptions of each run in flight (close() ends them)
 
     last_compute_ms = None  # ONNX Runtime exposes no device timer: not measurable
     last_split_ms = None    # nor separate copy times
@@ -100,18 +100,14 @@ class OnnxRuntimeBackend:
         if session is None:
             raise EngineError("the ONNX Runtime session is closed")
         options = _import_ort().RunOptions()
-        me = threading.get_ident()
-        self._in_flight[me] = options
+        call = current_call()  # a time-limited call: its cancel ends this run (terminate is checked between kernels)
+        if call is not None:
+            call.on_cancel(lambda: setattr(options, "terminate", True))
+        self._in_flight[id(options)] = options
         try:
             return session.run([self.io.output_name], {self.io.input_name: batch}, options)[0]
         finally:
-            self._in_flight.pop(me, None)
-
-    def cancel(self, thread_ident: int) -> None:
-        """End the run in flight on that thread (ONNX Runtime checks RunOptions.terminate between kernels)."""
-        options = self._in_flight.get(thread_ident)
-        if options is not None:
-            options.terminate = True
+            self._in_flight.pop(id(options), None)
 
     def close(self) -> None:
         for options in list(self._in_flight.values()):
