@@ -15,10 +15,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from measure_copy import _quiet
+from measure_copy import export_fp32
 from script_cli import run_script
 
-from drn_edge.cli import export
 from drn_edge.evaluation.eval_frames import clean_dir_sources
 from drn_edge.evaluation.metrics import capped_psnr
 from drn_edge.model.checkpoint import load_model
@@ -27,9 +26,7 @@ from drn_edge.runtime import DerainEngine
 
 def frame_psnrs(checkpoint: str, frames: list[tuple[str, np.ndarray]], work: Path) -> dict[str, float]:
     """PSNR of output vs input per frame, through the checkpoint's exported FP32 graph."""
-    _quiet(export.main, ["--checkpoint", checkpoint, "--out", str(work), "--no-fidelity", "--backend", "onnx",
-                         "--threads", "1"])
-    with DerainEngine(work / "drn.onnx", backend="onnxruntime-cpu", color="rgb", threads=1, max_pixels=None) as engine:
+    with DerainEngine(export_fp32(checkpoint, work), backend="onnxruntime-cpu", color="rgb", threads=1, max_pixels=None) as engine:
         return {name: capped_psnr(engine(rgb), rgb) for name, rgb in frames}
 
 

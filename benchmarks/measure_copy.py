@@ -39,6 +39,13 @@ def _quiet(cli_main, argv: list[str]) -> None:
         sys.exit(status)
 
 
+def export_fp32(checkpoint: str, work: Path) -> Path:
+    """The checkpoint's FP32 ONNX graph in `work` (drn-export, no fidelity check), as every row measures it."""
+    _quiet(export.main, ["--checkpoint", checkpoint, "--out", str(work), "--no-fidelity", "--backend", "onnx",
+                         "--threads", "1"])
+    return work / "drn.onnx"
+
+
 def _tables(engine: Path, out: Path, *args: str) -> dict:
     _quiet(evaluate.main, ["--engine", str(engine), "--no-generators", "--threads", "1", "--no-progress",
                            "--json", str(out), *args])
@@ -49,9 +56,7 @@ def measure(checkpoint: str, work: Path) -> dict:
     """The figures of one row, from the JSON drn-eval writes."""
     torch.set_num_threads(1)
     derain = derainer(checkpoint)  # a missing or foreign checkpoint fails here, in one line, before any work
-    _quiet(export.main, ["--checkpoint", checkpoint, "--out", str(work), "--no-fidelity", "--backend", "onnx",
-                         "--threads", "1"])
-    engine = work / "drn.onnx"
+    engine = export_fp32(checkpoint, work)
     summary = _tables(engine, work / "summary.json", "--road", str(ROAD / "evocargo"), "--road",
                       str(ROAD / "comma2k19"), "--pairs", str(SHARED / "eval" / "rain100l"), "--pairs",
                       str(SHARED / "eval" / "rain200h"), "--real", str(REAL), "--grid", str(work / "grid.jpg"),
