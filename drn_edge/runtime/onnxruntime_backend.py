@@ -90,7 +90,7 @@ class OnnxRuntimeBackend:
         h, w = (shape[1], shape[2]) if uint8 else (shape[2], shape[3])
         as_int = lambda d: d if isinstance(d, int) else None  # noqa: E731  (symbolic dims are strings)
         self.io = EngineIO(ins[0].name, outs[0].name, uint8, as_int(h), as_int(w), as_int(shape[0]))
-        self._in_flight: dict[int, object] = {}  # id -> RunOptions of each run in flight (close() ends them)
+        self._in_flight: set = set()  # the RunOptions of each run in flight (close() ends them)
 
     last_compute_ms = None  # ONNX Runtime exposes no device timer: not measurable
     last_split_ms = None    # nor separate copy times
@@ -103,13 +103,13 @@ class OnnxRuntimeBackend:
         call = current_call()  # a time-limited call: its cancel ends this run (terminate is checked between kernels)
         if call is not None:
             call.on_cancel(lambda: setattr(options, "terminate", True))
-        self._in_flight[id(options)] = options
+        self._in_flight.add(options)
         try:
             return session.run([self.io.output_name], {self.io.input_name: batch}, options)[0]
         finally:
-            self._in_flight.pop(id(options), None)
+            self._in_flight.discard(options)
 
     def close(self) -> None:
-        for options in list(self._in_flight.values()):
+        for options in list(self._in_flight):
             options.terminate = True
         self.session = None
