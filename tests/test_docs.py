@@ -150,6 +150,13 @@ def test_every_benchmark_script_prints_its_usage_and_names_a_bad_checkpoint_in_o
         assert bad.returncode == 2 and bad.stderr.count("error:") == 1 and "Traceback" not in bad.stderr, bad.stderr
 
 
+def test_clean_folder_names_a_missing_folder_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "clean_folder.py"), str(tmp_path / "no_such_folder"),
+                          "drn_edge"], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.count("error:") == 1 and "no_such_folder" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize("flag, value", [("--scales", "1,9"), ("--passes", "0")])
 def test_scale_check_refuses_a_scale_or_pass_count_it_cannot_run_in_one_line(flag, value):
     out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "scale_check.py"), flag, value, "x.onnx"],
