@@ -144,7 +144,7 @@ def test_every_benchmark_script_prints_its_usage_and_names_a_bad_checkpoint_in_o
         assert proc.returncode == 0 and "usage" in out.lower() and "Traceback" not in err, (name, out[-300:], err[-300:])
     assert not list(tmp_path.iterdir()), "a script wrote something when asked for its usage"
     missing = str(tmp_path / "no.safetensors")
-    for script, args in {"score_checkpoints.py": [missing], "measure_copy.py": [missing],
+    for script, args in {"score_checkpoints.py": [missing], "measure_copy.py": [missing], "dof_check.py": [missing],
                          "clean_folder.py": [str(tmp_path), missing]}.items():
         bad = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], capture_output=True, text=True)
         assert bad.returncode == 2 and bad.stderr.count("error:") == 1 and "Traceback" not in bad.stderr, bad.stderr
