@@ -39,17 +39,16 @@ class _SharpLens:
         return image
 
 
-def gains(engine: DerainEngine) -> list[tuple[str, float]]:
-    sources = heldout_sources() + clean_dir_sources(ROAD / "evocargo") + clean_dir_sources(ROAD / "comma2k19")
+def gains(engine: DerainEngine, sources: list[tuple[str, np.ndarray]]) -> list[tuple[str, float]]:
     return [(f.name, capped_psnr(engine(f.rainy), f.clean) - capped_psnr(f.rainy, f.clean))
             for f in rain_frames(sources, ("medium",), (720, 1280), "dof")]
 
 
-def check(checkpoint: str, work: Path) -> None:
+def check(checkpoint: str, sources: list[tuple[str, np.ndarray]], work: Path) -> None:
     with DerainEngine(export_fp32(checkpoint, work), backend="onnxruntime-cpu", color="rgb", threads=1, max_pixels=None) as engine:
-        as_drawn = gains(engine)
+        as_drawn = gains(engine, sources)
         with mock.patch.object(depth_of_field, "cv2", _SharpLens()):
-            sharp = gains(engine)
+            sharp = gains(engine, sources)
     print(f"{checkpoint}: dof/medium {np.mean([g for _, g in as_drawn]):+.2f} as drawn, "
           f"{np.mean([g for _, g in sharp]):+.2f} without the lens blur")
     for (name, g), (_, s) in zip(as_drawn, sharp):
@@ -59,9 +58,11 @@ def check(checkpoint: str, work: Path) -> None:
 def main(argv: list[str]) -> None:
     if not SHARED.is_dir():
         raise DataError(f"{SHARED} is missing: this script measures on the evaluation data beside the project")
+    # drn-eval's held-out frames of eval_models.sh (the photos and its --road drives), read once for every model
+    sources = heldout_sources() + clean_dir_sources(ROAD / "evocargo") + clean_dir_sources(ROAD / "comma2k19")
     for checkpoint in argv or ["drn_base", "drn_edge"]:
         with tempfile.TemporaryDirectory() as work:
-            check(checkpoint, Path(work))
+            check(checkpoint, sources, Path(work))
 
 
 if __name__ == "__main__":
